@@ -1,0 +1,35 @@
+import { InvalidTransitionError } from './errors.ts';
+import type { DeploymentStatus } from './types.ts';
+
+/** queued → running → one terminal outcome; a queued request may also be superseded or cancelled. */
+const NEXT: Record<DeploymentStatus, readonly DeploymentStatus[]> = {
+  queued: ['running', 'superseded', 'cancelled', 'failed'],
+  running: ['succeeded', 'rolled_back', 'failed', 'cancelled'],
+  succeeded: [],
+  rolled_back: [],
+  failed: [],
+  superseded: [],
+  cancelled: [],
+};
+
+export function isTerminal(status: DeploymentStatus): boolean {
+  return NEXT[status].length === 0;
+}
+
+export function canTransitionDeployment(from: DeploymentStatus, to: DeploymentStatus): boolean {
+  return from === to || NEXT[from].includes(to);
+}
+
+export function assertDeploymentTransition(id: string, from: DeploymentStatus, to: DeploymentStatus): void {
+  if (!canTransitionDeployment(from, to)) {
+    throw new InvalidTransitionError(`deployment ${id} cannot go from ${from} to ${to}`);
+  }
+}
+
+/**
+ * Outcome of a deployment that hit an error: with a live stack to return to, traffic went back
+ * and the deployment is `rolled_back`; with nothing to return to it simply `failed`.
+ */
+export function failureOutcome(hadLiveStack: boolean): DeploymentStatus {
+  return hadLiveStack ? 'rolled_back' : 'failed';
+}

@@ -1,0 +1,24 @@
+import type { Instance, Spec } from '../types.ts';
+
+/** Identity every instance carries (tags on EC2, environment variables embedded). */
+export interface StackTags {
+  environment: string;
+  stackId: string;
+  deploymentId: string;
+}
+
+/**
+ * Runs a stack's instances. Embedded: child processes of the artifact; AWS: EC2 from a launch template.
+ * Every method is idempotent and reconciles toward the request ("already gone" counts as success).
+ */
+export interface Compute {
+  /**
+   * Ensures `spec.capacity` instances run for the stack: instances already tagged with the stack are
+   * kept and only the difference is launched. Throws LaunchFailedError when launching is impossible.
+   */
+  launchStack(tags: StackTags, spec: Spec): Promise<Instance[]>;
+  /** Instances tagged with the stack, terminated ones included while the provider still reports them. */
+  describeStack(stackId: string): Promise<Instance[]>;
+  /** Terminates every instance of the stack and resolves once they are gone. */
+  terminateStack(stackId: string): Promise<void>;
+}

@@ -1,0 +1,14 @@
+import type { Clock } from './clock.ts';
+import type { Compute } from './compute.ts';
+import type { StateStore } from './state-store.ts';
+import type { Traffic } from './traffic.ts';
+import type { Workflows } from './workflows.ts';
+
+/** Everything the core needs from the outside world, built once by the composition root. */
+export interface Ports {
+  store: StateStore;
+  compute: Compute;
+  traffic: Traffic;
+  workflows: Workflows;
+  clock: Clock;
+}

@@ -1,0 +1,26 @@
+import type { TrafficWeights } from '../blue-green.ts';
+import type { TargetHealth } from '../health.ts';
+import type { HealthCheck, Instance } from '../types.ts';
+
+/**
+ * Routes an environment's traffic to its stacks by weight. Embedded: a reverse proxy per environment;
+ * AWS: an ALB listener forwarding to one target group per stack. Every method is idempotent.
+ */
+export interface Traffic {
+  /** Ensures the environment has an entry point and returns its URL. */
+  ensureEndpoint(environment: string): Promise<string>;
+  /** Registers (or re-registers) a stack's instances as its targets, at weight 0 unless already weighted. */
+  registerStack(environment: string, stackId: string, instances: Instance[], healthCheck: HealthCheck): Promise<void>;
+  /** Sets the split; stacks not named keep their current weight. Weights of named stacks must exist. */
+  setWeights(environment: string, weights: TrafficWeights): Promise<void>;
+  getWeights(environment: string): Promise<TrafficWeights>;
+  /** One health-probe round over the stack's targets. */
+  probeHealth(environment: string, stackId: string): Promise<TargetHealth[]>;
+  /**
+   * Stops new traffic to the stack and waits (at most `drainSeconds`) for in-flight requests to finish,
+   * then deregisters it.
+   */
+  drainStack(environment: string, stackId: string, drainSeconds: number): Promise<void>;
+  /** Removes the environment's entry point and every remaining target registration. */
+  removeEndpoint(environment: string): Promise<void>;
+}

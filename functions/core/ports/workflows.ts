@@ -1,0 +1,15 @@
+/** Input of the deploy and teardown workflows: which deployment of which environment to run. */
+export interface WorkflowInput {
+  environment: string;
+  deploymentId: string;
+}
+
+export type WorkflowName = 'deploy' | 'teardown';
+
+/** Starts and observes workflow executions (Step Functions; embedded: the ASL runner). */
+export interface Workflows {
+  /** Starts the workflow, named by the deployment id so a repeated start is a no-op. */
+  start(workflow: WorkflowName, input: WorkflowInput): Promise<void>;
+  /** Whether the execution for this deployment is still running (used to reclaim dead leases). */
+  isRunning(workflow: WorkflowName, deploymentId: string): Promise<boolean>;
+}

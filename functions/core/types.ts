@@ -1,0 +1,167 @@
+/**
+ * Kiln's domain vocabulary (see DESIGN.md). Plain data: no behaviour, no I/O.
+ * Timestamps are ISO-8601 strings so records round-trip through DynamoDB and JSON unchanged.
+ */
+
+export const TIERS = ['dev', 'staging', 'prod'] as const;
+export type Tier = (typeof TIERS)[number];
+
+/** How a stack is checked before it may take traffic. */
+export interface HealthCheck {
+  /** HTTP path probed on every instance; 200–399 counts as healthy. */
+  path: string;
+  /** Seconds between two probe rounds. */
+  intervalSeconds: number;
+  /** Consecutive all-instances-healthy rounds needed before the stack is called healthy. */
+  healthyThreshold: number;
+  /** Seconds one probe may take before it counts as failed. */
+  timeoutSeconds: number;
+  /** Seconds, from launch, within which the stack must become healthy or the deployment rolls back. */
+  deadlineSeconds: number;
+}
+
+export interface BlueGreenStrategy {
+  type: 'blue-green';
+}
+export type Strategy = BlueGreenStrategy;
+
+/** What to run. A new spec never modifies a stack: it makes a new one. */
+export interface Spec {
+  /** Artifact to run: an AMI id on AWS, an artifact folder name embedded (e.g. `sample-app`). */
+  artifact: string;
+  version: string;
+  /** Number of instances the stack runs; serving capacity never drops below it during a cutover. */
+  capacity: number;
+  /** EC2 instance type; ignored by embedded compute. */
+  instanceType?: string;
+  /** Environment given to every instance (user data on EC2). May hold secrets: never logged. */
+  env: Record<string, string>;
+  healthCheck: HealthCheck;
+  strategy: Strategy;
+  /** Seconds a replaced stack keeps finishing in-flight requests before it is terminated. */
+  drainSeconds: number;
+}
+
+export type EnvironmentStatus =
+  | 'pending' // created, nothing live yet
+  | 'deploying' // a deployment holds the lease
+  | 'live' // serving its live stack
+  | 'failed' // the last deployment failed with nothing to fall back to
+  | 'deleting'
+  | 'deleted';
+
+/** Who holds an environment's deployment lease: the deployment (and so workflow execution) running. */
+export interface Lease {
+  holder: string;
+  acquiredAt: string;
+}
+
+/** A named target owned by a team. `version` guards the desired state (If-Match); workflows update the observed fields only. */
+export interface Environment {
+  name: string;
+  team: string;
+  tier: Tier;
+  /** Desired spec: what the latest accepted request asked for. */
+  spec: Spec;
+  /** Optimistic-lock version of the desired state; bumped by every accepted API write. */
+  version: number;
+  /** Monotonic request counter: every deployment (or teardown) takes the next generation. */
+  generation: number;
+  status: EnvironmentStatus;
+  liveStackId?: string;
+  liveGeneration?: number;
+  liveSpec?: Spec;
+  /** URL where the environment's traffic is served. */
+  endpoint?: string;
+  latestDeploymentId?: string;
+  lease?: Lease;
+  createdAt: string;
+  updatedAt: string;
+  deletedAt?: string;
+}
+
+export type StackStatus = 'provisioning' | 'healthy' | 'live' | 'draining' | 'decommissioned' | 'failed';
+
+export type InstanceState = 'pending' | 'running' | 'stopping' | 'terminated';
+
+/** One compute instance of a stack, as the compute provider reports it. */
+export interface Instance {
+  id: string;
+  /** Base URL traffic and health probes reach the instance at, e.g. `http://127.0.0.1:41235`. */
+  address: string;
+  state: InstanceState;
+}
+
+/** One immutable, versioned realisation of a spec. Only its status, weight and instances change. */
+export interface Stack {
+  environment: string;
+  /** `<environment>-v<generation, 4 digits>`, e.g. `checkout-staging-v0007`. */
+  stackId: string;
+  generation: number;
+  deploymentId: string;
+  spec: Spec;
+  status: StackStatus;
+  /** Share of the environment's traffic (0–100). */
+  weight: number;
+  instances: Instance[];
+  statusReason?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type DeploymentAction = 'deploy' | 'teardown';
+export type DeploymentTrigger = 'api' | 'git-push' | 'schedule' | 'rollback' | 'wake';
+export type DeploymentStatus =
+  | 'queued'
+  | 'running'
+  | 'succeeded'
+  | 'rolled_back'
+  | 'failed'
+  | 'superseded'
+  | 'cancelled';
+
+/** A named phase of a deployment with its timestamps, as recorded by the workflow's tasks. */
+export interface DeploymentStep {
+  name: string;
+  startedAt: string;
+  endedAt?: string;
+  detail?: string;
+}
+
+export interface DeploymentError {
+  name: string;
+  message: string;
+}
+
+/** One run of the deploy (or teardown) workflow toward one generation of an environment. */
+export interface Deployment {
+  id: string;
+  environment: string;
+  action: DeploymentAction;
+  generation: number;
+  trigger: DeploymentTrigger;
+  actor: string;
+  reason?: string;
+  status: DeploymentStatus;
+  /** Spec deployed (absent for a teardown). */
+  spec?: Spec;
+  /** Live stack when the deployment took the lease; the one traffic returns to on rollback. */
+  fromStackId?: string;
+  /** Stack this deployment creates. */
+  toStackId?: string;
+  requestedAt: string;
+  startedAt?: string;
+  endedAt?: string;
+  error?: DeploymentError;
+  /** Problems that did not change the outcome, e.g. the old stack could not be cleaned up. */
+  warnings?: string[];
+}
+
+/** Append-only record of a decision: who, what, when, why. */
+export interface AuditEvent {
+  environment: string;
+  at: string;
+  actor: string;
+  action: string;
+  detail?: Record<string, unknown>;
+}
