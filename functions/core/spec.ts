@@ -5,6 +5,12 @@ export function stackIdFor(environment: string, generation: number): string {
   return `${environment}-v${String(generation).padStart(4, '0')}`;
 }
 
+/** The generation a stack id names, or undefined for an id Kiln did not make. */
+export function generationOf(stackId: string): number | undefined {
+  const match = /-v(\d{4,})$/.exec(stackId);
+  return match ? Number(match[1]) : undefined;
+}
+
 /** True when two specs describe the same thing to run (key order and absent-vs-empty env do not matter). */
 export function specsEqual(a: Spec | undefined, b: Spec | undefined): boolean {
   if (!a || !b) return a === b;

@@ -1,20 +1,18 @@
-import type {
-  AuditEvent,
-  Deployment,
-  DeploymentStep,
-  Environment,
-  Lease,
-  Stack,
-} from '../types.ts';
+import type { AuditEvent, Deployment, DeploymentStep, Environment, Lease, Stack } from '../types.ts';
 
 /** Fields of the environment item that the API changes; every such write bumps `version`. */
 export type DesiredStateChange = Partial<
-  Pick<Environment, 'team' | 'tier' | 'spec' | 'generation' | 'status' | 'latestDeploymentId' | 'deletedAt'>
+  Pick<Environment, 'team' | 'tier' | 'spec' | 'generation' | 'status' | 'latestDeploymentId'>
 > & { updatedAt: string };
 
-/** Fields of the environment item that workflows change; these never bump `version`. */
-export type ObservedStateChange = Partial<
-  Pick<Environment, 'status' | 'liveStackId' | 'liveGeneration' | 'liveSpec' | 'endpoint'>
+type Removable<T> = { [K in keyof T]?: T[K] | null };
+
+/**
+ * Fields of the environment item that workflows change; these never bump `version`.
+ * A field given as `null` is removed (a torn-down environment has no live stack or endpoint).
+ */
+export type ObservedStateChange = Removable<
+  Pick<Environment, 'status' | 'liveStackId' | 'liveGeneration' | 'liveSpec' | 'endpoint' | 'deletedAt'>
 >;
 
 export type StackChange = Partial<Pick<Stack, 'status' | 'weight' | 'instances' | 'statusReason'>>;
@@ -39,7 +37,7 @@ export interface StateStore {
    * (VersionConflictError otherwise) and returns the environment with its new version.
    */
   updateDesiredState(name: string, expectedVersion: number, change: DesiredStateChange): Promise<Environment>;
-  /** Records what workflows observed or did; leaves `version` alone. */
+  /** Records what workflows observed or did (`null` removes a field); leaves `version` alone. NotFoundError if missing. */
   updateObservedState(name: string, change: ObservedStateChange): Promise<void>;
   /**
    * Takes the environment's lease for `lease.holder`. Succeeds if the lease is free, already held by
@@ -56,7 +54,11 @@ export interface StateStore {
   /** All stacks of an environment, oldest generation first. */
   listStacks(environment: string): Promise<Stack[]>;
   /** Updates a stack; returns the updated record. NotFoundError if the stack does not exist. */
-  updateStack(environment: string, generation: number, change: StackChange & { updatedAt: string }): Promise<Stack>;
+  updateStack(
+    environment: string,
+    generation: number,
+    change: StackChange & { updatedAt: string },
+  ): Promise<Stack>;
 
   /** Creates a deployment record; VersionConflictError if the id already exists. */
   createDeployment(deployment: Deployment): Promise<void>;

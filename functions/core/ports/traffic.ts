@@ -10,7 +10,12 @@ export interface Traffic {
   /** Ensures the environment has an entry point and returns its URL. */
   ensureEndpoint(environment: string): Promise<string>;
   /** Registers (or re-registers) a stack's instances as its targets, at weight 0 unless already weighted. */
-  registerStack(environment: string, stackId: string, instances: Instance[], healthCheck: HealthCheck): Promise<void>;
+  registerStack(
+    environment: string,
+    stackId: string,
+    instances: Instance[],
+    healthCheck: HealthCheck,
+  ): Promise<void>;
   /** Sets the split; stacks not named keep their current weight. Weights of named stacks must exist. */
   setWeights(environment: string, weights: TrafficWeights): Promise<void>;
   getWeights(environment: string): Promise<TrafficWeights>;

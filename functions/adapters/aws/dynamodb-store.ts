@@ -1,0 +1,449 @@
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  type TranslateConfig,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { LeaseHeldError, NotFoundError, VersionConflictError } from '../../core/errors.ts';
+import type {
+  DeploymentChange,
+  DesiredStateChange,
+  ObservedStateChange,
+  StackChange,
+  StateStore,
+} from '../../core/ports/state-store.ts';
+import type { AuditEvent, Deployment, DeploymentStep, Environment, Lease, Stack } from '../../core/types.ts';
+import {
+  AUDIT_PREFIX,
+  auditKey,
+  DEPLOYMENT_PREFIX,
+  deploymentKey,
+  environmentPartition,
+  envKey,
+  type ItemKey,
+  LAYOUT_ATTRIBUTES,
+  PARTITION_KEY,
+  SORT_KEY,
+  STACK_PREFIX,
+  stackKey,
+  stepKey,
+  stepPrefix,
+  TEAM_INDEX,
+  teamIndexKey,
+  teamPartition,
+} from './table.ts';
+
+/**
+ * Document-client options the store relies on: domain objects may carry optional fields set to
+ * `undefined`, which DynamoDB cannot store. Every client handed to the store must be built with them.
+ */
+export const DOCUMENT_CLIENT_OPTIONS: TranslateConfig = { marshallOptions: { removeUndefinedValues: true } };
+
+type Item = Record<string, unknown>;
+
+const ITEM_EXISTS = `attribute_exists(${PARTITION_KEY})`;
+const ITEM_ABSENT = `attribute_not_exists(${PARTITION_KEY})`;
+
+/*
+ * Fields each kind of change may write. A caller's object can carry more properties than its type
+ * says; writing only these keeps `version`, `lease` and the keys out of reach of a stray property.
+ * Typed as records over the change's keys so the compiler flags any field added to or removed from a port type.
+ */
+const DESIRED_FIELDS: Record<keyof DesiredStateChange, true> = {
+  team: true,
+  tier: true,
+  spec: true,
+  generation: true,
+  status: true,
+  latestDeploymentId: true,
+  updatedAt: true,
+};
+const OBSERVED_FIELDS: Record<keyof ObservedStateChange, true> = {
+  status: true,
+  liveStackId: true,
+  liveGeneration: true,
+  liveSpec: true,
+  endpoint: true,
+  deletedAt: true,
+};
+const STACK_FIELDS: Record<keyof StackChange | 'updatedAt', true> = {
+  status: true,
+  weight: true,
+  instances: true,
+  statusReason: true,
+  updatedAt: true,
+};
+/** A step's `startedAt` is written apart from these: only the first one recorded counts. */
+const STEP_FIELDS: Record<Exclude<keyof DeploymentStep, 'startedAt'>, true> = {
+  name: true,
+  endedAt: true,
+  detail: true,
+};
+const DEPLOYMENT_FIELDS: Record<keyof DeploymentChange, true> = {
+  status: true,
+  fromStackId: true,
+  toStackId: true,
+  startedAt: true,
+  endedAt: true,
+  error: true,
+  warnings: true,
+};
+
+/**
+ * Collects an UpdateItem's SET/REMOVE clauses and their `#name`/`:value` placeholders, so every
+ * attribute goes through a placeholder (many of Kiln's field names, like `name` and `status`, are
+ * DynamoDB reserved words).
+ */
+class UpdateBuilder {
+  readonly #set: string[] = [];
+  readonly #remove: string[] = [];
+  readonly #names: Record<string, string> = {};
+  readonly #values: Record<string, unknown> = {};
+
+  /** Placeholder for an attribute name. */
+  name(attribute: string): string {
+    const placeholder = `#${attribute}`;
+    this.#names[placeholder] = attribute;
+    return placeholder;
+  }
+
+  /** Placeholder for a value; `label` must be unique within the update. */
+  value(label: string, value: unknown): string {
+    const placeholder = `:${label}`;
+    this.#values[placeholder] = value;
+    return placeholder;
+  }
+
+  set(attribute: string, value: unknown): this {
+    return this.setClause(`${this.name(attribute)} = ${this.value(attribute, value)}`);
+  }
+
+  /** Adds a SET clause written with this builder's placeholders, e.g. an increment. */
+  setClause(clause: string): this {
+    this.#set.push(clause);
+    return this;
+  }
+
+  remove(attribute: string): this {
+    this.#remove.push(this.name(attribute));
+    return this;
+  }
+
+  /** SETs every allowed field of `change` that is defined, and REMOVEs those given as `null`. */
+  assign(change: object, allowed: Record<string, true>): this {
+    for (const [field, value] of Object.entries(change)) {
+      if (value === undefined || !Object.hasOwn(allowed, field)) continue;
+      if (value === null) this.remove(field);
+      else this.set(field, value);
+    }
+    return this;
+  }
+
+  get isEmpty(): boolean {
+    return this.#set.length === 0 && this.#remove.length === 0;
+  }
+
+  expression(): string {
+    const clauses = [];
+    if (this.#set.length > 0) clauses.push(`SET ${this.#set.join(', ')}`);
+    if (this.#remove.length > 0) clauses.push(`REMOVE ${this.#remove.join(', ')}`);
+    return clauses.join(' ');
+  }
+
+  get names(): Record<string, string> {
+    return this.#names;
+  }
+
+  /** DynamoDB rejects an empty value map, so none is sent when no value placeholder was used. */
+  get values(): Record<string, unknown> | undefined {
+    return Object.keys(this.#values).length > 0 ? this.#values : undefined;
+  }
+}
+
+function isConditionalCheckFailed(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+/** The domain object an item stores, without the table's key and index attributes. */
+function toDomain<T>(item: Item): T {
+  return Object.fromEntries(
+    Object.entries(item).filter(([attribute]) => !LAYOUT_ATTRIBUTES.has(attribute)),
+  ) as T;
+}
+
+type QueryInput = Omit<QueryCommandInput, 'TableName'>;
+
+/** Items of an environment whose sort key starts with `sortKeyPrefix`; consistent, as base-table reads can be. */
+function partitionPrefixQuery(environment: string, sortKeyPrefix: string): QueryInput {
+  return {
+    KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+    ExpressionAttributeNames: { '#pk': PARTITION_KEY, '#sk': SORT_KEY },
+    ExpressionAttributeValues: { ':pk': environmentPartition(environment), ':prefix': sortKeyPrefix },
+    ConsistentRead: true,
+  };
+}
+
+function byStartedAt(a: DeploymentStep, b: DeploymentStep): number {
+  return a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0;
+}
+
+/**
+ * StateStore on one DynamoDB table (layout in table.ts). Every write is a single conditional
+ * item operation; reads of the base table are strongly consistent, so a workflow sees its own writes.
+ */
+export class DynamoDbStateStore implements StateStore {
+  readonly #client: DynamoDBDocumentClient;
+  readonly #tableName: string;
+
+  /** `client` must be built with DOCUMENT_CLIENT_OPTIONS. */
+  constructor({ client, tableName }: { client: DynamoDBDocumentClient; tableName: string }) {
+    this.#client = client;
+    this.#tableName = tableName;
+  }
+
+  async getEnvironment(name: string): Promise<Environment | undefined> {
+    return this.#getDomain<Environment>(envKey(name));
+  }
+
+  async listEnvironmentsByTeam(team: string): Promise<Environment[]> {
+    const items = await this.#query({
+      IndexName: TEAM_INDEX.name,
+      KeyConditionExpression: '#team = :team',
+      ExpressionAttributeNames: { '#team': TEAM_INDEX.partitionKey },
+      ExpressionAttributeValues: { ':team': teamPartition(team) },
+    });
+    return items.map((item) => toDomain<Environment>(item));
+  }
+
+  async createEnvironment(environment: Environment): Promise<void> {
+    const item = {
+      ...environment,
+      ...envKey(environment.name),
+      ...teamIndexKey(environment.team, environment.name),
+    };
+    if (!(await this.#putIfAbsent(item))) {
+      throw new VersionConflictError(`environment ${environment.name} already exists`);
+    }
+  }
+
+  async updateDesiredState(
+    name: string,
+    expectedVersion: number,
+    change: DesiredStateChange,
+  ): Promise<Environment> {
+    const update = new UpdateBuilder().assign(change, DESIRED_FIELDS);
+    if (change.team !== undefined) update.set(TEAM_INDEX.partitionKey, teamPartition(change.team));
+    const version = update.name('version');
+    update.setClause(`${version} = ${version} + ${update.value('one', 1)}`);
+    const condition = `${version} = ${update.value('expectedVersion', expectedVersion)}`;
+    const updated = await this.#update(envKey(name), update, condition);
+    if (updated) return toDomain<Environment>(updated);
+    return this.#throwVersionConflict(name, expectedVersion);
+  }
+
+  async updateObservedState(name: string, change: ObservedStateChange): Promise<void> {
+    await this.#updateExisting(
+      envKey(name),
+      new UpdateBuilder().assign(change, OBSERVED_FIELDS),
+      `environment ${name}`,
+    );
+  }
+
+  async acquireLease(name: string, lease: Lease, reclaimFrom?: string): Promise<void> {
+    const update = new UpdateBuilder().set('lease', lease);
+    const leaseAttribute = update.name('lease');
+    const takeover =
+      reclaimFrom === undefined
+        ? ''
+        : ` OR ${leaseAttribute}.${update.name('holder')} = ${update.value('reclaimFrom', reclaimFrom)}`;
+    const condition = `${ITEM_EXISTS} AND (attribute_not_exists(${leaseAttribute})${takeover})`;
+    if (await this.#update(envKey(name), update, condition)) return;
+
+    // Refused: find out by whom. A retry by the current holder is a no-op that keeps its acquiredAt.
+    const current = await this.getEnvironment(name);
+    if (!current) throw new NotFoundError(`environment ${name} does not exist`);
+    if (current.lease === undefined) return this.acquireLease(name, lease, reclaimFrom); // released meanwhile
+    if (current.lease.holder !== lease.holder) {
+      throw new LeaseHeldError(`environment ${name} is being deployed by ${current.lease.holder}`);
+    }
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    const update = new UpdateBuilder().remove('lease');
+    const condition = `${update.name('lease')}.${update.name('holder')} = ${update.value('holder', holder)}`;
+    // A failed condition means the lease is already gone or someone else's: nothing to release.
+    await this.#update(envKey(name), update, condition);
+  }
+
+  async putStackIfAbsent(stack: Stack): Promise<Stack> {
+    const key = stackKey(stack.environment, stack.generation);
+    if (await this.#putIfAbsent({ ...stack, ...key })) return stack;
+    const existing = await this.#getDomain<Stack>(key);
+    if (!existing) throw new Error(`stack ${stack.stackId} existed, then vanished before it could be read`);
+    return existing;
+  }
+
+  async getStack(environment: string, generation: number): Promise<Stack | undefined> {
+    return this.#getDomain<Stack>(stackKey(environment, generation));
+  }
+
+  async listStacks(environment: string): Promise<Stack[]> {
+    return this.#queryPartition<Stack>(environment, STACK_PREFIX);
+  }
+
+  async updateStack(
+    environment: string,
+    generation: number,
+    change: StackChange & { updatedAt: string },
+  ): Promise<Stack> {
+    const update = new UpdateBuilder().assign(change, STACK_FIELDS);
+    const description = `stack ${generation} of environment ${environment}`;
+    return toDomain<Stack>(
+      await this.#updateExisting(stackKey(environment, generation), update, description),
+    );
+  }
+
+  async createDeployment(deployment: Deployment): Promise<void> {
+    if (
+      !(await this.#putIfAbsent({ ...deployment, ...deploymentKey(deployment.environment, deployment.id) }))
+    ) {
+      throw new VersionConflictError(`deployment ${deployment.id} already exists`);
+    }
+  }
+
+  async getDeployment(environment: string, id: string): Promise<Deployment | undefined> {
+    return this.#getDomain<Deployment>(deploymentKey(environment, id));
+  }
+
+  async listDeployments(environment: string, limit: number): Promise<Deployment[]> {
+    if (limit < 1) return []; // DynamoDB rejects a Limit below 1
+    const newestFirst = { ...partitionPrefixQuery(environment, DEPLOYMENT_PREFIX), ScanIndexForward: false };
+    const items = await this.#query(newestFirst, limit);
+    return items.map((item) => toDomain<Deployment>(item));
+  }
+
+  async updateDeployment(environment: string, id: string, change: DeploymentChange): Promise<Deployment> {
+    const update = new UpdateBuilder().assign(change, DEPLOYMENT_FIELDS);
+    const description = `deployment ${id} of environment ${environment}`;
+    return toDomain<Deployment>(
+      await this.#updateExisting(deploymentKey(environment, id), update, description),
+    );
+  }
+
+  async recordStep(environment: string, deploymentId: string, step: DeploymentStep): Promise<void> {
+    const update = new UpdateBuilder().assign(step, STEP_FIELDS);
+    const startedAt = update.name('startedAt');
+    update.setClause(
+      `${startedAt} = if_not_exists(${startedAt}, ${update.value('startedAt', step.startedAt)})`,
+    );
+    await this.#update(stepKey(environment, deploymentId, step.name), update);
+  }
+
+  async listSteps(environment: string, deploymentId: string): Promise<DeploymentStep[]> {
+    const steps = await this.#queryPartition<DeploymentStep>(environment, stepPrefix(deploymentId));
+    return steps.sort(byStartedAt);
+  }
+
+  async appendAudit(event: AuditEvent): Promise<void> {
+    await this.#client.send(
+      new PutCommand({
+        TableName: this.#tableName,
+        Item: { ...event, ...auditKey(event.environment, event.at) },
+      }),
+    );
+  }
+
+  async listAudit(environment: string): Promise<AuditEvent[]> {
+    return this.#queryPartition<AuditEvent>(environment, AUDIT_PREFIX);
+  }
+
+  async #get(key: ItemKey): Promise<Item | undefined> {
+    const { Item } = await this.#client.send(
+      new GetCommand({ TableName: this.#tableName, Key: key, ConsistentRead: true }),
+    );
+    return Item;
+  }
+
+  async #getDomain<T>(key: ItemKey): Promise<T | undefined> {
+    const item = await this.#get(key);
+    return item && toDomain<T>(item);
+  }
+
+  /** Writes `item` unless its key is taken; false when it was. */
+  async #putIfAbsent(item: Item & ItemKey): Promise<boolean> {
+    try {
+      await this.#client.send(
+        new PutCommand({ TableName: this.#tableName, Item: item, ConditionExpression: ITEM_ABSENT }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Applies `update` if `condition` holds; the item as written, or undefined when the condition failed. */
+  async #update(key: ItemKey, update: UpdateBuilder, condition?: string): Promise<Item | undefined> {
+    try {
+      const { Attributes } = await this.#client.send(
+        new UpdateCommand({
+          TableName: this.#tableName,
+          Key: key,
+          UpdateExpression: update.expression(),
+          ConditionExpression: condition,
+          ExpressionAttributeNames: update.names,
+          ExpressionAttributeValues: update.values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Updates an item that must exist (NotFoundError otherwise); an empty update only checks that it does. */
+  async #updateExisting(key: ItemKey, update: UpdateBuilder, description: string): Promise<Item> {
+    const item = update.isEmpty ? await this.#get(key) : await this.#update(key, update, ITEM_EXISTS);
+    if (!item) throw new NotFoundError(`${description} does not exist`);
+    return item;
+  }
+
+  /** Explains a failed version check: the environment is gone, or it moved past `expectedVersion`. */
+  async #throwVersionConflict(name: string, expectedVersion: number): Promise<never> {
+    const current = await this.getEnvironment(name);
+    if (!current) throw new NotFoundError(`environment ${name} does not exist`);
+    throw new VersionConflictError(
+      `environment ${name} is at version ${current.version}, not the expected version ${expectedVersion}`,
+    );
+  }
+
+  /** All items of an environment whose sort key starts with `sortKeyPrefix`, in sort-key order. */
+  async #queryPartition<T>(environment: string, sortKeyPrefix: string): Promise<T[]> {
+    const items = await this.#query(partitionPrefixQuery(environment, sortKeyPrefix));
+    return items.map((item) => toDomain<T>(item));
+  }
+
+  /** Runs a query page after page (DynamoDB returns at most 1 MB at a time), stopping at `limit` items. */
+  async #query(input: QueryInput, limit = Number.POSITIVE_INFINITY): Promise<Item[]> {
+    const items: Item[] = [];
+    let startKey: Item | undefined;
+    do {
+      const page = await this.#client.send(
+        new QueryCommand({
+          ...input,
+          TableName: this.#tableName,
+          ExclusiveStartKey: startKey,
+          Limit: Number.isFinite(limit) ? limit - items.length : undefined,
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined && items.length < limit);
+    return items;
+  }
+}

@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+
+/**
+ * Shape of Kiln's single DynamoDB table. The store, the embedded runtime and the CDK construct all
+ * read it from here, so the key layout cannot drift between production and local runs.
+ *
+ * Every item of an environment shares the partition `ENV#<name>`; the sort key says what it is:
+ * `META` (the environment), `STACK#0007`, `DEPLOY#<id>`, `STEP#<deploymentId>#<step>`, `AUDIT#<at>#<rand>`.
+ */
+
+/** Key attribute names of the base table. */
+export const PARTITION_KEY = 'pk';
+export const SORT_KEY = 'sk';
+
+/**
+ * Sparse GSI listing a team's environments: only environment items carry its keys
+ * (`TEAM#<team>` / `ENV#<name>`), so a query returns environments and nothing else, sorted by name.
+ */
+export const TEAM_INDEX = { name: 'byTeam', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' } as const;
+
+/** Epoch-seconds attribute DynamoDB expires items by (enabled by CDK; dynalite never expires anything). */
+export const TTL_ATTRIBUTE = 'expiresAt';
+
+/** Attributes that belong to the table layout rather than to the domain object stored in an item. */
+export const LAYOUT_ATTRIBUTES: ReadonlySet<string> = new Set([
+  PARTITION_KEY,
+  SORT_KEY,
+  TEAM_INDEX.partitionKey,
+  TEAM_INDEX.sortKey,
+  TTL_ATTRIBUTE,
+]);
+
+/** Primary key of one item. */
+export interface ItemKey {
+  pk: string;
+  sk: string;
+}
+
+/** Team-index keys an environment item carries. */
+export interface TeamIndexKey {
+  gsi1pk: string;
+  gsi1sk: string;
+}
+
+/** Sort-key prefixes for the queries that list one kind of item of an environment. */
+export const STACK_PREFIX = 'STACK#';
+export const DEPLOYMENT_PREFIX = 'DEPLOY#';
+export const AUDIT_PREFIX = 'AUDIT#';
+
+/** Partition holding every item of an environment. */
+export function environmentPartition(environment: string): string {
+  return `ENV#${environment}`;
+}
+
+export function envKey(name: string): ItemKey {
+  return { pk: environmentPartition(name), sk: 'META' };
+}
+
+/** Team-index partition of a team's environments. */
+export function teamPartition(team: string): string {
+  return `TEAM#${team}`;
+}
+
+export function teamIndexKey(team: string, name: string): TeamIndexKey {
+  return { gsi1pk: teamPartition(team), gsi1sk: environmentPartition(name) };
+}
+
+/** Generation zero-padded to 4 digits so stacks sort oldest first, like their stack ids. */
+export function stackKey(environment: string, generation: number): ItemKey {
+  return {
+    pk: environmentPartition(environment),
+    sk: `${STACK_PREFIX}${String(generation).padStart(4, '0')}`,
+  };
+}
+
+/** Deployment ids sort by creation time, so this key lists deployments chronologically. */
+export function deploymentKey(environment: string, id: string): ItemKey {
+  return { pk: environmentPartition(environment), sk: `${DEPLOYMENT_PREFIX}${id}` };
+}
+
+/** Sort-key prefix of every step of one deployment. */
+export function stepPrefix(deploymentId: string): string {
+  return `STEP#${deploymentId}#`;
+}
+
+/** One item per step name, so recording the same step again updates it instead of adding one. */
+export function stepKey(environment: string, deploymentId: string, stepName: string): ItemKey {
+  return { pk: environmentPartition(environment), sk: `${stepPrefix(deploymentId)}${stepName}` };
+}
+
+/**
+ * Audit events sort by time; the random suffix keeps two events of the same instant apart,
+ * since the log is append-only and must never overwrite.
+ */
+export function auditKey(environment: string, at: string): ItemKey {
+  return {
+    pk: environmentPartition(environment),
+    sk: `${AUDIT_PREFIX}${at}#${randomBytes(3).toString('hex')}`,
+  };
+}
+
+/** CreateTable request for the table; on-demand billing, the team index projects whole items. */
+export function createTableInput(tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: PARTITION_KEY, AttributeType: 'S' },
+      { AttributeName: SORT_KEY, AttributeType: 'S' },
+      { AttributeName: TEAM_INDEX.partitionKey, AttributeType: 'S' },
+      { AttributeName: TEAM_INDEX.sortKey, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: PARTITION_KEY, KeyType: 'HASH' },
+      { AttributeName: SORT_KEY, KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: TEAM_INDEX.name,
+        KeySchema: [
+          { AttributeName: TEAM_INDEX.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TEAM_INDEX.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ],
+  };
+}

@@ -1,0 +1,312 @@
+import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createProxyServer } from 'http-proxy-3';
+import type { TrafficWeights } from '../../core/blue-green.ts';
+import type { TargetHealth } from '../../core/health.ts';
+import type { Traffic } from '../../core/ports/traffic.ts';
+import type { HealthCheck, Instance } from '../../core/types.ts';
+import { LOOPBACK } from './free-port.ts';
+import { JsonStateFile } from './state-file.ts';
+
+export interface ProxyTrafficOptions {
+  /** Interface the endpoints listen on (and the host in their URLs); loopback unless told otherwise. */
+  host?: string;
+  /** Where endpoints, registrations and weights are recorded so that `restore()` can reopen them. */
+  stateFile?: string;
+}
+
+/** What is remembered of a registered stack: its targets (an ALB target group) and its share of traffic. */
+interface StackTargets {
+  instances: Instance[];
+  healthCheck: HealthCheck;
+  weight: number;
+}
+
+interface StackRoute extends StackTargets {
+  /** Round-robin cursor over `instances`. */
+  nextInstance: number;
+  /** Requests proxied to the stack and not yet answered; draining waits for it to reach 0. */
+  inFlight: number;
+}
+
+interface EnvironmentRoute {
+  /** 0 until the endpoint first listens; then kept, so that the endpoint URL survives restarts. */
+  port: number;
+  stacks: Map<string, StackRoute>;
+  /** Set from the moment the endpoint starts listening until it is closed. */
+  listening?: Promise<Server>;
+}
+
+interface TrafficState {
+  environments: Record<string, { port: number; stacks: Record<string, StackTargets> }>;
+}
+
+/** How long open connections get to finish when an endpoint closes before they are cut. */
+const CLOSE_GRACE_MS = 1000;
+const DRAIN_POLL_MS = 20;
+
+/**
+ * Embedded traffic: one reverse proxy (its own port) per environment, the analogue of an ALB listener
+ * with one weighted target group per stack. A request goes to a stack picked at random by weight, then
+ * to that stack's instances in turn; the response names the stack in `x-kiln-stack`. With a
+ * `stateFile`, call `restore()` once at startup before anything else.
+ */
+export class ProxyTraffic implements Traffic {
+  readonly #host: string;
+  readonly #stateFile: JsonStateFile<TrafficState> | undefined;
+  readonly #routes = new Map<string, EnvironmentRoute>();
+  // A fresh connection per proxied request: a pooled connection to an instance that has since exited
+  // would fail requests that a retry cannot always save, and loopback connections are cheap.
+  readonly #proxy = createProxyServer({ agent: new Agent({ keepAlive: false }) });
+
+  constructor(options: ProxyTrafficOptions = {}) {
+    this.#host = options.host ?? LOOPBACK;
+    this.#stateFile = options.stateFile ? new JsonStateFile(options.stateFile) : undefined;
+  }
+
+  async ensureEndpoint(environment: string): Promise<string> {
+    let route = this.#routes.get(environment);
+    if (!route) {
+      route = { port: 0, stacks: new Map() };
+      this.#routes.set(environment, route);
+    }
+    if (route.listening) {
+      await route.listening;
+    } else {
+      await this.#open(environment, route);
+      await this.#save();
+    }
+    return `http://${this.#host}:${route.port}`;
+  }
+
+  /** Opens the endpoint when needed: the embedded proxy has no target group apart from its listener. */
+  async registerStack(
+    environment: string,
+    stackId: string,
+    instances: Instance[],
+    healthCheck: HealthCheck,
+  ): Promise<void> {
+    await this.ensureEndpoint(environment);
+    const stacks = this.#stacksOf(environment);
+    const targets = { instances: [...instances], healthCheck };
+    const existing = stacks.get(stackId);
+    if (existing) Object.assign(existing, targets);
+    else stacks.set(stackId, { ...targets, weight: 0, nextInstance: 0, inFlight: 0 });
+    await this.#save();
+  }
+
+  /** Validates the whole split before applying any of it, so a bad request changes nothing. */
+  async setWeights(environment: string, weights: TrafficWeights): Promise<void> {
+    const stacks = this.#stacksOf(environment);
+    const unknown = Object.keys(weights).filter((stackId) => !stacks.has(stackId));
+    if (unknown.length > 0) {
+      throw new Error(`cannot set weights in ${environment}: stack(s) not registered: ${unknown.join(', ')}`);
+    }
+    const invalid = Object.entries(weights).filter(([, weight]) => !(weight >= 0 && weight <= 100));
+    if (invalid.length > 0) {
+      throw new Error(
+        `cannot set weights in ${environment}: weights must be 0–100, got ${JSON.stringify(weights)}`,
+      );
+    }
+    for (const [stackId, weight] of Object.entries(weights)) {
+      (stacks.get(stackId) as StackRoute).weight = weight;
+    }
+    await this.#save();
+  }
+
+  async getWeights(environment: string): Promise<TrafficWeights> {
+    return Object.fromEntries(
+      [...this.#stacksOf(environment)].map(([stackId, stack]) => [stackId, stack.weight]),
+    );
+  }
+
+  /** Probes every target once, in parallel; an unknown stack has no targets. */
+  async probeHealth(environment: string, stackId: string): Promise<TargetHealth[]> {
+    const stack = this.#stacksOf(environment).get(stackId);
+    if (!stack) return [];
+    return Promise.all(stack.instances.map((instance) => probeInstance(instance, stack.healthCheck)));
+  }
+
+  async drainStack(environment: string, stackId: string, drainSeconds: number): Promise<void> {
+    const stacks = this.#stacksOf(environment);
+    const stack = stacks.get(stackId);
+    if (!stack) return;
+    stack.weight = 0;
+    await this.#save();
+    const deadline = Date.now() + drainSeconds * 1000;
+    while (stack.inFlight > 0 && Date.now() < deadline) await sleep(DRAIN_POLL_MS);
+    stacks.delete(stackId);
+    await this.#save();
+  }
+
+  async removeEndpoint(environment: string): Promise<void> {
+    const route = this.#routes.get(environment);
+    if (!route) return;
+    this.#routes.delete(environment);
+    await this.#save();
+    await closeEndpoint(route);
+  }
+
+  /** Reopens every recorded endpoint on its recorded port, with its registrations and weights. */
+  async restore(): Promise<void> {
+    const state = await this.#stateFile?.read();
+    if (!state) return;
+    for (const [environment, saved] of Object.entries(state.environments)) {
+      const stacks = Object.entries(saved.stacks).map(([stackId, targets]): [string, StackRoute] => [
+        stackId,
+        { ...targets, nextInstance: 0, inFlight: 0 },
+      ]);
+      const route: EnvironmentRoute = { port: saved.port, stacks: new Map(stacks) };
+      this.#routes.set(environment, route);
+    }
+    await Promise.all([...this.#routes].map(([environment, route]) => this.#open(environment, route)));
+  }
+
+  /** Closes every endpoint (shutdown) but keeps the state, so that `restore()` reopens them. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#routes.values()].map(closeEndpoint));
+  }
+
+  #stacksOf(environment: string): Map<string, StackRoute> {
+    return this.#routes.get(environment)?.stacks ?? new Map();
+  }
+
+  /** Starts the endpoint listening on its port (a free one the first time); `route.listening` tracks it. */
+  #open(environment: string, route: EnvironmentRoute): Promise<Server> {
+    const server = createServer((req, res) => this.#route(environment, req, res));
+    route.listening = new Promise<Server>((resolve, reject) => {
+      server.once('error', (error) => {
+        route.listening = undefined;
+        reject(
+          new Error(`cannot open the endpoint of ${environment} on port ${route.port}: ${error.message}`),
+        );
+      });
+      server.listen(route.port, this.#host, () => {
+        route.port = (server.address() as AddressInfo).port;
+        resolve(server);
+      });
+    });
+    return route.listening;
+  }
+
+  #route(environment: string, req: IncomingMessage, res: ServerResponse): void {
+    const picked = pickStack(this.#stacksOf(environment));
+    if (!picked) {
+      sendProblem(res, 503, 'No live stack', `environment ${environment} has no stack receiving traffic`);
+      return;
+    }
+    const [stackId, stack] = picked;
+    res.setHeader('x-kiln-stack', stackId);
+    const { instances } = stack;
+    if (instances.length === 0) {
+      sendProblem(res, 502, 'Bad Gateway', `stack ${stackId} has no registered instances`);
+      return;
+    }
+    stack.inFlight += 1;
+    res.once('close', () => {
+      stack.inFlight -= 1;
+    });
+    const index = stack.nextInstance % instances.length;
+    stack.nextInstance = index + 1;
+    const retryable = (req.method === 'GET' || req.method === 'HEAD') && instances.length > 1;
+    this.#forward(req, res, stackId, instances, index, retryable);
+  }
+
+  /** Proxies to `instances[index]`; a safe request that finds it down is retried once on the next one. */
+  #forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    stackId: string,
+    instances: Instance[],
+    index: number,
+    retryable: boolean,
+  ): void {
+    const instance = instances[index] as Instance;
+    this.#proxy.web(req, res, { target: instance.address }, (error) => {
+      if (res.headersSent || res.destroyed) {
+        res.destroy();
+      } else if (retryable) {
+        this.#forward(req, res, stackId, instances, (index + 1) % instances.length, false);
+      } else {
+        const detail = `stack ${stackId} instance ${instance.id} did not answer: ${describeError(error)}`;
+        sendProblem(res, 502, 'Bad Gateway', detail);
+      }
+    });
+  }
+
+  async #save(): Promise<void> {
+    await this.#stateFile?.write({
+      environments: Object.fromEntries(
+        [...this.#routes].map(([environment, route]) => [
+          environment,
+          {
+            port: route.port,
+            stacks: Object.fromEntries(
+              [...route.stacks].map(([stackId, { instances, healthCheck, weight }]) => [
+                stackId,
+                { instances, healthCheck, weight },
+              ]),
+            ),
+          },
+        ]),
+      ),
+    });
+  }
+}
+
+/** Weighted random choice among the stacks with a weight above 0; undefined when there is none. */
+function pickStack(stacks: Map<string, StackRoute>): [string, StackRoute] | undefined {
+  const candidates = [...stacks].filter(([, stack]) => stack.weight > 0);
+  let roll = Math.random() * candidates.reduce((sum, [, stack]) => sum + stack.weight, 0);
+  for (const candidate of candidates) {
+    roll -= candidate[1].weight;
+    if (roll < 0) return candidate;
+  }
+  return candidates.at(-1);
+}
+
+async function probeInstance(instance: Instance, check: HealthCheck): Promise<TargetHealth> {
+  try {
+    const response = await fetch(new URL(check.path, instance.address), {
+      // A redirect is an answer (200–399 is healthy), as for an ALB health check: do not follow it.
+      redirect: 'manual',
+      signal: AbortSignal.timeout(check.timeoutSeconds * 1000),
+    });
+    await response.body?.cancel();
+    if (response.status >= 200 && response.status < 400) return { instanceId: instance.id, healthy: true };
+    return { instanceId: instance.id, healthy: false, reason: `status ${response.status}` };
+  } catch (error) {
+    const reason =
+      (error as Error).name === 'TimeoutError'
+        ? `timeout after ${check.timeoutSeconds}s`
+        : describeError(error);
+    return { instanceId: instance.id, healthy: false, reason };
+  }
+}
+
+/** A short reason for a failed connection, e.g. `connection refused`; fetch hides the code in `cause`. */
+function describeError(error: unknown): string {
+  const failure = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const code = failure.code ?? failure.cause?.code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ECONNRESET') return 'connection reset';
+  return code ?? failure.message;
+}
+
+function sendProblem(res: ServerResponse, status: number, title: string, detail: string): void {
+  res.writeHead(status, { 'content-type': 'application/problem+json' });
+  res.end(JSON.stringify({ type: 'about:blank', title, status, detail }));
+}
+
+/** Stops accepting connections, lets open ones finish for CLOSE_GRACE_MS, then cuts them. */
+async function closeEndpoint(route: EnvironmentRoute): Promise<void> {
+  const server = await route.listening?.catch(() => undefined);
+  route.listening = undefined;
+  if (!server) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+  await closed;
+  clearTimeout(cut);
+}

@@ -1,0 +1,5 @@
+import { checkHealth } from '../../core/deployment-tasks.ts';
+import { taskHandler } from '../../shared/task-handler.ts';
+
+/** Task state CheckHealth of the workflows in state-machines/: see `checkHealth` in the core. */
+export const handler = taskHandler(checkHealth);

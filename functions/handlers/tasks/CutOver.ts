@@ -1,0 +1,5 @@
+import { cutOver } from '../../core/deployment-tasks.ts';
+import { taskHandler } from '../../shared/task-handler.ts';
+
+/** Task state CutOver of the workflows in state-machines/: see `cutOver` in the core. */
+export const handler = taskHandler(cutOver);

@@ -1,0 +1,5 @@
+import { drainStack } from '../../core/deployment-tasks.ts';
+import { taskHandler } from '../../shared/task-handler.ts';
+
+/** Task state DrainStack of the workflows in state-machines/: see `drainStack` in the core. */
+export const handler = taskHandler(drainStack);

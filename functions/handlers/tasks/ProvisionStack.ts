@@ -1,0 +1,5 @@
+import { provisionStack } from '../../core/deployment-tasks.ts';
+import { taskHandler } from '../../shared/task-handler.ts';
+
+/** Task state ProvisionStack of the workflows in state-machines/: see `provisionStack` in the core. */
+export const handler = taskHandler(provisionStack);

@@ -1,0 +1,5 @@
+import { removeEndpoint } from '../../core/deployment-tasks.ts';
+import { taskHandler } from '../../shared/task-handler.ts';
+
+/** Task state RemoveEndpoint of the workflows in state-machines/: see `removeEndpoint` in the core. */
+export const handler = taskHandler(removeEndpoint);

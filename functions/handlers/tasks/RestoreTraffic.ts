@@ -1,0 +1,5 @@
+import { restoreTraffic } from '../../core/deployment-tasks.ts';
+import { taskHandler } from '../../shared/task-handler.ts';
+
+/** Task state RestoreTraffic of the workflows in state-machines/: see `restoreTraffic` in the core. */
+export const handler = taskHandler(restoreTraffic);

@@ -1,0 +1,155 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy, { type MiddlewareObj } from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { z } from 'zod';
+import { type Caller, teamOfPrincipal } from '../core/caller.ts';
+import { ForbiddenError, KilnError, UnauthorizedError, ValidationError } from '../core/errors.ts';
+import type { Ports } from '../core/ports/index.ts';
+import { logger } from './logger.ts';
+import { ports } from './ports.ts';
+
+/** What an API route handler gets: the event, the authenticated caller and the ports. */
+export interface ApiRequest {
+  event: APIGatewayProxyEvent;
+  caller: Caller;
+  ports: Ports;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+};
+
+/**
+ * An API Gateway (REST, proxy integration) handler: authenticates the caller from the request
+ * context, runs the route, and turns errors into RFC 9457 problem+json. Only Kiln's own errors
+ * reach the client with their message; anything else is logged and answered with a bare 500.
+ */
+export function apiHandler(route: (request: ApiRequest) => Promise<APIGatewayProxyResult>) {
+  return middy(async (event: APIGatewayProxyEvent, _context: Context) =>
+    route({ event, caller: callerOf(event), ports: ports() }),
+  )
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(httpHeaderNormalizer())
+    .use(problemDetails());
+}
+
+function problemDetails(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+  return {
+    onError: async (request) => {
+      const error = request.error;
+      const known = error instanceof KilnError && error.status < 500;
+      if (!known) logger.error('request failed', { error: { name: error?.name, message: error?.message } });
+      const status = known ? error.status : 500;
+      request.response = problem(status, known ? error.message : 'Kiln could not complete the request.', {
+        instance: request.event.requestContext?.requestId,
+        ...(error instanceof ValidationError && error.issues.length > 0 ? { errors: error.issues } : {}),
+      });
+    },
+  };
+}
+
+/** An `application/problem+json` response. */
+export function problem(
+  status: number,
+  detail: string,
+  extra: Record<string, unknown> = {},
+): APIGatewayProxyResult {
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/problem+json' },
+    body: JSON.stringify({ type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail, ...extra }),
+  };
+}
+
+export function json(
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyResult {
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+/**
+ * The caller as API Gateway's IAM authorizer identifies it (`requestContext.identity.userArn`);
+ * never from a header the client chooses.
+ */
+export function callerOf(event: APIGatewayProxyEvent): Caller {
+  const principal = event.requestContext?.identity?.userArn;
+  if (!principal) throw new UnauthorizedError('the request carries no authenticated identity');
+  const team = teamOfPrincipal(principal);
+  if (!team) throw new ForbiddenError(`principal ${principal} does not act for any Kiln team`);
+  return { principal, team };
+}
+
+/** Parses and validates a JSON body; ValidationError (400) with every issue when it does not fit. */
+export function parseBody<S extends z.ZodType>(event: APIGatewayProxyEvent, schema: S): z.output<S> {
+  const contentType = event.headers?.['content-type'] ?? '';
+  if (event.body && !/^application\/([\w.+-]+\+)?json\b/i.test(contentType)) {
+    throw new UnsupportedMediaTypeError('send the body as JSON with Content-Type: application/json');
+  }
+  let value: unknown = {};
+  if (event.body) {
+    try {
+      value = JSON.parse(
+        event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body,
+      );
+    } catch (error) {
+      throw new ValidationError(`the body is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  return validate(schema, value, 'the body');
+}
+
+/** Validates a value at the edge; `what` names it in the message (the body, the path). */
+export function validate<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => ({
+    path: issue.path.map(String).join('.') || '(root)',
+    message: issue.message,
+  }));
+  throw new ValidationError(
+    `${what} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    issues,
+  );
+}
+
+/** `If-Match: "3"` (or W/"3", or 3) → 3; absent → undefined; anything else is a 400. */
+export function ifMatchOf(event: APIGatewayProxyEvent): number | undefined {
+  const header = event.headers?.['if-match'];
+  if (header === undefined || header === '') return undefined;
+  const match = /^(?:W\/)?"?(\d+)"?$/.exec(header.trim());
+  if (!match) throw new ValidationError(`If-Match must be an environment version such as "3", not ${header}`);
+  return Number(match[1]);
+}
+
+/** The ETag header of an environment version. */
+export function etag(version: number): Record<string, string> {
+  return { etag: `"${version}"` };
+}
+
+class UnsupportedMediaTypeError extends KilnError {
+  override readonly status = 415;
+}
+
+/** A validated path parameter (`{name}`, `{id}`). */
+export function pathParameter<S extends z.ZodType>(
+  event: APIGatewayProxyEvent,
+  key: string,
+  schema: S,
+): z.output<S> {
+  return validate(schema, event.pathParameters?.[key], `path parameter ${key}`);
+}

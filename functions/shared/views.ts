@@ -1,0 +1,57 @@
+import type { Deployment, DeploymentStep, Environment, Stack } from '../core/types.ts';
+
+/**
+ * API representations. Internal bookkeeping (the lease's timestamps, the live spec copy) stays out;
+ * what a caller needs to act (version for If-Match, endpoint, deployment in progress) is in.
+ */
+
+export function environmentView(environment: Environment) {
+  return {
+    name: environment.name,
+    team: environment.team,
+    tier: environment.tier,
+    status: environment.status,
+    version: environment.version,
+    generation: environment.generation,
+    spec: environment.spec,
+    liveStack: environment.liveStackId
+      ? {
+          stackId: environment.liveStackId,
+          generation: environment.liveGeneration,
+          version: environment.liveSpec?.version,
+        }
+      : null,
+    endpoint: environment.endpoint ?? null,
+    latestDeploymentId: environment.latestDeploymentId ?? null,
+    deploymentInProgress: environment.lease?.holder ?? null,
+    createdAt: environment.createdAt,
+    updatedAt: environment.updatedAt,
+    ...(environment.deletedAt ? { deletedAt: environment.deletedAt } : {}),
+  };
+}
+
+export function stackView(stack: Stack) {
+  return {
+    stackId: stack.stackId,
+    generation: stack.generation,
+    deploymentId: stack.deploymentId,
+    status: stack.status,
+    weight: stack.weight,
+    version: stack.spec.version,
+    artifact: stack.spec.artifact,
+    capacity: stack.spec.capacity,
+    instances: stack.instances,
+    ...(stack.statusReason ? { statusReason: stack.statusReason } : {}),
+    createdAt: stack.createdAt,
+    updatedAt: stack.updatedAt,
+  };
+}
+
+export function deploymentView(deployment: Deployment, steps?: DeploymentStep[]) {
+  const { spec, ...rest } = deployment;
+  return {
+    ...rest,
+    ...(spec ? { version: spec.version } : {}),
+    ...(steps ? { steps } : {}),
+  };
+}

@@ -1,0 +1,57 @@
+import { resolve } from 'node:path';
+
+/** Configuration of the embedded runtime, read once from the environment (see README "Configuration"). */
+export interface LocalConfig {
+  /** Where state lives between runs: DynamoDB data, instances, endpoints, running workflows, logs. */
+  dataDir: string;
+  host: string;
+  /** API port; 0 picks a free one (the chosen URL is printed). */
+  apiPort: number;
+  /** Bearer token → team. */
+  tokens: ReadonlyMap<string, string>;
+  tableName: string;
+  /** Folder of runnable artifacts (each `<name>/server.ts`), the embedded stand-in for AMIs. */
+  artifactsDir: string;
+}
+
+const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
+
+/** The token `npm start` accepts unless KILN_TOKENS says otherwise; it acts for team `platform`. */
+export const DEFAULT_TOKENS = 'kiln-dev-token=platform';
+
+export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): Readonly<LocalConfig> {
+  return Object.freeze({
+    dataDir: resolve(env.KILN_DATA_DIR ?? resolve(PROJECT_ROOT, '.kiln')),
+    host: '127.0.0.1',
+    apiPort: port(env.KILN_API_PORT ?? '3000'),
+    tokens: parseTokens(env.KILN_TOKENS ?? DEFAULT_TOKENS),
+    tableName: env.KILN_TABLE_NAME ?? 'kiln',
+    artifactsDir: resolve(env.KILN_ARTIFACTS_DIR ?? resolve(PROJECT_ROOT, 'infra/local/artifacts')),
+  });
+}
+
+/** `token=team,token2=team2` → map; a malformed entry stops startup with the reason. */
+export function parseTokens(value: string): ReadonlyMap<string, string> {
+  const tokens = new Map<string, string>();
+  for (const entry of value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    const [token, team, ...rest] = entry.split('=');
+    if (!token || !team || rest.length > 0 || !/^[a-z0-9-]{1,64}$/.test(team)) {
+      throw new Error(
+        `KILN_TOKENS entry "${entry.split('=')[0]}=…" must look like token=team (team: lowercase letters, digits, dashes)`,
+      );
+    }
+    tokens.set(token, team);
+  }
+  if (tokens.size === 0) throw new Error('KILN_TOKENS names no token: nobody could call the API');
+  return tokens;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new Error(`KILN_API_PORT must be a port number, not ${value}`);
+  return n;
+}

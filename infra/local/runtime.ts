@@ -1,0 +1,103 @@
+import { mkdir, readdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { basename, join, resolve } from 'node:path';
+import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.ts';
+import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
+import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
+import { LocalStepFunctions, type TaskHandler } from '../../functions/adapters/local/step-functions.ts';
+import { systemClock } from '../../functions/core/ports/clock.ts';
+import type { Ports } from '../../functions/core/ports/index.ts';
+import { logger } from '../../functions/shared/logger.ts';
+import { wirePorts } from '../../functions/shared/ports.ts';
+import { routes } from '../../functions/shared/routes.ts';
+import type { LocalConfig } from './config.ts';
+import { startDatabase } from './database.ts';
+import { type ApiHandler, startGateway } from './gateway.ts';
+
+const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
+const TASKS_DIR = join(PROJECT_ROOT, 'functions/handlers/tasks');
+const API_DIR = join(PROJECT_ROOT, 'functions/handlers/api');
+const STATE_MACHINES_DIR = join(PROJECT_ROOT, 'state-machines');
+
+/** A running embedded Kiln. */
+export interface Kiln {
+  apiUrl: string;
+  ports: Ports;
+  workflows: LocalStepFunctions;
+  /** Stops everything it started; instances and in-flight workflows come back on the next start. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts embedded Kiln: dynalite on disk, process compute, proxy traffic, the ASL runner over the
+ * real state machines, and the gateway in front of the real API handlers. Then it reconciles what
+ * the previous run left: instances and endpoints come back, interrupted workflows resume.
+ */
+export async function startKiln(config: LocalConfig): Promise<Kiln> {
+  await mkdir(config.dataDir, { recursive: true });
+  const database = await startDatabase({
+    path: join(config.dataDir, 'dynamodb'),
+    tableName: config.tableName,
+  });
+  const compute = new ProcessCompute({
+    artifactsDir: config.artifactsDir,
+    stateFile: join(config.dataDir, 'compute.json'),
+    logDir: join(config.dataDir, 'logs'),
+  });
+  const traffic = new ProxyTraffic({ host: config.host, stateFile: join(config.dataDir, 'traffic.json') });
+  const workflows = await LocalStepFunctions.create({
+    stateMachinesDir: STATE_MACHINES_DIR,
+    tasks: await loadHandlers<TaskHandler>(TASKS_DIR),
+    executionsFile: join(config.dataDir, 'executions.json'),
+    log: (message, detail) => logger.info(message, { ...detail }),
+  });
+  const ports: Ports = {
+    store: new DynamoDbStateStore({ client: database.documentClient, tableName: config.tableName }),
+    compute,
+    traffic,
+    workflows,
+    clock: systemClock,
+  };
+  wirePorts(ports);
+  await compute.restore();
+  await traffic.restore();
+  const gateway = await startGateway({
+    host: config.host,
+    port: config.apiPort,
+    tokens: config.tokens,
+    routes,
+    handlers: new Map(Object.entries(await loadHandlers<ApiHandler>(API_DIR))),
+  });
+  await workflows.resumeInterrupted();
+  return {
+    apiUrl: gateway.url,
+    ports,
+    workflows,
+    close: async () => {
+      await closeServer(gateway.server);
+      await workflows.shutdown();
+      await traffic.close();
+      await compute.shutdown();
+      await database.close();
+    },
+  };
+}
+
+/** Imports every handler module of a folder: file name (without `.ts`) → its exported `handler`. */
+async function loadHandlers<H>(dir: string): Promise<Record<string, H>> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.ts'));
+  const entries = await Promise.all(
+    files.map(async (file) => {
+      const module = (await import(join(dir, file))) as { handler: H };
+      return [basename(file, '.ts'), module.handler] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

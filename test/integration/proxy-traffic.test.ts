@@ -1,0 +1,349 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { acceptsConnections, freePort } from '../../functions/adapters/local/free-port.ts';
+import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
+import { ProxyTraffic, type ProxyTrafficOptions } from '../../functions/adapters/local/proxy-traffic.ts';
+import type { HealthCheck, Instance, Spec } from '../../functions/core/types.ts';
+
+const ENV = 'checkout-dev';
+const healthCheck: HealthCheck = {
+  path: '/health',
+  intervalSeconds: 1,
+  healthyThreshold: 1,
+  // Generous enough for a freshly started app on a busy machine, well below the slow sample app's delay.
+  timeoutSeconds: 1,
+  deadlineSeconds: 30,
+};
+
+function sampleAppSpec(version: string, env: Record<string, string> = {}, capacity = 1): Spec {
+  return {
+    artifact: 'sample-app',
+    version,
+    capacity,
+    env,
+    healthCheck,
+    strategy: { type: 'blue-green' },
+    drainSeconds: 1,
+  };
+}
+
+interface BackendBehaviour {
+  /** Delay before answering, in ms. */
+  delayMs?: number;
+  /** Status of every answer. */
+  status?: number;
+  /** Called as each request arrives, before the delay. */
+  onRequest?: () => void;
+}
+
+interface Reply {
+  status: number;
+  stack: string | null;
+  contentType: string | null;
+  body: string;
+}
+
+async function get(url: string): Promise<Reply> {
+  const response = await fetch(url);
+  return {
+    status: response.status,
+    stack: response.headers.get('x-kiln-stack'),
+    contentType: response.headers.get('content-type'),
+    body: await response.text(),
+  };
+}
+
+async function getMany(url: string, count: number): Promise<Reply[]> {
+  const replies: Reply[] = [];
+  for (let i = 0; i < count; i++) replies.push(await get(url));
+  return replies;
+}
+
+/** An instance address nothing listens on. */
+async function deadInstance(id: string): Promise<Instance> {
+  return { id, address: `http://127.0.0.1:${await freePort()}`, state: 'running' };
+}
+
+describe('ProxyTraffic', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanUpLater = (cleanup: () => Promise<void>) => cleanups.push(cleanup);
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  function newTraffic(options: ProxyTrafficOptions = {}): ProxyTraffic {
+    const traffic = new ProxyTraffic(options);
+    cleanUpLater(() => traffic.close());
+    return traffic;
+  }
+
+  /** A tiny in-test instance answering every path with its id as body. */
+  async function backend(id: string, behaviour: BackendBehaviour = {}): Promise<Instance> {
+    const server: Server = createServer((_req, res) => {
+      behaviour.onRequest?.();
+      setTimeout(() => {
+        res.writeHead(behaviour.status ?? 200, { 'content-type': 'text/plain' });
+        res.end(id);
+      }, behaviour.delayMs ?? 0);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanUpLater(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    return { id, address: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, state: 'running' };
+  }
+
+  function newCompute(): ProcessCompute {
+    const compute = new ProcessCompute({
+      artifactsDir: fileURLToPath(new URL('../../infra/local/artifacts', import.meta.url)),
+    });
+    cleanUpLater(() => compute.shutdown());
+    return compute;
+  }
+
+  async function tempFile(name: string): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-traffic-'));
+    cleanUpLater(() => rm(dir, { recursive: true, force: true }));
+    return join(dir, name);
+  }
+
+  test('weights 100/0 send every request to one stack of sample apps, and a switch moves them all', async () => {
+    const compute = newCompute();
+    const blue = await compute.launchStack(
+      { environment: ENV, stackId: 'blue', deploymentId: 'd1' },
+      sampleAppSpec('1.0.0', {}, 2),
+    );
+    const green = await compute.launchStack(
+      { environment: ENV, stackId: 'green', deploymentId: 'd2' },
+      sampleAppSpec('2.0.0', {}, 2),
+    );
+    const traffic = newTraffic();
+    const endpoint = await traffic.ensureEndpoint(ENV);
+    await traffic.registerStack(ENV, 'blue', blue, healthCheck);
+    await traffic.registerStack(ENV, 'green', green, healthCheck);
+
+    await traffic.setWeights(ENV, { blue: 100, green: 0 });
+    for (const reply of await getMany(endpoint, 20)) {
+      assert.deepEqual([reply.status, reply.stack, reply.body], [200, 'blue', 'sample-app 1.0.0\n']);
+    }
+
+    await traffic.setWeights(ENV, { green: 100, blue: 0 });
+    for (const reply of await getMany(endpoint, 20)) {
+      assert.deepEqual([reply.status, reply.stack, reply.body], [200, 'green', 'sample-app 2.0.0\n']);
+    }
+  });
+
+  test('50/50 weights split requests roughly evenly', async () => {
+    const traffic = newTraffic();
+    const endpoint = await traffic.ensureEndpoint(ENV);
+    await traffic.registerStack(ENV, 'blue', [await backend('b1')], healthCheck);
+    await traffic.registerStack(ENV, 'green', [await backend('g1')], healthCheck);
+    await traffic.setWeights(ENV, { blue: 50, green: 50 });
+
+    const replies = await getMany(endpoint, 200);
+
+    const toBlue = replies.filter((reply) => reply.stack === 'blue').length;
+    assert.ok(toBlue >= 60 && toBlue <= 140, `blue got ${toBlue} of 200`);
+    assert.equal(replies.filter((reply) => reply.stack === 'green').length, 200 - toBlue);
+  });
+
+  test("a stack's instances take requests in turn", async () => {
+    const traffic = newTraffic();
+    const endpoint = await traffic.ensureEndpoint(ENV);
+    await traffic.registerStack(ENV, 'blue', [await backend('b1'), await backend('b2')], healthCheck);
+    await traffic.setWeights(ENV, { blue: 100 });
+
+    const bodies = (await getMany(endpoint, 4)).map((reply) => reply.body);
+
+    assert.deepEqual(bodies, ['b1', 'b2', 'b1', 'b2']);
+  });
+
+  test('an environment without a weighted stack answers 503 problem+json', async () => {
+    const traffic = newTraffic();
+    const endpoint = await traffic.ensureEndpoint(ENV);
+    await traffic.registerStack(ENV, 'blue', [await backend('b1')], healthCheck);
+
+    const reply = await get(`${endpoint}/orders`);
+
+    assert.equal(reply.status, 503);
+    assert.equal(reply.contentType, 'application/problem+json');
+    assert.deepEqual(JSON.parse(reply.body), {
+      type: 'about:blank',
+      title: 'No live stack',
+      status: 503,
+      detail: `environment ${ENV} has no stack receiving traffic`,
+    });
+  });
+
+  test('a GET refused by one instance is retried on another; with no other instance it answers 502', async () => {
+    const traffic = newTraffic();
+    const endpoint = await traffic.ensureEndpoint(ENV);
+    await traffic.registerStack(
+      ENV,
+      'blue',
+      [await deadInstance('b-dead'), await backend('b-live')],
+      healthCheck,
+    );
+    await traffic.registerStack(ENV, 'green', [await deadInstance('g-dead')], healthCheck);
+
+    await traffic.setWeights(ENV, { blue: 100 });
+    for (const reply of await getMany(endpoint, 4))
+      assert.deepEqual([reply.status, reply.body], [200, 'b-live']);
+
+    await traffic.setWeights(ENV, { blue: 0, green: 100 });
+    const reply = await get(endpoint);
+    assert.equal(reply.status, 502);
+    assert.equal(reply.stack, 'green');
+    assert.equal(reply.contentType, 'application/problem+json');
+    assert.match(JSON.parse(reply.body).detail, /g-dead did not answer: connection refused/);
+  });
+
+  test('probeHealth reports each sample-app instance healthy or why not: status, timeout, refused', async () => {
+    const compute = newCompute();
+    const launch = (stackId: string, env: Record<string, string>) =>
+      compute.launchStack({ environment: ENV, stackId, deploymentId: 'd1' }, sampleAppSpec('1', env));
+    const instances = [
+      ...(await launch('fine', {})),
+      ...(await launch('sick', { SAMPLE_HEALTH: 'fail' })),
+      ...(await launch('slow', { SAMPLE_DELAY_MS: '3000' })),
+      await deadInstance('gone'),
+    ];
+    const traffic = newTraffic();
+    await traffic.registerStack(ENV, 'blue', instances, healthCheck);
+
+    const round = await traffic.probeHealth(ENV, 'blue');
+
+    assert.deepEqual(round, [
+      { instanceId: 'i-fine-1', healthy: true },
+      { instanceId: 'i-sick-1', healthy: false, reason: 'status 503' },
+      { instanceId: 'i-slow-1', healthy: false, reason: 'timeout after 1s' },
+      { instanceId: 'gone', healthy: false, reason: 'connection refused' },
+    ]);
+    assert.deepEqual(await traffic.probeHealth(ENV, 'unknown'), []);
+  });
+
+  test('drainStack lets an in-flight request finish while new requests go elsewhere, then deregisters', async () => {
+    let arrived: () => void = () => undefined;
+    const slowArrived = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const traffic = newTraffic();
+    const endpoint = await traffic.ensureEndpoint(ENV);
+    await traffic.registerStack(
+      ENV,
+      'blue',
+      [await backend('b1', { delayMs: 600, onRequest: arrived })],
+      healthCheck,
+    );
+    await traffic.registerStack(ENV, 'green', [await backend('g1')], healthCheck);
+    await traffic.setWeights(ENV, { blue: 100, green: 0 });
+    const events: string[] = [];
+
+    const slow = get(endpoint).then((reply) => {
+      events.push('slow request answered');
+      return reply;
+    });
+    await slowArrived;
+    await traffic.setWeights(ENV, { green: 100 });
+    const draining = traffic.drainStack(ENV, 'blue', 5).then(() => events.push('drained'));
+    const duringDrain = await getMany(endpoint, 5);
+    await draining;
+
+    assert.deepEqual(await slow, { status: 200, stack: 'blue', contentType: 'text/plain', body: 'b1' });
+    assert.deepEqual(events, ['slow request answered', 'drained']);
+    assert.ok(duringDrain.every((reply) => reply.stack === 'green'));
+    assert.deepEqual(await traffic.getWeights(ENV), { green: 100 });
+    await traffic.drainStack(ENV, 'blue', 5);
+  });
+
+  test('drainStack gives up waiting after drainSeconds', async () => {
+    let arrived: () => void = () => undefined;
+    const slowArrived = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const traffic = newTraffic();
+    const endpoint = await traffic.ensureEndpoint(ENV);
+    await traffic.registerStack(
+      ENV,
+      'blue',
+      [await backend('b1', { delayMs: 1500, onRequest: arrived })],
+      healthCheck,
+    );
+    await traffic.setWeights(ENV, { blue: 100 });
+    const slow = get(endpoint);
+    await slowArrived;
+
+    const started = Date.now();
+    await traffic.drainStack(ENV, 'blue', 0.2);
+
+    const waited = Date.now() - started;
+    assert.ok(waited >= 150 && waited < 1000, `drain waited ${waited} ms`);
+    assert.deepEqual(await traffic.getWeights(ENV), {});
+    assert.equal((await slow).status, 200, 'a request already proxied still completes');
+  });
+
+  test('setWeights naming an unregistered stack, or an out-of-range weight, throws and changes nothing', async () => {
+    const traffic = newTraffic();
+    await traffic.registerStack(ENV, 'blue', [await backend('b1')], healthCheck);
+    await traffic.registerStack(ENV, 'green', [await backend('g1')], healthCheck);
+    await traffic.setWeights(ENV, { blue: 100 });
+
+    await assert.rejects(traffic.setWeights(ENV, { blue: 0, green: 0, ghost: 100 }), /not registered: ghost/);
+    await assert.rejects(traffic.setWeights(ENV, { blue: 0, green: 150 }), /0–100/);
+    await assert.rejects(traffic.setWeights('other-env', { blue: 100 }), /not registered: blue/);
+
+    assert.deepEqual(await traffic.getWeights(ENV), { blue: 100, green: 0 });
+  });
+
+  test('re-registering a stack replaces its targets and keeps its weight', async () => {
+    const traffic = newTraffic();
+    const endpoint = await traffic.ensureEndpoint(ENV);
+    await traffic.registerStack(ENV, 'blue', [await backend('b1')], healthCheck);
+    await traffic.setWeights(ENV, { blue: 100 });
+
+    await traffic.registerStack(ENV, 'blue', [await backend('b2')], healthCheck);
+
+    assert.deepEqual(await traffic.getWeights(ENV), { blue: 100 });
+    assert.equal((await get(endpoint)).body, 'b2');
+  });
+
+  test('removeEndpoint closes the endpoint and forgets its stacks; removing again succeeds', async () => {
+    const traffic = newTraffic();
+    const endpoint = await traffic.ensureEndpoint(ENV);
+    assert.equal(await traffic.ensureEndpoint(ENV), endpoint, 'ensureEndpoint is idempotent');
+    await traffic.registerStack(ENV, 'blue', [await backend('b1')], healthCheck);
+
+    await traffic.removeEndpoint(ENV);
+
+    assert.equal(await acceptsConnections(Number(new URL(endpoint).port)), false);
+    assert.deepEqual(await traffic.getWeights(ENV), {});
+    await traffic.removeEndpoint(ENV);
+  });
+
+  test('restore after close reopens each endpoint on the same port with its registrations and weights', async () => {
+    const stateFile = await tempFile('traffic.json');
+    const before = newTraffic({ stateFile });
+    const endpoint = await before.ensureEndpoint(ENV);
+    await before.registerStack(ENV, 'blue', [await backend('b1')], healthCheck);
+    await before.registerStack(ENV, 'green', [await backend('g1')], healthCheck);
+    await before.setWeights(ENV, { blue: 0, green: 100 });
+    await before.close();
+    assert.equal(await acceptsConnections(Number(new URL(endpoint).port)), false);
+
+    const after = newTraffic({ stateFile });
+    await after.restore();
+
+    assert.equal(await after.ensureEndpoint(ENV), endpoint);
+    assert.deepEqual(await after.getWeights(ENV), { blue: 0, green: 100 });
+    const reply = await get(endpoint);
+    assert.deepEqual([reply.status, reply.stack, reply.body], [200, 'green', 'g1']);
+  });
+});

@@ -1,0 +1,188 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const MAIN = resolve(import.meta.dirname, '../../infra/local/main.ts');
+
+/** The token the test runtime accepts, acting for team `platform`; `other-token` acts for team `other`. */
+export const TOKEN = 'test-token';
+export const OTHER_TEAM_TOKEN = 'other-token';
+
+/** Embedded Kiln started the way `npm start` starts it: a child process, reached only over HTTP. */
+export interface KilnProcess {
+  apiUrl: string;
+  dataDir: string;
+  child: ChildProcess;
+  /** SIGTERM and wait for a clean exit; returns the exit code. */
+  stop(): Promise<number | null>;
+}
+
+export async function startKilnProcess(dataDir?: string): Promise<KilnProcess> {
+  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'kiln-e2e-')));
+  const child = spawn(process.execPath, [MAIN], {
+    env: {
+      ...process.env,
+      KILN_DATA_DIR: dir,
+      KILN_API_PORT: '0',
+      KILN_TOKENS: `${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other`,
+      POWERTOOLS_LOG_LEVEL: 'WARN',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const apiUrl = await new Promise<string>((resolvePromise, reject) => {
+    let stdout = '';
+    const timer = setTimeout(
+      () => reject(new Error(`Kiln did not start within 30 s:\n${stdout}\n${stderr}`)),
+      30_000,
+    );
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /Kiln API listening on (\S+)/.exec(stdout);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolvePromise(match[1]);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`Kiln exited with ${code} before listening:\n${stdout}\n${stderr}`));
+    });
+  });
+  child.stdout?.resume();
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return {
+    apiUrl,
+    dataDir: dir,
+    child,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+export async function removeDataDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: test responses are inspected field by field
+  body: any;
+}
+
+/** One API call as a user would make it with curl. */
+export async function call(
+  kiln: Pick<KilnProcess, 'apiUrl'>,
+  method: string,
+  path: string,
+  options: { body?: unknown; rawBody?: string; token?: string | null; headers?: Record<string, string> } = {},
+): Promise<ApiResponse> {
+  const headers: Record<string, string> = { ...options.headers };
+  const token = options.token === undefined ? TOKEN : options.token;
+  if (token) headers.authorization = `Bearer ${token}`;
+  let body: string | undefined;
+  if (options.rawBody !== undefined) body = options.rawBody;
+  else if (options.body !== undefined) body = JSON.stringify(options.body);
+  if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+  const response = await fetch(`${kiln.apiUrl}${path}`, { method, headers, body });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+/** GET an environment endpoint's `/` and return the body text (or the error). */
+export async function fetchText(url: string): Promise<string> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    return await response.text();
+  } catch (error) {
+    return `error: ${(error as Error).message}`;
+  }
+}
+
+/** Polls until `check` returns a value (not undefined) or the deadline passes. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** Waits until a deployment reaches a terminal status and returns it. */
+export async function awaitDeployment(
+  kiln: Pick<KilnProcess, 'apiUrl'>,
+  environment: string,
+  id: string,
+  timeoutMs = 90_000,
+) {
+  return eventually(
+    `deployment ${id} to finish`,
+    async () => {
+      const response = await call(kiln, 'GET', `/environments/${environment}/deployments/${id}`);
+      return ['queued', 'running'].includes(response.body?.status) ? undefined : response.body;
+    },
+    timeoutMs,
+  );
+}
+
+/**
+ * Process ids of running processes started for a stack, found by the KILN_STACK_ID every instance
+ * carries in its environment (Linux /proc).
+ */
+export async function processesOfStack(stackId: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const environ = await readFile(`/proc/${entry}/environ`, 'utf8');
+      if (environ.split('\0').includes(`KILN_STACK_ID=${stackId}`)) pids.push(Number(entry));
+    } catch {
+      // The process exited while we looked, or is not ours to read.
+    }
+  }
+  return pids;
+}
+
+/** A PUT body for the sample app. */
+export function environmentBody(
+  version: string,
+  overrides: { env?: Record<string, string>; capacity?: number; deadlineSeconds?: number } = {},
+) {
+  return {
+    team: 'platform',
+    tier: 'dev',
+    spec: {
+      artifact: 'sample-app',
+      version,
+      capacity: overrides.capacity ?? 2,
+      env: overrides.env ?? {},
+      healthCheck: {
+        path: '/health',
+        intervalSeconds: 1,
+        healthyThreshold: 2,
+        timeoutSeconds: 1,
+        deadlineSeconds: overrides.deadlineSeconds ?? 20,
+      },
+      strategy: { type: 'blue-green' },
+      drainSeconds: 1,
+    },
+  };
+}

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { teamOfPrincipal } from '../../functions/core/caller.ts';
+import { describeCaught } from '../../functions/core/deployment-tasks.ts';
+import { deploymentNeeded } from '../../functions/core/requests.ts';
+import type { Deployment, Environment } from '../../functions/core/types.ts';
+import { putEnvironmentBody } from '../../functions/shared/api-schemas.ts';
+import { sampleSpec } from '../support/specs.ts';
+
+describe('teams from IAM principals', () => {
+  it('reads the team from a kiln-team-<team> role session, role or user', () => {
+    assert.equal(
+      teamOfPrincipal('arn:aws:sts::123456789012:assumed-role/kiln-team-checkout/alice'),
+      'checkout',
+    );
+    assert.equal(teamOfPrincipal('arn:aws:iam::123456789012:role/kiln-team-payments'), 'payments');
+    assert.equal(teamOfPrincipal('arn:aws:iam::123456789012:user/kiln-team-search'), 'search');
+  });
+
+  it('gives no team to other principals', () => {
+    assert.equal(teamOfPrincipal('arn:aws:sts::123456789012:assumed-role/Admin/alice'), undefined);
+    assert.equal(teamOfPrincipal('arn:aws:iam::123456789012:role/not-kiln-team-x'), undefined);
+    assert.equal(teamOfPrincipal(''), undefined);
+  });
+});
+
+describe('desired state decides deployments', () => {
+  const base: Environment = {
+    name: 'e',
+    team: 't',
+    tier: 'dev',
+    spec: sampleSpec(),
+    version: 3,
+    generation: 2,
+    status: 'live',
+    liveSpec: sampleSpec(),
+    createdAt: '',
+    updatedAt: '',
+  };
+  const inFlight = (version: string): Deployment => ({
+    id: 'd',
+    environment: 'e',
+    action: 'deploy',
+    generation: 3,
+    trigger: 'api',
+    actor: 'a',
+    status: 'running',
+    spec: sampleSpec({ version }),
+    requestedAt: '',
+  });
+
+  it('does nothing when the spec is already live and nothing is in flight', () => {
+    assert.equal(deploymentNeeded(base, sampleSpec(), undefined), false);
+  });
+
+  it('deploys a spec that differs from what is live', () => {
+    assert.equal(deploymentNeeded(base, sampleSpec({ version: '2' }), undefined), true);
+  });
+
+  it('does not start a second deployment toward a spec already in flight', () => {
+    assert.equal(deploymentNeeded(base, sampleSpec({ version: '2' }), inFlight('2')), false);
+  });
+
+  it('deploys back to the live spec when a different one is in flight', () => {
+    assert.equal(deploymentNeeded(base, sampleSpec(), inFlight('2')), true);
+  });
+});
+
+describe('PUT body validation', () => {
+  const valid = {
+    team: 'platform',
+    tier: 'dev',
+    spec: {
+      artifact: 'sample-app',
+      version: '1.0.0',
+      capacity: 2,
+      healthCheck: { path: '/health', intervalSeconds: 2, healthyThreshold: 2, timeoutSeconds: 1 },
+      strategy: { type: 'blue-green' },
+    },
+  };
+
+  it('accepts the documented body and fills documented defaults', () => {
+    const parsed = putEnvironmentBody.parse(valid);
+    assert.deepEqual(parsed.spec.env, {});
+    assert.equal(parsed.spec.drainSeconds, 10);
+    assert.equal(parsed.spec.healthCheck.deadlineSeconds, 120);
+  });
+
+  it('names every wrong field', () => {
+    const result = putEnvironmentBody.safeParse({
+      ...valid,
+      tier: 'qa',
+      spec: {
+        ...valid.spec,
+        capacity: 0,
+        healthCheck: { ...valid.spec.healthCheck, timeoutSeconds: 5 },
+        extra: 1,
+      },
+    });
+    assert.equal(result.success, false);
+    const paths = result.error?.issues.map((i) => i.path.join('.')) ?? [];
+    assert.ok(paths.includes('tier'));
+    assert.ok(paths.includes('spec.capacity'));
+    assert.ok(paths.includes('spec') || paths.includes('spec.extra'), `unknown key reported: ${paths}`);
+  });
+
+  it('rejects a health timeout longer than its interval', () => {
+    const result = putEnvironmentBody.safeParse({
+      ...valid,
+      spec: { ...valid.spec, healthCheck: { ...valid.spec.healthCheck, timeoutSeconds: 5 } },
+    });
+    assert.deepEqual(
+      result.error?.issues.map((i) => i.path.join('.')),
+      ['spec.healthCheck.timeoutSeconds'],
+    );
+  });
+});
+
+describe('caught workflow errors', () => {
+  it('reads the message out of a Lambda error cause', () => {
+    const cause = JSON.stringify({
+      errorType: 'StackNotHealthyError',
+      errorMessage: 'stack e-v0002 was not healthy',
+    });
+    assert.deepEqual(describeCaught({ Error: 'StackNotHealthyError', Cause: cause }), {
+      name: 'StackNotHealthyError',
+      message: 'stack e-v0002 was not healthy',
+    });
+  });
+
+  it('keeps a plain-text cause as it is', () => {
+    assert.equal(describeCaught({ Error: 'X', Cause: 'boom' }).message, 'boom');
+  });
+});
