@@ -367,14 +367,6 @@ export async function finishDeployment(
       settledEnvironment(deployment, environment, status, now),
     );
   }
-  await store.updateDeployment(input.environment, deployment.id, {
-    status,
-    endedAt: deployment.endedAt ?? now,
-    ...(error ? { error } : {}),
-    ...(input.cleanupError
-      ? { warnings: [`cleanup failed: ${describeCaught(input.cleanupError).message}`] }
-      : {}),
-  });
   await store.releaseLease(input.environment, deployment.id);
   await store.appendAudit({
     environment: input.environment,
@@ -392,6 +384,15 @@ export async function finishDeployment(
     startedAt: now,
     endedAt: clock.now().toISOString(),
     detail: status,
+  });
+  // Last: once the record says it is finished, everything about it is recorded.
+  await store.updateDeployment(input.environment, deployment.id, {
+    status,
+    endedAt: deployment.endedAt ?? now,
+    ...(error ? { error } : {}),
+    ...(input.cleanupError
+      ? { warnings: [`cleanup failed: ${describeCaught(input.cleanupError).message}`] }
+      : {}),
   });
   return { status };
 }
