@@ -163,6 +163,31 @@ describe('embedded Kiln, end to end', { timeout: 300_000 }, () => {
     assert.equal(await fetchText(env.body.endpoint), `sample-app ${newest.version}\n`);
   });
 
+  it('a request made while a deployment runs waits for the lease, then runs after it', async () => {
+    const first = await call(kiln, 'POST', '/environments/shop-dev/deployments', {
+      body: { version: '8.0.0' },
+    });
+    await eventually('the first deployment to run', async () => {
+      const d = await call(kiln, 'GET', `/environments/shop-dev/deployments/${first.body.deploymentId}`);
+      return d.body.status === 'running' ? d.body : undefined;
+    });
+    const second = await call(kiln, 'POST', '/environments/shop-dev/deployments', {
+      body: { version: '9.0.0' },
+    });
+    assert.equal(second.status, 202);
+    const waiting = await call(kiln, 'GET', `/environments/shop-dev/deployments/${second.body.deploymentId}`);
+    assert.equal(waiting.body.status, 'queued', 'the second request waits while the first holds the lease');
+    const [a, b] = await Promise.all([
+      awaitDeployment(kiln, 'shop-dev', first.body.deploymentId),
+      awaitDeployment(kiln, 'shop-dev', second.body.deploymentId),
+    ]);
+    assert.equal(a.status, 'succeeded');
+    assert.equal(b.status, 'succeeded');
+    assert.ok(Date.parse(b.startedAt) >= Date.parse(a.endedAt), 'the second started after the first ended');
+    const env = await call(kiln, 'GET', '/environments/shop-dev');
+    assert.equal(await fetchText(env.body.endpoint), 'sample-app 9.0.0\n');
+  });
+
   it('keeps every environment and deployment record across a restart, and the endpoint serves again', async () => {
     const before = await call(kiln, 'GET', '/environments/shop-dev/deployments');
     const env = await call(kiln, 'GET', '/environments/shop-dev');
@@ -187,6 +212,31 @@ describe('embedded Kiln, end to end', { timeout: 300_000 }, () => {
       20_000,
     );
     assert.equal(text, `sample-app ${env.body.liveStack.version}\n`);
+  });
+
+  it('a deployment interrupted by a restart resumes and finishes after it', async () => {
+    const started = await call(kiln, 'POST', '/environments/shop-dev/deployments', {
+      body: { version: '10.0.0' },
+    });
+    await eventually('the deployment to run', async () => {
+      const d = await call(kiln, 'GET', `/environments/shop-dev/deployments/${started.body.deploymentId}`);
+      return d.body.status === 'running' ? d.body : undefined;
+    });
+    assert.equal(await kiln.stop(), 0);
+    kiln = await startKilnProcess(kiln.dataDir);
+    const done = await awaitDeployment(kiln, 'shop-dev', started.body.deploymentId);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    const env = await call(kiln, 'GET', '/environments/shop-dev');
+    assert.equal(await fetchText(env.body.endpoint), 'sample-app 10.0.0\n');
+    const stacks = await call(kiln, 'GET', '/environments/shop-dev/stacks');
+    const running = stacks.body.stacks.filter(
+      (s: { status: string }) => !['decommissioned', 'failed'].includes(s.status),
+    );
+    assert.deepEqual(
+      running.map((s: { stackId: string }) => s.stackId),
+      [env.body.liveStack.stackId],
+      'only the live stack runs',
+    );
   });
 
   it('DELETE tears every stack down and keeps the history', async () => {

@@ -1,0 +1,269 @@
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseTokens, readLocalConfig } from '../../infra/local/config.ts';
+import { type Kiln, startKiln } from '../../infra/local/runtime.ts';
+import {
+  type ApiResponse,
+  awaitDeployment,
+  call,
+  environmentBody,
+  OTHER_TEAM_TOKEN,
+  removeDataDir,
+  TOKEN,
+} from '../support/kiln-process.ts';
+
+/**
+ * Bad input to every route, through the real gateway and handlers: the right 4xx problem+json,
+ * a message that says what was wrong, and nothing changed.
+ */
+describe('REST API edge', { timeout: 120_000 }, () => {
+  let kiln: Kiln;
+  let dataDir: string;
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'kiln-api-'));
+    kiln = await startKiln({
+      ...readLocalConfig({}),
+      dataDir,
+      apiPort: 0,
+      tokens: parseTokens(`${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other`),
+    });
+    const created = await call(kiln, 'PUT', '/environments/edge-dev', {
+      body: environmentBody('1.0.0', { capacity: 1 }),
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await awaitDeployment(kiln, 'edge-dev', created.body.deploymentId);
+  });
+
+  after(async () => {
+    await kiln?.close();
+    await removeDataDir(dataDir);
+  });
+
+  /** Everything a bad request must leave untouched. */
+  async function snapshot() {
+    const env = await call(kiln, 'GET', '/environments/edge-dev');
+    const deployments = await call(kiln, 'GET', '/environments/edge-dev/deployments');
+    const list = await call(kiln, 'GET', '/environments');
+    return { env: env.body, deployments: deployments.body, list: list.body };
+  }
+
+  function assertProblem(response: ApiResponse, status: number, detail: RegExp) {
+    assert.equal(response.status, status, JSON.stringify(response.body));
+    assert.equal(response.headers.get('content-type'), 'application/problem+json');
+    assert.equal(response.body.status, status);
+    assert.equal(typeof response.body.title, 'string');
+    assert.match(response.body.detail, detail);
+  }
+
+  const cases: { name: string; request: () => Promise<ApiResponse>; status: number; detail: RegExp }[] = [
+    {
+      name: 'no token',
+      request: () => call(kiln, 'GET', '/environments', { token: null }),
+      status: 401,
+      detail: /Bearer/,
+    },
+    {
+      name: 'unknown token',
+      request: () => call(kiln, 'GET', '/environments', { token: 'nope' }),
+      status: 401,
+      detail: /not known/,
+    },
+    {
+      name: 'malformed JSON',
+      request: () => call(kiln, 'PUT', '/environments/edge-dev', { rawBody: '{"team": "platform",' }),
+      status: 400,
+      detail: /not valid JSON/,
+    },
+    {
+      name: 'a body that is not JSON',
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', {
+          rawBody: 'team=platform',
+          headers: { 'content-type': 'text/plain' },
+        }),
+      status: 415,
+      detail: /application\/json/,
+    },
+    {
+      name: 'missing and invalid fields',
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', {
+          body: { team: 'platform', tier: 'qa', spec: { artifact: 'sample-app' } },
+        }),
+      status: 400,
+      detail: /tier.*spec\.version/s,
+    },
+    {
+      name: 'an unknown field',
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', { body: { ...environmentBody('9'), owner: 'me' } }),
+      status: 400,
+      detail: /owner/,
+    },
+    {
+      name: 'an invalid environment name',
+      request: () => call(kiln, 'PUT', '/environments/Edge_Dev', { body: environmentBody('9') }),
+      status: 400,
+      detail: /path parameter name/,
+    },
+    {
+      name: 'a team the caller does not act for',
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', { body: { ...environmentBody('9'), team: 'other' } }),
+      status: 403,
+      detail: /you act for platform/,
+    },
+    {
+      name: 'a stale If-Match',
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', {
+          body: environmentBody('9'),
+          headers: { 'if-match': '"1"' },
+        }),
+      status: 409,
+      detail: /is at version \d+, not 1/,
+    },
+    {
+      name: 'a malformed If-Match',
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', {
+          body: environmentBody('9'),
+          headers: { 'if-match': 'abc' },
+        }),
+      status: 400,
+      detail: /If-Match/,
+    },
+    {
+      name: 'GET of an unknown environment',
+      request: () => call(kiln, 'GET', '/environments/nope-dev'),
+      status: 404,
+      detail: /nope-dev does not exist/,
+    },
+    {
+      name: "GET of another team's environment",
+      request: () => call(kiln, 'GET', '/environments/edge-dev', { token: OTHER_TEAM_TOKEN }),
+      status: 403,
+      detail: /another team/,
+    },
+    {
+      name: "PUT over another team's environment",
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', {
+          token: OTHER_TEAM_TOKEN,
+          body: { ...environmentBody('9'), team: 'other' },
+        }),
+      status: 403,
+      detail: /another team/,
+    },
+    {
+      name: 'POST deployment with an invalid version',
+      request: () =>
+        call(kiln, 'POST', '/environments/edge-dev/deployments', { body: { version: 'has space' } }),
+      status: 400,
+      detail: /version/,
+    },
+    {
+      name: 'POST deployment with an unknown field',
+      request: () =>
+        call(kiln, 'POST', '/environments/edge-dev/deployments', { body: { version: '2', force: true } }),
+      status: 400,
+      detail: /force/,
+    },
+    {
+      name: 'POST deployment to an unknown environment',
+      request: () => call(kiln, 'POST', '/environments/nope-dev/deployments', { body: {} }),
+      status: 404,
+      detail: /nope-dev/,
+    },
+    {
+      name: 'POST deployment with a stale If-Match',
+      request: () =>
+        call(kiln, 'POST', '/environments/edge-dev/deployments', {
+          body: {},
+          headers: { 'if-match': '"1"' },
+        }),
+      status: 409,
+      detail: /not 1/,
+    },
+    {
+      name: 'GET of an unknown deployment',
+      request: () => call(kiln, 'GET', '/environments/edge-dev/deployments/d-000000000-0000000000'),
+      status: 404,
+      detail: /does not exist/,
+    },
+    {
+      name: 'GET of a malformed deployment id',
+      request: () => call(kiln, 'GET', '/environments/edge-dev/deployments/42'),
+      status: 400,
+      detail: /path parameter id/,
+    },
+    {
+      name: 'stacks of an unknown environment',
+      request: () => call(kiln, 'GET', '/environments/nope-dev/stacks'),
+      status: 404,
+      detail: /nope-dev/,
+    },
+    {
+      name: 'DELETE of an unknown environment',
+      request: () => call(kiln, 'DELETE', '/environments/nope-dev'),
+      status: 404,
+      detail: /nope-dev/,
+    },
+    {
+      name: "DELETE of another team's environment",
+      request: () => call(kiln, 'DELETE', '/environments/edge-dev', { token: OTHER_TEAM_TOKEN }),
+      status: 403,
+      detail: /another team/,
+    },
+    {
+      name: 'DELETE with a stale If-Match',
+      request: () => call(kiln, 'DELETE', '/environments/edge-dev', { headers: { 'if-match': '"1"' } }),
+      status: 409,
+      detail: /not 1/,
+    },
+    {
+      name: 'an unknown route',
+      request: () => call(kiln, 'GET', '/nowhere'),
+      status: 404,
+      detail: /no route/,
+    },
+    {
+      name: 'a method a route does not have',
+      request: () => call(kiln, 'PATCH', '/environments/edge-dev'),
+      status: 405,
+      detail: /PATCH/,
+    },
+  ];
+
+  for (const c of cases) {
+    it(`answers ${c.name} with ${c.status} problem+json and changes nothing`, async () => {
+      const before = await snapshot();
+      assertProblem(await c.request(), c.status, c.detail);
+      assert.deepEqual(await snapshot(), before);
+    });
+  }
+
+  it('lists only the caller team’s environments', async () => {
+    const mine = await call(kiln, 'GET', '/environments');
+    assert.deepEqual(
+      mine.body.environments.map((e: { name: string }) => e.name),
+      ['edge-dev'],
+    );
+    const theirs = await call(kiln, 'GET', '/environments', { token: OTHER_TEAM_TOKEN });
+    assert.deepEqual(theirs.body.environments, []);
+  });
+
+  it('a PUT of the spec that is already live changes nothing and starts no deployment', async () => {
+    const before = await snapshot();
+    const again = await call(kiln, 'PUT', '/environments/edge-dev', {
+      body: environmentBody('1.0.0', { capacity: 1 }),
+    });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.deploymentId, null);
+    assert.deepEqual(await snapshot(), before);
+  });
+});
