@@ -12,28 +12,10 @@ import {
 } from '../../functions/adapters/local/process-compute.ts';
 import { LaunchFailedError } from '../../functions/core/errors.ts';
 import type { StackTags } from '../../functions/core/ports/compute.ts';
-import type { Instance, Spec } from '../../functions/core/types.ts';
+import type { Instance } from '../../functions/core/types.ts';
+import { sampleSpec } from '../support/specs.ts';
 
 const artifactsDir = fileURLToPath(new URL('../../infra/local/artifacts', import.meta.url));
-
-function sampleSpec(overrides: Partial<Spec> = {}): Spec {
-  return {
-    artifact: 'sample-app',
-    version: '1.0.0',
-    capacity: 2,
-    env: {},
-    healthCheck: {
-      path: '/health',
-      intervalSeconds: 1,
-      healthyThreshold: 1,
-      timeoutSeconds: 1,
-      deadlineSeconds: 30,
-    },
-    strategy: { type: 'blue-green' },
-    drainSeconds: 1,
-    ...overrides,
-  };
-}
 
 function tagsFor(stackId: string): StackTags {
   return { environment: 'checkout-dev', stackId, deploymentId: `d-${stackId}` };

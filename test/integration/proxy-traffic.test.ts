@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { acceptsConnections, freePort } from '../../functions/adapters/local/free-port.ts';
 import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
 import { ProxyTraffic, type ProxyTrafficOptions } from '../../functions/adapters/local/proxy-traffic.ts';
-import type { HealthCheck, Instance, Spec } from '../../functions/core/types.ts';
+import type { HealthCheck, Instance } from '../../functions/core/types.ts';
+import { sampleSpec } from '../support/specs.ts';
 
 const ENV = 'checkout-dev';
 const healthCheck: HealthCheck = {
@@ -20,18 +21,6 @@ const healthCheck: HealthCheck = {
   timeoutSeconds: 1,
   deadlineSeconds: 30,
 };
-
-function sampleAppSpec(version: string, env: Record<string, string> = {}, capacity = 1): Spec {
-  return {
-    artifact: 'sample-app',
-    version,
-    capacity,
-    env,
-    healthCheck,
-    strategy: { type: 'blue-green' },
-    drainSeconds: 1,
-  };
-}
 
 interface BackendBehaviour {
   /** Delay before answering, in ms. */
@@ -119,11 +108,11 @@ describe('ProxyTraffic', () => {
     const compute = newCompute();
     const blue = await compute.launchStack(
       { environment: ENV, stackId: 'blue', deploymentId: 'd1' },
-      sampleAppSpec('1.0.0', {}, 2),
+      sampleSpec({ version: '1.0.0', healthCheck }),
     );
     const green = await compute.launchStack(
       { environment: ENV, stackId: 'green', deploymentId: 'd2' },
-      sampleAppSpec('2.0.0', {}, 2),
+      sampleSpec({ version: '2.0.0', healthCheck }),
     );
     const traffic = newTraffic();
     const endpoint = await traffic.ensureEndpoint(ENV);
@@ -209,7 +198,10 @@ describe('ProxyTraffic', () => {
   test('probeHealth reports each sample-app instance healthy or why not: status, timeout, refused', async () => {
     const compute = newCompute();
     const launch = (stackId: string, env: Record<string, string>) =>
-      compute.launchStack({ environment: ENV, stackId, deploymentId: 'd1' }, sampleAppSpec('1', env));
+      compute.launchStack(
+        { environment: ENV, stackId, deploymentId: 'd1' },
+        sampleSpec({ version: '1', env, capacity: 1, healthCheck }),
+      );
     const instances = [
       ...(await launch('fine', {})),
       ...(await launch('sick', { SAMPLE_HEALTH: 'fail' })),
