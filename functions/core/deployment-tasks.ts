@@ -126,10 +126,12 @@ export async function provisionStack(ports: Ports, input: WorkflowInput): Promis
   const endpoint = await traffic.ensureEndpoint(input.environment);
   await store.updateObservedState(input.environment, { endpoint });
   await traffic.registerStack(input.environment, stack.stackId, instances, spec.healthCheck);
-  await store.updateStack(input.environment, stack.generation, {
-    instances,
-    updatedAt: clock.now().toISOString(),
-  });
+  if (JSON.stringify(instances) !== JSON.stringify(stack.instances)) {
+    await store.updateStack(input.environment, stack.generation, {
+      instances,
+      updatedAt: clock.now().toISOString(),
+    });
+  }
   await store.recordStep(input.environment, deployment.id, {
     name: 'ProvisionStack',
     startedAt: started.toISOString(),
@@ -447,6 +449,12 @@ async function transitionStack(
   change: Partial<Pick<Stack, 'weight' | 'instances' | 'statusReason'>> = {},
 ): Promise<void> {
   assertStackTransition(stack.stackId, stack.status, to);
+  const unchanged =
+    stack.status === to &&
+    Object.entries(change).every(
+      ([field, value]) => JSON.stringify(stack[field as keyof Stack]) === JSON.stringify(value),
+    );
+  if (unchanged) return;
   await ports.store.updateStack(stack.environment, stack.generation, {
     status: to,
     ...change,

@@ -406,7 +406,7 @@ describe('DynamoDbStateStore', () => {
   });
 
   describe('steps', () => {
-    it('recordStep keeps the first startedAt when retried and sets endedAt and detail when given', async () => {
+    it('recordStep keeps the first startedAt, endedAt and detail recorded, so a retry changes nothing', async () => {
       const { name } = environment();
       await store.recordStep(name, 'd-1', { name: 'launch', startedAt: '2025-01-01T00:00:00.000Z' });
       await store.recordStep(name, 'd-1', { name: 'launch', startedAt: '2025-01-01T00:00:05.000Z' });
@@ -415,6 +415,13 @@ describe('DynamoDbStateStore', () => {
         startedAt: '2025-01-01T00:00:09.000Z',
         endedAt: '2025-01-01T00:00:10.000Z',
         detail: '2 instances',
+      });
+
+      await store.recordStep(name, 'd-1', {
+        name: 'launch',
+        startedAt: '2025-01-01T00:00:20.000Z',
+        endedAt: '2025-01-01T00:00:21.000Z',
+        detail: 'retried',
       });
 
       assert.deepEqual(await store.listSteps(name, 'd-1'), [

@@ -76,12 +76,14 @@ const STACK_FIELDS: Record<keyof StackChange | 'updatedAt', true> = {
   statusReason: true,
   updatedAt: true,
 };
-/** A step's `startedAt` is written apart from these: only the first one recorded counts. */
-const STEP_FIELDS: Record<Exclude<keyof DeploymentStep, 'startedAt'>, true> = {
-  name: true,
-  endedAt: true,
-  detail: true,
-};
+/**
+ * A step is written field by field with if_not_exists: the first `startedAt`, `endedAt` and `detail`
+ * recorded count, so a retried task leaves its step as the first run recorded it.
+ */
+const STEP_FIELDS = ['startedAt', 'endedAt', 'detail'] as const satisfies readonly Exclude<
+  keyof DeploymentStep,
+  'name'
+>[];
 const DEPLOYMENT_FIELDS: Record<keyof DeploymentChange, true> = {
   status: true,
   fromStackId: true,
@@ -334,11 +336,12 @@ export class DynamoDbStateStore implements StateStore {
   }
 
   async recordStep(environment: string, deploymentId: string, step: DeploymentStep): Promise<void> {
-    const update = new UpdateBuilder().assign(step, STEP_FIELDS);
-    const startedAt = update.name('startedAt');
-    update.setClause(
-      `${startedAt} = if_not_exists(${startedAt}, ${update.value('startedAt', step.startedAt)})`,
-    );
+    const update = new UpdateBuilder().set('name', step.name);
+    for (const field of STEP_FIELDS) {
+      if (step[field] === undefined) continue;
+      const attribute = update.name(field);
+      update.setClause(`${attribute} = if_not_exists(${attribute}, ${update.value(field, step[field])})`);
+    }
     await this.#update(stepKey(environment, deploymentId, step.name), update);
   }
 

@@ -67,8 +67,8 @@ export interface StateStore {
   listDeployments(environment: string, limit: number): Promise<Deployment[]>;
   updateDeployment(environment: string, id: string, change: DeploymentChange): Promise<Deployment>;
   /**
-   * Records a step of a deployment. Idempotent: the first `startedAt` recorded for a step name is kept;
-   * `endedAt`/`detail` are set when given.
+   * Records a step of a deployment. Idempotent: for each of `startedAt`, `endedAt` and `detail`, the
+   * first value recorded for a step name is kept, so a retried task leaves its step unchanged.
    */
   recordStep(environment: string, deploymentId: string, step: DeploymentStep): Promise<void>;
   /** Steps of a deployment ordered by `startedAt`. */
