@@ -2,7 +2,7 @@ import { assertOwnedBy, type Caller } from './caller.ts';
 import { isTerminal } from './deployment-lifecycle.ts';
 import { ForbiddenError, NotFoundError, VersionConflictError } from './errors.ts';
 import { newDeploymentId } from './ids.ts';
-import type { Ports } from './ports/index.ts';
+import type { Ports, RequestPorts } from './ports/index.ts';
 import { specsEqual } from './spec.ts';
 import type { Deployment, DeploymentAction, Environment, Spec, Tier } from './types.ts';
 
@@ -25,8 +25,6 @@ export interface Accepted {
   deploymentId?: string;
   created: boolean;
 }
-
-type RequestPorts = Pick<Ports, 'store' | 'workflows' | 'clock'>;
 
 /** How often a request without If-Match re-reads and retries after a concurrent writer won. */
 const CONFLICT_ATTEMPTS = 3;

@@ -5,15 +5,15 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import type { z } from 'zod';
 import { type Caller, teamOfPrincipal } from '../core/caller.ts';
 import { ForbiddenError, KilnError, UnauthorizedError, ValidationError } from '../core/errors.ts';
-import type { Ports } from '../core/ports/index.ts';
+import type { RequestPorts } from '../core/ports/index.ts';
 import { logger } from './logger.ts';
-import { ports } from './ports.ts';
+import { requestPorts } from './request-ports.ts';
 
 /** What an API route handler gets: the event, the authenticated caller and the ports. */
 export interface ApiRequest {
   event: APIGatewayProxyEvent;
   caller: Caller;
-  ports: Ports;
+  ports: RequestPorts;
 }
 
 const TITLES: Record<number, string> = {
@@ -35,7 +35,7 @@ const TITLES: Record<number, string> = {
  */
 export function apiHandler(route: (request: ApiRequest) => Promise<APIGatewayProxyResult>) {
   return middy(async (event: APIGatewayProxyEvent, _context: Context) =>
-    route({ event, caller: callerOf(event), ports: ports() }),
+    route({ event, caller: callerOf(event), ports: requestPorts() }),
   )
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(httpHeaderNormalizer())

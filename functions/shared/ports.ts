@@ -1,18 +1,17 @@
 import type { Ports } from '../core/ports/index.ts';
+import { buildAwsPorts } from './aws-ports.ts';
+import { readAwsConfig } from './config.ts';
+import { wiredPorts } from './wiring.ts';
+
+let built: Ports | undefined;
 
 /**
- * Composition root for handlers: the ports every handler uses, wired once per process by whoever
- * hosts the handlers (the embedded runtime, a test, or the Lambda bootstrap for the AWS provider).
+ * Composition root of the workflow task handlers: every port. On Lambda the first call builds the AWS
+ * adapters from the function's environment and later invocations in the container reuse their clients.
  */
-let wired: Ports | undefined;
-
-export function wirePorts(ports: Ports): void {
-  wired = ports;
-}
-
 export function ports(): Ports {
-  if (!wired) {
-    throw new Error('Kiln ports are not wired: the host must call wirePorts() before invoking a handler');
-  }
-  return wired;
+  const wired = wiredPorts();
+  if (wired) return wired;
+  built ??= buildAwsPorts(readAwsConfig());
+  return built;
 }

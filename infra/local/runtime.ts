@@ -8,7 +8,7 @@ import { LocalStepFunctions, type TaskHandler } from '../../functions/adapters/l
 import { systemClock } from '../../functions/core/ports/clock.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
 import { logger } from '../../functions/shared/logger.ts';
-import { wirePorts } from '../../functions/shared/ports.ts';
+import { wirePorts } from '../../functions/shared/wiring.ts';
 import { routes } from '../../functions/shared/routes.ts';
 import type { LocalConfig } from './config.ts';
 import { startDatabase } from './database.ts';

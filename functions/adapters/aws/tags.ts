@@ -8,3 +8,20 @@ export const MANAGED_TAG = { key: 'kiln:managed', value: 'true' } as const;
 export const ENVIRONMENT_TAG = 'kiln:environment';
 export const STACK_TAG = 'kiln:stack-id';
 export const DEPLOYMENT_TAG = 'kiln:deployment-id';
+
+/** Who a Kiln resource belongs to; the stack and deployment are absent on per-environment resources. */
+export interface ResourceOwner {
+  environment: string;
+  stackId?: string;
+  deploymentId?: string;
+}
+
+/** The tags of a resource Kiln creates, in the `{ Key, Value }` shape EC2 and ELB both take. */
+export function kilnTags(owner: ResourceOwner): { Key: string; Value: string }[] {
+  return [
+    { Key: MANAGED_TAG.key, Value: MANAGED_TAG.value },
+    { Key: ENVIRONMENT_TAG, Value: owner.environment },
+    ...(owner.stackId === undefined ? [] : [{ Key: STACK_TAG, Value: owner.stackId }]),
+    ...(owner.deploymentId === undefined ? [] : [{ Key: DEPLOYMENT_TAG, Value: owner.deploymentId }]),
+  ];
+}

@@ -12,3 +12,6 @@ export interface Ports {
   workflows: Workflows;
   clock: Clock;
 }
+
+/** What serving an API request needs: records and workflow starts, never compute or traffic. */
+export type RequestPorts = Pick<Ports, 'store' | 'workflows' | 'clock'>;

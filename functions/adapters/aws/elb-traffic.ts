@@ -1,0 +1,490 @@
+import { createHash } from 'node:crypto';
+import {
+  type Action,
+  CreateRuleCommand,
+  CreateTargetGroupCommand,
+  DeleteRuleCommand,
+  DeleteTargetGroupCommand,
+  DeregisterTargetsCommand,
+  DescribeTagsCommand,
+  DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
+  type ElasticLoadBalancingV2Client,
+  ModifyRuleCommand,
+  ModifyTargetGroupAttributesCommand,
+  paginateDescribeRules,
+  paginateDescribeTargetGroups,
+  RegisterTargetsCommand,
+  type Rule,
+  type TargetHealthDescription,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { TrafficWeights } from '../../core/blue-green.ts';
+import type { TargetHealth } from '../../core/health.ts';
+import type { Traffic } from '../../core/ports/traffic.ts';
+import type { HealthCheck, Instance } from '../../core/types.ts';
+import { ignoringAwsErrors, isAwsError } from './aws-errors.ts';
+import { pollUntil, realSleep, retry, type Sleep } from './retry.ts';
+import { ENVIRONMENT_TAG, kilnTags, MANAGED_TAG, STACK_TAG } from './tags.ts';
+
+export interface ElbTrafficOptions {
+  client: ElasticLoadBalancingV2Client;
+  /** The shared ALB listener on which every environment gets one host-header rule. */
+  listenerArn: string;
+  /** VPC of the instances, where target groups are made. */
+  vpcId: string;
+  /** Environments are served at `http://<environment>.<endpointDomain>` (a wildcard DNS record points at the ALB). */
+  endpointDomain: string;
+  /** Port the artifact listens on: where target groups send traffic and health checks. */
+  instancePort: number;
+  sleep?: Sleep;
+}
+
+/** One target group of an environment's forward action, and the stack it serves when Kiln made it. */
+interface Route {
+  targetGroupArn: string;
+  weight: number;
+  stackId?: string;
+}
+
+type Tags = ReadonlyMap<string, string>;
+
+/** Every Kiln target group name starts with it, which narrows the search for an environment's leftovers. */
+const TARGET_GROUP_PREFIX = 'kiln-';
+const DESCRIBE_TAGS_LIMIT = 20;
+const MAX_PRIORITY = 50_000;
+const DEREGISTRATION_DELAY = 'deregistration_delay.timeout_seconds';
+/** Healthy answers, as the embedded probe counts them: redirects answer too. */
+const HEALTHY_CODES = '200-399';
+const DRAINING_STATES = new Set(['draining', 'unhealthy.draining']);
+/** Another environment may take the free priority between our read and our write: read again and retry. */
+const PRIORITY_RETRY = { attempts: 5, firstDelayMs: 250, maxDelayMs: 2000 };
+/** ELB may not see an instance as running the moment EC2 does (the two are eventually consistent). */
+const REGISTER_RETRY = { attempts: 5, firstDelayMs: 1000, maxDelayMs: 8000 };
+/** The ALB reports a target draining until its deregistration delay has passed, and a little after. */
+const DRAIN_MARGIN_SECONDS = 15;
+const DRAIN_POLL = { firstDelayMs: 1000, maxDelayMs: 10_000 };
+/**
+ * What an ALB accepts for health checks. A spec may ask for less (the embedded proxy probes every
+ * second); the target group gets the nearest setting the ALB allows, while Kiln's own health wait
+ * (consecutive rounds within the deadline) still decides when a stack is healthy.
+ */
+const ALB_HEALTH_CHECK_LIMITS = {
+  intervalSeconds: { min: 5, max: 300 },
+  timeoutSeconds: { min: 2, max: 120 },
+  healthyThreshold: { min: 2, max: 10 },
+};
+
+/** What an environment without a stack answers. */
+const NO_STACK_ACTION: Action = {
+  Type: 'fixed-response',
+  FixedResponseConfig: {
+    StatusCode: '503',
+    ContentType: 'text/plain',
+    MessageBody: 'No stack of this environment is receiving traffic',
+  },
+};
+
+/**
+ * AWS traffic: one shared ALB listener; each environment has a listener rule matching its host name
+ * whose forward action weighs one target group per stack. An environment with no stack answers 503
+ * (a fixed response). The ALB is the only record: rules and target groups are found by Kiln's tags
+ * and target groups also by a name derived from the stack id, so every call can be retried.
+ * One rule per environment: the listener's rule quota (100 by default) bounds the environments.
+ */
+export class ElbTraffic implements Traffic {
+  readonly #client: ElasticLoadBalancingV2Client;
+  readonly #options: ElbTrafficOptions;
+  readonly #sleep: Sleep;
+
+  constructor(options: ElbTrafficOptions) {
+    this.#client = options.client;
+    this.#options = options;
+    this.#sleep = options.sleep ?? realSleep;
+  }
+
+  async ensureEndpoint(environment: string): Promise<string> {
+    await this.#ensureRule(environment);
+    return `http://${this.#hostOf(environment)}`;
+  }
+
+  /** Creates the rule when needed, as the embedded proxy opens its endpoint on registration. */
+  async registerStack(
+    environment: string,
+    stackId: string,
+    instances: Instance[],
+    healthCheck: HealthCheck,
+  ): Promise<void> {
+    const rule = await this.#ensureRule(environment);
+    const targetGroupArn = await this.#createTargetGroup(environment, stackId, healthCheck);
+    await this.#reconcileTargets(targetGroupArn, instances);
+    const routes = forwardRoutes(rule);
+    if (!routes.some((route) => route.targetGroupArn === targetGroupArn)) {
+      await this.#route(rule, [...routes, { targetGroupArn, weight: 0 }]);
+    }
+  }
+
+  /** Validates the whole split before changing anything, so a bad request changes nothing. */
+  async setWeights(environment: string, weights: TrafficWeights): Promise<void> {
+    const invalid = Object.values(weights).some(
+      (weight) => !(Number.isInteger(weight) && weight >= 0 && weight <= 100),
+    );
+    if (invalid) {
+      throw new Error(
+        `cannot set weights in ${environment}: weights must be 0–100, got ${JSON.stringify(weights)}`,
+      );
+    }
+    const rule = await this.#findRule(environment);
+    const routes = rule ? await this.#stackRoutes(rule) : [];
+    const unknown = Object.keys(weights).filter(
+      (stackId) => !routes.some((route) => route.stackId === stackId),
+    );
+    if (unknown.length > 0) {
+      throw new Error(`cannot set weights in ${environment}: stack(s) not registered: ${unknown.join(', ')}`);
+    }
+    if (!rule) return;
+    await this.#route(
+      rule,
+      routes.map((route) =>
+        route.stackId !== undefined && Object.hasOwn(weights, route.stackId)
+          ? { ...route, weight: weights[route.stackId] as number }
+          : route,
+      ),
+    );
+  }
+
+  async getWeights(environment: string): Promise<TrafficWeights> {
+    const rule = await this.#findRule(environment);
+    const routes = rule ? await this.#stackRoutes(rule) : [];
+    return Object.fromEntries(
+      routes.flatMap((route) => (route.stackId === undefined ? [] : [[route.stackId, route.weight]])),
+    );
+  }
+
+  /**
+   * The ALB's latest health checks of the stack's targets. Draining targets are leaving the stack (a
+   * replaced instance) and are not reported; an unknown stack has no targets.
+   */
+  async probeHealth(_environment: string, stackId: string): Promise<TargetHealth[]> {
+    const targetGroupArn = await this.#findTargetGroup(stackId);
+    if (!targetGroupArn) return [];
+    return (await this.#targets(targetGroupArn)).filter((target) => !isDraining(target)).map(toTargetHealth);
+  }
+
+  /**
+   * Weight 0, then deregistration with the spec's delay so in-flight requests finish, then the target
+   * group leaves the rule and is deleted. The wait is bounded by drainSeconds: past it the ALB cuts the
+   * remaining requests itself. A stack without a target group is already drained.
+   */
+  async drainStack(environment: string, stackId: string, drainSeconds: number): Promise<void> {
+    const targetGroupArn = await this.#findTargetGroup(stackId);
+    if (!targetGroupArn) return;
+    await this.#client.send(
+      new ModifyTargetGroupAttributesCommand({
+        TargetGroupArn: targetGroupArn,
+        Attributes: [{ Key: DEREGISTRATION_DELAY, Value: String(drainSeconds) }],
+      }),
+    );
+    const rule = await this.#findRule(environment);
+    let routes = rule ? forwardRoutes(rule) : [];
+    const isThisStack = (route: Route) => route.targetGroupArn === targetGroupArn;
+    if (rule && routes.some((route) => isThisStack(route) && route.weight !== 0)) {
+      routes = routes.map((route) => (isThisStack(route) ? { ...route, weight: 0 } : route));
+      await this.#route(rule, routes);
+    }
+    const registered = (await this.#targets(targetGroupArn)).filter((target) => !isDraining(target));
+    if (registered.length > 0) {
+      await this.#client.send(
+        new DeregisterTargetsCommand({
+          TargetGroupArn: targetGroupArn,
+          Targets: registered.map((target) => ({ Id: targetIdOf(target) })),
+        }),
+      );
+    }
+    await pollUntil(async () => !(await this.#targets(targetGroupArn)).some(isDraining), {
+      ...DRAIN_POLL,
+      budgetMs: (drainSeconds + DRAIN_MARGIN_SECONDS) * 1000,
+      sleep: this.#sleep,
+    });
+    if (rule && routes.some(isThisStack)) {
+      await this.#route(
+        rule,
+        routes.filter((route) => !isThisStack(route)),
+      );
+    }
+    await this.#deleteTargetGroup(targetGroupArn);
+  }
+
+  /** Deletes the rule, then every Kiln target group of the environment still there (found by tag). */
+  async removeEndpoint(environment: string): Promise<void> {
+    const rule = await this.#findRule(environment);
+    if (rule) {
+      await ignoringAwsErrors(['RuleNotFoundException'], () =>
+        this.#client.send(new DeleteRuleCommand({ RuleArn: rule.RuleArn })),
+      );
+    }
+    for (const targetGroupArn of await this.#targetGroupsOf(environment)) {
+      await this.#deleteTargetGroup(targetGroupArn);
+    }
+  }
+
+  #hostOf(environment: string): string {
+    return `${environment}.${this.#options.endpointDomain}`;
+  }
+
+  async #ensureRule(environment: string): Promise<Rule> {
+    const rules = await this.#listRules();
+    const existing = await this.#ruleOf(environment, rules);
+    if (existing) return existing;
+    return retry((attempt) => this.#createRule(environment, attempt === 0 ? rules : undefined), {
+      ...PRIORITY_RETRY,
+      isRetryable: (error) => isAwsError(error, ['PriorityInUseException']),
+      sleep: this.#sleep,
+    });
+  }
+
+  /** Creates the environment's rule at the smallest free priority of `rules` (read afresh when not given). */
+  async #createRule(environment: string, rules?: Rule[]): Promise<Rule> {
+    const { Rules } = await this.#client.send(
+      new CreateRuleCommand({
+        ListenerArn: this.#options.listenerArn,
+        Priority: smallestFreePriority(rules ?? (await this.#listRules())),
+        Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [this.#hostOf(environment)] } }],
+        Actions: [NO_STACK_ACTION],
+        Tags: kilnTags({ environment }),
+      }),
+    );
+    const rule = Rules?.[0];
+    if (!rule) throw new Error(`CreateRule answered without a rule for ${environment}`);
+    return rule;
+  }
+
+  async #findRule(environment: string): Promise<Rule | undefined> {
+    return this.#ruleOf(environment, await this.#listRules());
+  }
+
+  async #ruleOf(environment: string, rules: Rule[]): Promise<Rule | undefined> {
+    const tags = await this.#tagsOf(rules.map(arnOfRule));
+    return rules.find((rule) => ownedBy(tags.get(arnOfRule(rule)), environment));
+  }
+
+  /** The listener's rules but its default one. */
+  async #listRules(): Promise<Rule[]> {
+    const rules: Rule[] = [];
+    for await (const page of paginateDescribeRules(
+      { client: this.#client },
+      { ListenerArn: this.#options.listenerArn },
+    )) {
+      rules.push(...(page.Rules ?? []).filter((rule) => !rule.IsDefault));
+    }
+    return rules;
+  }
+
+  /** The rule's routes with the stack each Kiln target group serves (read from its tags). */
+  async #stackRoutes(rule: Rule): Promise<Route[]> {
+    const routes = forwardRoutes(rule);
+    const tags = await this.#tagsOf(routes.map((route) => route.targetGroupArn));
+    return routes.map((route) => {
+      const owner = tags.get(route.targetGroupArn);
+      const stackId = owner?.get(MANAGED_TAG.key) === MANAGED_TAG.value ? owner.get(STACK_TAG) : undefined;
+      return stackId === undefined ? route : { ...route, stackId };
+    });
+  }
+
+  /** Rewrites the rule's action: forward by weight, or the 503 fixed response once no target group is left. */
+  async #route(rule: Rule, routes: Route[]): Promise<void> {
+    const action: Action =
+      routes.length === 0
+        ? NO_STACK_ACTION
+        : {
+            Type: 'forward',
+            ForwardConfig: {
+              TargetGroups: routes.map(({ targetGroupArn, weight }) => ({
+                TargetGroupArn: targetGroupArn,
+                Weight: weight,
+              })),
+            },
+          };
+    await this.#client.send(new ModifyRuleCommand({ RuleArn: arnOfRule(rule), Actions: [action] }));
+  }
+
+  /**
+   * CreateTargetGroup is idempotent: the same name with the same settings returns the existing group.
+   * Every setting derives from the stack's immutable spec and the configuration, so a rerun matches.
+   */
+  async #createTargetGroup(environment: string, stackId: string, check: HealthCheck): Promise<string> {
+    const { TargetGroups } = await this.#client.send(
+      new CreateTargetGroupCommand({
+        Name: targetGroupName(stackId),
+        Protocol: 'HTTP',
+        Port: this.#options.instancePort,
+        VpcId: this.#options.vpcId,
+        TargetType: 'instance',
+        HealthCheckProtocol: 'HTTP',
+        HealthCheckPath: check.path,
+        ...albHealthCheck(check),
+        Matcher: { HttpCode: HEALTHY_CODES },
+        Tags: kilnTags({ environment, stackId }),
+      }),
+    );
+    const targetGroupArn = TargetGroups?.[0]?.TargetGroupArn;
+    if (!targetGroupArn) throw new Error(`CreateTargetGroup answered without a target group for ${stackId}`);
+    return targetGroupArn;
+  }
+
+  /** The stack's target group, found by its derived name; undefined once it is gone. */
+  async #findTargetGroup(stackId: string): Promise<string | undefined> {
+    const found = await ignoringAwsErrors(['TargetGroupNotFoundException'], () =>
+      this.#client.send(new DescribeTargetGroupsCommand({ Names: [targetGroupName(stackId)] })),
+    );
+    return found?.TargetGroups?.[0]?.TargetGroupArn;
+  }
+
+  /** Kiln's target groups of the environment: in the VPC, named like Kiln's, tagged with the environment. */
+  async #targetGroupsOf(environment: string): Promise<string[]> {
+    const candidates: string[] = [];
+    for await (const page of paginateDescribeTargetGroups({ client: this.#client }, {})) {
+      for (const group of page.TargetGroups ?? []) {
+        if (
+          group.TargetGroupArn &&
+          group.VpcId === this.#options.vpcId &&
+          group.TargetGroupName?.startsWith(TARGET_GROUP_PREFIX)
+        ) {
+          candidates.push(group.TargetGroupArn);
+        }
+      }
+    }
+    const tags = await this.#tagsOf(candidates);
+    return candidates.filter((arn) => ownedBy(tags.get(arn), environment));
+  }
+
+  async #deleteTargetGroup(targetGroupArn: string): Promise<void> {
+    await ignoringAwsErrors(['TargetGroupNotFoundException'], () =>
+      this.#client.send(new DeleteTargetGroupCommand({ TargetGroupArn: targetGroupArn })),
+    );
+  }
+
+  /** Registers the stack's live instances and deregisters any other target (an instance since replaced). */
+  async #reconcileTargets(targetGroupArn: string, instances: Instance[]): Promise<void> {
+    const wanted = instances
+      .filter((instance) => instance.state === 'pending' || instance.state === 'running')
+      .map((instance) => instance.id);
+    const stale = (await this.#targets(targetGroupArn))
+      .filter((target) => !isDraining(target) && !wanted.includes(targetIdOf(target)))
+      .map(targetIdOf);
+    if (wanted.length > 0) {
+      await retry(
+        () =>
+          this.#client.send(
+            new RegisterTargetsCommand({
+              TargetGroupArn: targetGroupArn,
+              Targets: wanted.map((Id) => ({ Id })),
+            }),
+          ),
+        {
+          ...REGISTER_RETRY,
+          isRetryable: (error) => isAwsError(error, ['InvalidTargetException']),
+          sleep: this.#sleep,
+        },
+      );
+    }
+    if (stale.length > 0) {
+      await this.#client.send(
+        new DeregisterTargetsCommand({
+          TargetGroupArn: targetGroupArn,
+          Targets: stale.map((Id) => ({ Id })),
+        }),
+      );
+    }
+  }
+
+  async #targets(targetGroupArn: string): Promise<TargetHealthDescription[]> {
+    const { TargetHealthDescriptions } = await this.#client.send(
+      new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }),
+    );
+    return TargetHealthDescriptions ?? [];
+  }
+
+  /** Tags of each resource, DescribeTags taking at most 20 resources per call. */
+  async #tagsOf(arns: string[]): Promise<Map<string, Tags>> {
+    const tags = new Map<string, Tags>();
+    for (let start = 0; start < arns.length; start += DESCRIBE_TAGS_LIMIT) {
+      const { TagDescriptions } = await this.#client.send(
+        new DescribeTagsCommand({ ResourceArns: arns.slice(start, start + DESCRIBE_TAGS_LIMIT) }),
+      );
+      for (const { ResourceArn, Tags: resourceTags } of TagDescriptions ?? []) {
+        if (!ResourceArn) continue;
+        tags.set(ResourceArn, new Map((resourceTags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? ''])));
+      }
+    }
+    return tags;
+  }
+}
+
+/**
+ * Target group names are at most 32 characters and unique per account and region: `kiln-` and 16 hex
+ * characters of the stack id's SHA-256, the same for every call about the stack. The stack id itself
+ * is in the group's tags.
+ */
+export function targetGroupName(stackId: string): string {
+  return `${TARGET_GROUP_PREFIX}${createHash('sha256').update(stackId).digest('hex').slice(0, 16)}`;
+}
+
+/** The spec's health check within the ALB's limits; the timeout must also stay below the interval. */
+export function albHealthCheck(check: HealthCheck) {
+  const { intervalSeconds, timeoutSeconds, healthyThreshold } = ALB_HEALTH_CHECK_LIMITS;
+  const interval = clamp(check.intervalSeconds, intervalSeconds);
+  return {
+    HealthCheckIntervalSeconds: interval,
+    HealthCheckTimeoutSeconds: Math.min(clamp(check.timeoutSeconds, timeoutSeconds), interval - 1),
+    HealthyThresholdCount: clamp(check.healthyThreshold, healthyThreshold),
+  };
+}
+
+function clamp(value: number, { min, max }: { min: number; max: number }): number {
+  return Math.min(Math.max(value, min), max);
+}
+
+function smallestFreePriority(rules: Rule[]): number {
+  const taken = new Set(rules.map((rule) => Number(rule.Priority)));
+  for (let priority = 1; priority <= MAX_PRIORITY; priority++) {
+    if (!taken.has(priority)) return priority;
+  }
+  throw new Error('the listener has no free rule priority left');
+}
+
+/** The rule's weighted target groups; none while it answers with the fixed response. */
+function forwardRoutes(rule: Rule): Route[] {
+  const forward = rule.Actions?.find((action) => action.Type === 'forward');
+  if (!forward) return [];
+  const groups =
+    forward.ForwardConfig?.TargetGroups ??
+    (forward.TargetGroupArn ? [{ TargetGroupArn: forward.TargetGroupArn, Weight: 1 }] : []);
+  return groups.flatMap((group) =>
+    group.TargetGroupArn ? [{ targetGroupArn: group.TargetGroupArn, weight: group.Weight ?? 1 }] : [],
+  );
+}
+
+function ownedBy(tags: Tags | undefined, environment: string): boolean {
+  return tags?.get(MANAGED_TAG.key) === MANAGED_TAG.value && tags.get(ENVIRONMENT_TAG) === environment;
+}
+
+function arnOfRule(rule: Rule): string {
+  return rule.RuleArn ?? '';
+}
+
+function targetIdOf(target: TargetHealthDescription): string {
+  return target.Target?.Id ?? '';
+}
+
+function isDraining(target: TargetHealthDescription): boolean {
+  return DRAINING_STATES.has(target.TargetHealth?.State ?? '');
+}
+
+/** Healthy only when the ALB says so; otherwise the ALB's state, reason code and description. */
+function toTargetHealth(target: TargetHealthDescription): TargetHealth {
+  const state = target.TargetHealth?.State;
+  if (state === 'healthy') return { instanceId: targetIdOf(target), healthy: true };
+  const { Reason, Description } = target.TargetHealth ?? {};
+  const reason = [state ?? 'unknown', Reason, Description].filter(Boolean).join(': ');
+  return { instanceId: targetIdOf(target), healthy: false, reason };
+}

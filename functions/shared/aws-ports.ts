@@ -1,0 +1,39 @@
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { Ec2Compute } from '../adapters/aws/ec2-compute.ts';
+import { ElbTraffic } from '../adapters/aws/elb-traffic.ts';
+import type { Ports } from '../core/ports/index.ts';
+import { type AwsRequestClients, buildAwsRequestClients, buildAwsRequestPorts } from './aws-request-ports.ts';
+import type { AwsConfig } from './config.ts';
+
+/** One SDK client per service Kiln calls (same endpoint rules as buildAwsRequestClients). */
+export interface AwsClients extends AwsRequestClients {
+  ec2: EC2Client;
+  elb: ElasticLoadBalancingV2Client;
+}
+
+export function buildAwsClients(): AwsClients {
+  return { ...buildAwsRequestClients(), ec2: new EC2Client({}), elb: new ElasticLoadBalancingV2Client({}) };
+}
+
+/** The AWS adapters behind every port, sharing one client per service. */
+export function buildAwsPorts(config: Readonly<AwsConfig>, clients: AwsClients = buildAwsClients()): Ports {
+  return {
+    ...buildAwsRequestPorts(config, clients),
+    compute: new Ec2Compute({
+      client: clients.ec2,
+      launchTemplateId: config.launchTemplateId,
+      subnetIds: config.subnetIds,
+      securityGroupIds: config.securityGroupIds,
+      instancePort: config.instancePort,
+      defaultInstanceType: config.defaultInstanceType,
+    }),
+    traffic: new ElbTraffic({
+      client: clients.elb,
+      listenerArn: config.listenerArn,
+      vpcId: config.vpcId,
+      endpointDomain: config.endpointDomain,
+      instancePort: config.instancePort,
+    }),
+  };
+}

@@ -1,0 +1,492 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, describe, it } from 'node:test';
+import {
+  DescribeInstancesCommand,
+  type DescribeInstancesCommandInput,
+  EC2Client,
+  EC2ServiceException,
+  type Instance as Ec2Instance,
+  type InstanceStateName,
+  RunInstancesCommand,
+  type RunInstancesCommandInput,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { APP_ENV_FILE, Ec2Compute, SLOT_TAG } from '../../functions/adapters/aws/ec2-compute.ts';
+import { LaunchFailedError } from '../../functions/core/errors.ts';
+import type { StackTags } from '../../functions/core/ports/compute.ts';
+import { sampleSpec } from '../support/specs.ts';
+
+const ec2 = mockClient(EC2Client);
+const tags: StackTags = {
+  environment: 'checkout-dev',
+  stackId: 'checkout-dev-v0003',
+  deploymentId: 'd-0001',
+};
+const spec = sampleSpec({ artifact: 'ami-0123456789abcdef0', version: '2.4.1', capacity: 3 });
+const stackFilter = { Filters: [{ Name: 'tag:kiln:stack-id', Values: [tags.stackId] }] };
+let sleeps: number[];
+
+function newCompute(securityGroupIds: string[] = ['sg-app']): Ec2Compute {
+  return new Ec2Compute({
+    client: new EC2Client({ region: 'eu-west-1' }),
+    launchTemplateId: 'lt-0kiln',
+    subnetIds: ['subnet-a', 'subnet-b'],
+    securityGroupIds,
+    instancePort: 8080,
+    defaultInstanceType: 't4g.small',
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+  });
+}
+
+function ec2Instance(
+  id: string,
+  slot: number,
+  state: InstanceStateName,
+  ip = `10.0.0.${slot + 10}`,
+): Ec2Instance {
+  return {
+    InstanceId: id,
+    State: { Name: state },
+    ...(state === 'terminated' ? {} : { PrivateIpAddress: ip }),
+    Tags: [{ Key: SLOT_TAG, Value: String(slot) }],
+  };
+}
+
+function reservations(...instances: Ec2Instance[]) {
+  return { Reservations: [{ Instances: instances }] };
+}
+
+function ec2Error(name: string, message = `${name} happened`): EC2ServiceException {
+  return new EC2ServiceException({ name, $fault: 'client', $metadata: {}, message });
+}
+
+function runInputs(): RunInstancesCommandInput[] {
+  return ec2.commandCalls(RunInstancesCommand).map((call) => call.args[0].input);
+}
+
+/** RunInstances answers with `i-<slot>`; the slot is read back from the request's tags. */
+function launchBySlot(): void {
+  ec2.on(RunInstancesCommand).callsFake((input: RunInstancesCommandInput) => {
+    const slot = input.TagSpecifications?.[0]?.Tags?.find((tag) => tag.Key === SLOT_TAG)?.Value;
+    return { Instances: [{ InstanceId: `i-${slot}`, State: { Name: 'pending' } }] };
+  });
+}
+
+beforeEach(() => {
+  ec2.reset();
+  sleeps = [];
+});
+
+describe('Ec2Compute.launchStack', () => {
+  it('launches one instance per slot from the launch template, tagged on instance and volume', async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(reservations())
+      .resolves(
+        reservations(
+          ec2Instance('i-0', 0, 'running'),
+          ec2Instance('i-1', 1, 'running'),
+          ec2Instance('i-2', 2, 'running'),
+        ),
+      );
+    launchBySlot();
+
+    const instances = await newCompute().launchStack(tags, spec);
+
+    const inputs = runInputs();
+    assert.equal(inputs.length, 3);
+    const { UserData, ClientToken, ...rest } = inputs[0] as RunInstancesCommandInput;
+    const resourceTags = [
+      { Key: 'Name', Value: 'checkout-dev-v0003' },
+      { Key: 'kiln:managed', Value: 'true' },
+      { Key: 'kiln:environment', Value: 'checkout-dev' },
+      { Key: 'kiln:stack-id', Value: 'checkout-dev-v0003' },
+      { Key: 'kiln:deployment-id', Value: 'd-0001' },
+      { Key: 'kiln:slot', Value: '0' },
+    ];
+    assert.deepEqual(rest, {
+      LaunchTemplate: { LaunchTemplateId: 'lt-0kiln', Version: '$Default' },
+      ImageId: 'ami-0123456789abcdef0',
+      InstanceType: 't4g.small',
+      MinCount: 1,
+      MaxCount: 1,
+      SubnetId: 'subnet-a',
+      SecurityGroupIds: ['sg-app'],
+      TagSpecifications: [
+        { ResourceType: 'instance', Tags: resourceTags },
+        { ResourceType: 'volume', Tags: resourceTags },
+      ],
+    });
+    assert.match(ClientToken ?? '', /^[0-9a-f]{64}$/);
+    assert.ok(UserData);
+    assert.deepEqual(
+      inputs.map((input) => input.SubnetId),
+      ['subnet-a', 'subnet-b', 'subnet-a'],
+      'slots take the subnets in turn',
+    );
+    assert.equal(new Set(inputs.map((input) => input.ClientToken)).size, 3, 'one client token per slot');
+    assert.deepEqual(instances, [
+      { id: 'i-0', address: 'http://10.0.0.10:8080', state: 'running' },
+      { id: 'i-1', address: 'http://10.0.0.11:8080', state: 'running' },
+      { id: 'i-2', address: 'http://10.0.0.12:8080', state: 'running' },
+    ]);
+  });
+
+  it('describes the stack by its stack tag before launching', async () => {
+    ec2.on(DescribeInstancesCommand).resolves(reservations(ec2Instance('i-0', 0, 'running')));
+
+    await newCompute().launchStack(tags, { ...spec, capacity: 1 });
+
+    assert.deepEqual(
+      ec2.commandCalls(DescribeInstancesCommand)[0]?.args[0].input.Filters,
+      stackFilter.Filters,
+    );
+  });
+
+  it('uses the spec instance type and leaves security groups to the launch template when none are configured', async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(reservations())
+      .resolves(reservations(ec2Instance('i-0', 0, 'running')));
+    launchBySlot();
+
+    await newCompute([]).launchStack(tags, { ...spec, capacity: 1, instanceType: 'c7g.large' });
+
+    const [input] = runInputs();
+    assert.equal(input?.InstanceType, 'c7g.large');
+    assert.equal('SecurityGroupIds' in (input ?? {}), false);
+  });
+
+  it('keeps the live instances and launches only the missing slots', async () => {
+    const before = reservations(ec2Instance('i-old0', 0, 'running'), ec2Instance('i-dead1', 1, 'terminated'));
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(before)
+      .resolves(
+        reservations(
+          ec2Instance('i-old0', 0, 'running'),
+          ec2Instance('i-dead1', 1, 'terminated'),
+          ec2Instance('i-1', 1, 'running'),
+        ),
+      );
+    launchBySlot();
+
+    const instances = await newCompute().launchStack(tags, { ...spec, capacity: 2 });
+
+    const inputs = runInputs();
+    assert.equal(inputs.length, 1);
+    assert.equal(inputs[0]?.SubnetId, 'subnet-b', 'the replacement lands in its slot subnet');
+    assert.deepEqual(
+      instances.map((instance) => instance.id),
+      ['i-old0', 'i-1'],
+    );
+  });
+
+  it('launches nothing when the stack already has its capacity, and waits for the pending ones to run', async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(reservations(ec2Instance('i-0', 0, 'running'), ec2Instance('i-1', 1, 'pending')))
+      .resolvesOnce(reservations(ec2Instance('i-0', 0, 'running'), ec2Instance('i-1', 1, 'pending')))
+      .resolves(reservations(ec2Instance('i-0', 0, 'running'), ec2Instance('i-1', 1, 'running')));
+
+    const instances = await newCompute().launchStack(tags, { ...spec, capacity: 2 });
+
+    assert.equal(ec2.commandCalls(RunInstancesCommand).length, 0);
+    assert.deepEqual(
+      instances.map((instance) => instance.state),
+      ['running', 'running'],
+    );
+    assert.deepEqual(sleeps, [2000]);
+  });
+
+  it('sends the same client token when a launch is retried before EC2 reports the first one', async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(reservations())
+      .resolvesOnce(reservations(ec2Instance('i-0', 0, 'running')))
+      .resolvesOnce(reservations())
+      .resolves(reservations(ec2Instance('i-0', 0, 'running')));
+    launchBySlot();
+    const single = { ...spec, capacity: 1 };
+
+    await newCompute().launchStack(tags, single);
+    await newCompute().launchStack(tags, single);
+
+    const [first, second] = runInputs();
+    assert.equal(first?.ClientToken, second?.ClientToken);
+  });
+
+  it('gives a replacement a new client token, so EC2 does not answer with the dead instance', async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(reservations())
+      .resolvesOnce(reservations(ec2Instance('i-0', 0, 'running')))
+      .resolvesOnce(reservations(ec2Instance('i-0', 0, 'terminated')))
+      .resolves(reservations(ec2Instance('i-0', 0, 'terminated'), ec2Instance('i-0b', 0, 'running')));
+    ec2
+      .on(RunInstancesCommand)
+      .resolvesOnce({ Instances: [{ InstanceId: 'i-0' }] })
+      .resolves({ Instances: [{ InstanceId: 'i-0b' }] });
+    const single = { ...spec, capacity: 1 };
+
+    await newCompute().launchStack(tags, single);
+    await newCompute().launchStack(tags, single);
+
+    const [first, replacement] = runInputs();
+    assert.notEqual(first?.ClientToken, replacement?.ClientToken);
+  });
+
+  it('retries throttling and capacity errors with growing delays, then launches', async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(reservations())
+      .resolves(reservations(ec2Instance('i-0', 0, 'running')));
+    ec2
+      .on(RunInstancesCommand)
+      .rejectsOnce(ec2Error('RequestLimitExceeded'))
+      .rejectsOnce(ec2Error('InsufficientInstanceCapacity'))
+      .resolves({ Instances: [{ InstanceId: 'i-0' }] });
+
+    const instances = await newCompute().launchStack(tags, { ...spec, capacity: 1 });
+
+    const inputs = runInputs();
+    assert.equal(inputs.length, 3);
+    assert.equal(new Set(inputs.map((input) => input.ClientToken)).size, 1, 'retries reuse the token');
+    assert.deepEqual(sleeps, [1000, 2000]);
+    assert.equal(instances.length, 1);
+  });
+
+  it('surfaces LaunchFailedError with the cause once 5 attempts hit capacity errors', async () => {
+    const capacity = ec2Error('InsufficientInstanceCapacity', 'We currently do not have sufficient capacity');
+    ec2.on(DescribeInstancesCommand).resolves(reservations());
+    ec2.on(RunInstancesCommand).rejects(capacity);
+
+    await assert.rejects(newCompute().launchStack(tags, { ...spec, capacity: 1 }), (error: Error) => {
+      assert.ok(error instanceof LaunchFailedError);
+      assert.equal(error.name, 'LaunchFailedError');
+      assert.match(
+        error.message,
+        /checkout-dev-v0003 \(still failing after 5 attempts\): InsufficientInstanceCapacity/,
+      );
+      assert.equal(error.cause, capacity);
+      return true;
+    });
+    assert.equal(runInputs().length, 5);
+    assert.deepEqual(sleeps, [1000, 2000, 4000, 8000]);
+  });
+
+  it('fails at once with LaunchFailedError on an error no retry can fix', async () => {
+    ec2.on(DescribeInstancesCommand).resolves(reservations());
+    ec2
+      .on(RunInstancesCommand)
+      .rejects(ec2Error('InvalidAMIID.NotFound', "The image id '[ami-0123]' does not exist"));
+
+    await assert.rejects(
+      newCompute().launchStack(tags, { ...spec, capacity: 1 }),
+      (error: Error) =>
+        error instanceof LaunchFailedError &&
+        /\(not retryable\): InvalidAMIID\.NotFound: The image id/.test(error.message),
+    );
+    assert.equal(runInputs().length, 1);
+    assert.deepEqual(sleeps, []);
+  });
+
+  it('does not retry an exhausted quota', async () => {
+    ec2.on(DescribeInstancesCommand).resolves(reservations());
+    ec2.on(RunInstancesCommand).rejects(ec2Error('VcpuLimitExceeded'));
+
+    await assert.rejects(newCompute().launchStack(tags, { ...spec, capacity: 1 }), LaunchFailedError);
+    assert.equal(runInputs().length, 1);
+  });
+
+  it('fails with LaunchFailedError when a launched instance ends while starting', async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(reservations())
+      .resolves(
+        reservations({
+          ...ec2Instance('i-0', 0, 'terminated'),
+          StateReason: { Message: 'Server.InternalError: Internal error on launch' },
+        }),
+      );
+    launchBySlot();
+
+    await assert.rejects(
+      newCompute().launchStack(tags, { ...spec, capacity: 1 }),
+      (error: Error) =>
+        error instanceof LaunchFailedError &&
+        /i-0 .* ended while starting: Server.InternalError/.test(error.message),
+    );
+  });
+
+  it('waits until the launched instances run, and gives up after two minutes', async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(reservations())
+      .resolves(reservations(ec2Instance('i-0', 0, 'pending')));
+    launchBySlot();
+
+    await assert.rejects(
+      newCompute().launchStack(tags, { ...spec, capacity: 1 }),
+      (error: Error) =>
+        error instanceof LaunchFailedError && /not running within 120s: i-0/.test(error.message),
+    );
+    assert.equal(
+      sleeps.reduce((sum, ms) => sum + ms, 0),
+      120_000,
+    );
+  });
+});
+
+describe('Ec2Compute user data', () => {
+  async function launchedEnvironmentFile(env: Record<string, string>): Promise<string> {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(reservations())
+      .resolves(reservations(ec2Instance('i-0', 0, 'running')));
+    launchBySlot();
+    await newCompute().launchStack(tags, { ...spec, capacity: 1, env });
+    const script = Buffer.from(runInputs()[0]?.UserData ?? '', 'base64').toString();
+    const encoded = /^echo '([A-Za-z0-9+/=]+)' \| base64 -d > \/etc\/kiln\/app\.env$/m.exec(script)?.[1];
+    assert.ok(encoded, `user data writes ${APP_ENV_FILE}:\n${script}`);
+    return Buffer.from(encoded, 'base64').toString();
+  }
+
+  it('writes the spec environment, APP_VERSION, PORT and the stack identity to the app environment file', async () => {
+    const file = await launchedEnvironmentFile({ LOG_LEVEL: 'debug' });
+
+    assert.equal(
+      file,
+      [
+        "LOG_LEVEL='debug'",
+        "APP_VERSION='2.4.1'",
+        "PORT='8080'",
+        "KILN_ENVIRONMENT='checkout-dev'",
+        "KILN_STACK_ID='checkout-dev-v0003'",
+        "KILN_DEPLOYMENT_ID='d-0001'",
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('quotes values so a shell reads them back verbatim', async (t) => {
+    const tricky = `it's "quoted" $(touch /tmp/pwned) \`id\` \\ and\nmore lines`;
+    const file = await launchedEnvironmentFile({ TRICKY: tricky });
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-user-data-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'app.env'), file);
+
+    const read = spawnSync(
+      'sh',
+      ['-c', 'set -a; . "$1"; printf "%s" "$TRICKY"', 'sh', join(dir, 'app.env')],
+      {
+        encoding: 'utf8',
+      },
+    );
+
+    assert.equal(read.status, 0, read.stderr);
+    assert.equal(read.stdout, tricky);
+  });
+
+  it('refuses an environment too large for EC2 user data without launching anything', async () => {
+    ec2.on(DescribeInstancesCommand).resolves(reservations());
+    const env = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`BIG_${i}`, 'x'.repeat(4096)]));
+
+    await assert.rejects(
+      newCompute().launchStack(tags, { ...spec, env }),
+      (error: Error) => error instanceof LaunchFailedError && /EC2 accepts at most 16384/.test(error.message),
+    );
+    assert.equal(runInputs().length, 0);
+  });
+});
+
+describe('Ec2Compute.describeStack', () => {
+  it('reads every page of the stack tag filter and maps EC2 states', async () => {
+    const requests: unknown[] = [];
+    ec2.on(DescribeInstancesCommand).callsFake((input: DescribeInstancesCommandInput) => {
+      // The SDK paginator reuses one input object for every page: record what each call sent.
+      requests.push(JSON.parse(JSON.stringify(input)));
+      return input.NextToken === 'page-2'
+        ? reservations(
+            ec2Instance('i-1', 1, 'running'),
+            ec2Instance('i-3', 3, 'shutting-down'),
+            ec2Instance('i-4', 4, 'stopped'),
+            ec2Instance('i-5', 5, 'terminated'),
+          )
+        : {
+            ...reservations(ec2Instance('i-2', 2, 'stopping'), ec2Instance('i-0', 0, 'pending')),
+            NextToken: 'page-2',
+          };
+    });
+
+    const instances = await newCompute().describeStack(tags.stackId);
+
+    assert.deepEqual(requests, [stackFilter, { ...stackFilter, NextToken: 'page-2' }]);
+    assert.deepEqual(instances, [
+      { id: 'i-0', address: 'http://10.0.0.10:8080', state: 'pending' },
+      { id: 'i-1', address: 'http://10.0.0.11:8080', state: 'running' },
+      { id: 'i-2', address: 'http://10.0.0.12:8080', state: 'stopping' },
+      { id: 'i-3', address: 'http://10.0.0.13:8080', state: 'stopping' },
+      { id: 'i-4', address: 'http://10.0.0.14:8080', state: 'stopping' },
+      { id: 'i-5', address: '', state: 'terminated' },
+    ]);
+  });
+});
+
+describe('Ec2Compute.terminateStack', () => {
+  it('terminates the instances still there and waits until EC2 reports them terminated', async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(
+        reservations(
+          ec2Instance('i-0', 0, 'running'),
+          ec2Instance('i-1', 1, 'shutting-down'),
+          ec2Instance('i-2', 2, 'terminated'),
+        ),
+      )
+      .resolvesOnce(reservations(ec2Instance('i-0', 0, 'shutting-down'), ec2Instance('i-1', 1, 'terminated')))
+      .resolves(reservations(ec2Instance('i-0', 0, 'terminated'), ec2Instance('i-1', 1, 'terminated')));
+    ec2.on(TerminateInstancesCommand).resolves({});
+
+    await newCompute().terminateStack(tags.stackId);
+
+    assert.deepEqual(
+      ec2.commandCalls(TerminateInstancesCommand).map((call) => call.args[0].input),
+      [{ InstanceIds: ['i-0'] }],
+    );
+    assert.equal(ec2.commandCalls(DescribeInstancesCommand).length, 3);
+    assert.deepEqual(sleeps, [2000]);
+  });
+
+  it('succeeds without terminating anything when the stack is already gone', async () => {
+    ec2.on(DescribeInstancesCommand).resolves(reservations(ec2Instance('i-0', 0, 'terminated')));
+
+    await newCompute().terminateStack(tags.stackId);
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    await newCompute().terminateStack(tags.stackId);
+
+    assert.equal(ec2.commandCalls(TerminateInstancesCommand).length, 0);
+  });
+
+  it('fails once the instances are still not terminated after four minutes', async () => {
+    ec2.on(DescribeInstancesCommand).resolves(reservations(ec2Instance('i-0', 0, 'shutting-down')));
+
+    await assert.rejects(newCompute().terminateStack(tags.stackId), /not terminated within 240s: i-0/);
+    assert.equal(
+      sleeps.reduce((sum, ms) => sum + ms, 0),
+      240_000,
+    );
+    assert.equal(
+      ec2.commandCalls(TerminateInstancesCommand).length,
+      0,
+      'shutting-down needs no second request',
+    );
+  });
+});

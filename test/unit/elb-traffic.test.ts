@@ -1,0 +1,514 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import {
+  type Action,
+  CreateRuleCommand,
+  CreateTargetGroupCommand,
+  DeleteRuleCommand,
+  DeleteTargetGroupCommand,
+  DeregisterTargetsCommand,
+  DescribeRulesCommand,
+  DescribeTagsCommand,
+  type DescribeTagsCommandInput,
+  DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+  ModifyRuleCommand,
+  ModifyTargetGroupAttributesCommand,
+  PriorityInUseException,
+  RegisterTargetsCommand,
+  type Rule,
+  TargetGroupNotFoundException,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { albHealthCheck, ElbTraffic, targetGroupName } from '../../functions/adapters/aws/elb-traffic.ts';
+import { sampleSpec } from '../support/specs.ts';
+
+const elb = mockClient(ElasticLoadBalancingV2Client);
+const ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012';
+const LISTENER = `${ARN}:listener/app/kiln/50dc6c495c0c9188/f2f7dc8efc522ab2`;
+const ENV = 'checkout-dev';
+const BLUE = 'checkout-dev-v0001';
+const GREEN = 'checkout-dev-v0002';
+const ENV_RULE = `${ARN}:listener-rule/app/kiln/50dc6c495c0c9188/f2f7dc8efc522ab2/env`;
+const NO_STACK: Action = {
+  Type: 'fixed-response',
+  FixedResponseConfig: {
+    StatusCode: '503',
+    ContentType: 'text/plain',
+    MessageBody: 'No stack of this environment is receiving traffic',
+  },
+};
+let sleeps: number[];
+/** Tags by resource ARN, as DescribeTags answers them. */
+let tagsByArn: Record<string, Record<string, string>>;
+
+function newTraffic(): ElbTraffic {
+  return new ElbTraffic({
+    client: new ElasticLoadBalancingV2Client({ region: 'eu-west-1' }),
+    listenerArn: LISTENER,
+    vpcId: 'vpc-kiln',
+    endpointDomain: 'apps.example.com',
+    instancePort: 8080,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+  });
+}
+
+function groupArn(stackId: string): string {
+  return `${ARN}:targetgroup/${targetGroupName(stackId)}/73e2d6bc24d8a067`;
+}
+
+function kilnTags(environment: string, stackId?: string): Record<string, string> {
+  return {
+    'kiln:managed': 'true',
+    'kiln:environment': environment,
+    ...(stackId ? { 'kiln:stack-id': stackId } : {}),
+  };
+}
+
+function forward(weights: Record<string, number>): Action {
+  return {
+    Type: 'forward',
+    ForwardConfig: {
+      TargetGroups: Object.entries(weights).map(([stackId, weight]) => ({
+        TargetGroupArn: groupArn(stackId),
+        Weight: weight,
+      })),
+    },
+  };
+}
+
+/** The listener's rules: its default, one of another environment, and (with an action) this environment's. */
+function listenerRules(envAction?: Action): Rule[] {
+  const other = `${ARN}:listener-rule/app/kiln/50dc6c495c0c9188/f2f7dc8efc522ab2/other`;
+  tagsByArn[other] = kilnTags('payments-dev');
+  const rules: Rule[] = [
+    { RuleArn: `${LISTENER}/default`, Priority: 'default', IsDefault: true, Actions: [NO_STACK] },
+    { RuleArn: other, Priority: '1', Actions: [NO_STACK] },
+  ];
+  if (envAction) {
+    tagsByArn[ENV_RULE] = kilnTags(ENV);
+    rules.push({ RuleArn: ENV_RULE, Priority: '2', Actions: [envAction] });
+  }
+  return rules;
+}
+
+function registerStackGroups(...stackIds: string[]): void {
+  for (const stackId of stackIds) tagsByArn[groupArn(stackId)] = kilnTags(ENV, stackId);
+}
+
+function commandNames(): string[] {
+  return elb.calls().map((call) => call.args[0].constructor.name.replace(/Command$/, ''));
+}
+
+function inputsOf<I extends object>(command: new (input: I) => { input: I }): I[] {
+  return elb.commandCalls(command as never).map((call) => (call.args[0] as { input: I }).input);
+}
+
+function health(id: string, state: string, reason?: string, description?: string) {
+  return {
+    Target: { Id: id, Port: 8080 },
+    TargetHealth: {
+      State: state as 'healthy',
+      ...(reason ? { Reason: reason as 'Target.Timeout' } : {}),
+      ...(description ? { Description: description } : {}),
+    },
+  };
+}
+
+beforeEach(() => {
+  elb.reset();
+  sleeps = [];
+  tagsByArn = {};
+  elb.on(DescribeTagsCommand).callsFake((input: DescribeTagsCommandInput) => ({
+    TagDescriptions: (input.ResourceArns ?? []).map((arn) => ({
+      ResourceArn: arn,
+      Tags: Object.entries(tagsByArn[arn] ?? {}).map(([Key, Value]) => ({ Key, Value })),
+    })),
+  }));
+});
+
+describe('ElbTraffic.ensureEndpoint', () => {
+  it('creates a host-header rule answering 503, tagged for the environment, at the smallest free priority', async () => {
+    const rules = listenerRules();
+    rules.push({ RuleArn: `${LISTENER}/r3`, Priority: '3', Actions: [NO_STACK] });
+    elb.on(DescribeRulesCommand).resolves({ Rules: rules });
+    elb
+      .on(CreateRuleCommand)
+      .resolves({ Rules: [{ RuleArn: ENV_RULE, Priority: '2', Actions: [NO_STACK] }] });
+
+    const url = await newTraffic().ensureEndpoint(ENV);
+
+    assert.equal(url, 'http://checkout-dev.apps.example.com');
+    assert.deepEqual(inputsOf(CreateRuleCommand), [
+      {
+        ListenerArn: LISTENER,
+        Priority: 2,
+        Conditions: [
+          { Field: 'host-header', HostHeaderConfig: { Values: ['checkout-dev.apps.example.com'] } },
+        ],
+        Actions: [NO_STACK],
+        Tags: [
+          { Key: 'kiln:managed', Value: 'true' },
+          { Key: 'kiln:environment', Value: ENV },
+        ],
+      },
+    ]);
+  });
+
+  it('finds the environment rule by its tags instead of creating a second one', async () => {
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(NO_STACK) });
+
+    assert.equal(await newTraffic().ensureEndpoint(ENV), 'http://checkout-dev.apps.example.com');
+    assert.equal(elb.commandCalls(CreateRuleCommand).length, 0);
+    assert.deepEqual(inputsOf(DescribeTagsCommand), [
+      { ResourceArns: [listenerRules()[1]?.RuleArn, ENV_RULE] },
+    ]);
+  });
+
+  it('reads the rules again and takes the next free priority when another rule took it first', async () => {
+    const taken = { RuleArn: `${LISTENER}/r2`, Priority: '2', Actions: [NO_STACK] };
+    elb
+      .on(DescribeRulesCommand)
+      .resolvesOnce({ Rules: listenerRules() })
+      .resolves({ Rules: [...listenerRules(), taken] });
+    elb
+      .on(CreateRuleCommand)
+      .rejectsOnce(new PriorityInUseException({ $metadata: {}, message: 'Priority 2 is currently in use' }))
+      .resolves({ Rules: [{ RuleArn: ENV_RULE, Priority: '3' }] });
+
+    await newTraffic().ensureEndpoint(ENV);
+
+    assert.deepEqual(
+      inputsOf(CreateRuleCommand).map((input) => input.Priority),
+      [2, 3],
+    );
+    assert.equal(sleeps.length, 1);
+  });
+});
+
+describe('ElbTraffic.registerStack', () => {
+  it('creates the stack target group, registers its instances and adds it to the rule at weight 0', async () => {
+    registerStackGroups(BLUE);
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 100 })) });
+    elb.on(CreateTargetGroupCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(GREEN) }] });
+    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [] });
+    const check = { ...sampleSpec().healthCheck, path: '/ready', intervalSeconds: 10, timeoutSeconds: 4 };
+
+    await newTraffic().registerStack(
+      ENV,
+      GREEN,
+      [
+        { id: 'i-1', address: 'http://10.0.0.1:8080', state: 'running' },
+        { id: 'i-2', address: 'http://10.0.0.2:8080', state: 'running' },
+        { id: 'i-gone', address: '', state: 'terminated' },
+      ],
+      check,
+    );
+
+    assert.deepEqual(inputsOf(CreateTargetGroupCommand), [
+      {
+        Name: targetGroupName(GREEN),
+        Protocol: 'HTTP',
+        Port: 8080,
+        VpcId: 'vpc-kiln',
+        TargetType: 'instance',
+        HealthCheckProtocol: 'HTTP',
+        HealthCheckPath: '/ready',
+        HealthCheckIntervalSeconds: 10,
+        HealthCheckTimeoutSeconds: 4,
+        HealthyThresholdCount: 2,
+        Matcher: { HttpCode: '200-399' },
+        Tags: [
+          { Key: 'kiln:managed', Value: 'true' },
+          { Key: 'kiln:environment', Value: ENV },
+          { Key: 'kiln:stack-id', Value: GREEN },
+        ],
+      },
+    ]);
+    assert.deepEqual(inputsOf(RegisterTargetsCommand), [
+      { TargetGroupArn: groupArn(GREEN), Targets: [{ Id: 'i-1' }, { Id: 'i-2' }] },
+    ]);
+    assert.deepEqual(inputsOf(ModifyRuleCommand), [
+      { RuleArn: ENV_RULE, Actions: [forward({ [BLUE]: 100, [GREEN]: 0 })] },
+    ]);
+  });
+
+  it('creates the rule when the environment has none yet', async () => {
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules() });
+    elb
+      .on(CreateRuleCommand)
+      .resolves({ Rules: [{ RuleArn: ENV_RULE, Priority: '2', Actions: [NO_STACK] }] });
+    elb.on(CreateTargetGroupCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(BLUE) }] });
+    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [] });
+
+    await newTraffic().registerStack(
+      ENV,
+      BLUE,
+      [{ id: 'i-1', address: 'http://10.0.0.1:8080', state: 'running' }],
+      sampleSpec().healthCheck,
+    );
+
+    assert.equal(elb.commandCalls(CreateRuleCommand).length, 1);
+    assert.deepEqual(inputsOf(ModifyRuleCommand), [{ RuleArn: ENV_RULE, Actions: [forward({ [BLUE]: 0 })] }]);
+  });
+
+  it('changes nothing on the rule when registered again, and deregisters replaced instances', async () => {
+    registerStackGroups(BLUE);
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 100 })) });
+    elb.on(CreateTargetGroupCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(BLUE) }] });
+    elb.on(DescribeTargetHealthCommand).resolves({
+      TargetHealthDescriptions: [
+        health('i-1', 'healthy'),
+        health('i-old', 'unhealthy'),
+        health('i-older', 'draining'),
+      ],
+    });
+
+    await newTraffic().registerStack(
+      ENV,
+      BLUE,
+      [{ id: 'i-1', address: 'http://10.0.0.1:8080', state: 'running' }],
+      sampleSpec().healthCheck,
+    );
+
+    assert.equal(elb.commandCalls(ModifyRuleCommand).length, 0);
+    assert.deepEqual(inputsOf(DeregisterTargetsCommand), [
+      { TargetGroupArn: groupArn(BLUE), Targets: [{ Id: 'i-old' }] },
+    ]);
+  });
+});
+
+describe('target group settings', () => {
+  it('names target groups deterministically within 32 characters', () => {
+    const name = targetGroupName('a-very-long-environment-name-abcdefgh-v0123');
+    assert.ok(name.length <= 32, name);
+    assert.match(name, /^kiln-[0-9a-f]{16}$/);
+    assert.equal(targetGroupName(BLUE), targetGroupName(BLUE));
+    assert.notEqual(targetGroupName(BLUE), targetGroupName(GREEN));
+  });
+
+  it('keeps health-check settings within what an ALB accepts', () => {
+    const check = sampleSpec().healthCheck;
+    assert.deepEqual(
+      albHealthCheck({ ...check, intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 1 }),
+      {
+        HealthCheckIntervalSeconds: 5,
+        HealthCheckTimeoutSeconds: 2,
+        HealthyThresholdCount: 2,
+      },
+    );
+    assert.deepEqual(
+      albHealthCheck({ ...check, intervalSeconds: 30, timeoutSeconds: 5, healthyThreshold: 3 }),
+      {
+        HealthCheckIntervalSeconds: 30,
+        HealthCheckTimeoutSeconds: 5,
+        HealthyThresholdCount: 3,
+      },
+    );
+    assert.equal(
+      albHealthCheck({ ...check, intervalSeconds: 5, timeoutSeconds: 5 }).HealthCheckTimeoutSeconds,
+      4,
+      'the timeout stays below the interval',
+    );
+  });
+});
+
+describe('ElbTraffic weights', () => {
+  it("sets the named stacks' weights in the rule's forward action and keeps the others", async () => {
+    const third = 'checkout-dev-v0003';
+    registerStackGroups(BLUE, GREEN, third);
+    elb
+      .on(DescribeRulesCommand)
+      .resolves({ Rules: listenerRules(forward({ [BLUE]: 50, [GREEN]: 0, [third]: 50 })) });
+
+    await newTraffic().setWeights(ENV, { [GREEN]: 50, [BLUE]: 0 });
+
+    assert.deepEqual(inputsOf(ModifyRuleCommand), [
+      { RuleArn: ENV_RULE, Actions: [forward({ [BLUE]: 0, [GREEN]: 50, [third]: 50 })] },
+    ]);
+  });
+
+  it('refuses weights of stacks not on the rule and changes nothing', async () => {
+    registerStackGroups(BLUE);
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 100 })) });
+
+    await assert.rejects(
+      newTraffic().setWeights(ENV, { [BLUE]: 0, [GREEN]: 100 }),
+      /stack\(s\) not registered: checkout-dev-v0002/,
+    );
+    await assert.rejects(newTraffic().setWeights(ENV, { [BLUE]: 150 }), /weights must be 0–100/);
+    assert.equal(elb.commandCalls(ModifyRuleCommand).length, 0);
+  });
+
+  it('reads the weights from the rule, naming stacks by their target group tags', async () => {
+    registerStackGroups(BLUE, GREEN);
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 100, [GREEN]: 0 })) });
+
+    assert.deepEqual(await newTraffic().getWeights(ENV), { [BLUE]: 100, [GREEN]: 0 });
+  });
+
+  it('has no weights while the environment has no rule or answers 503', async () => {
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules() });
+    assert.deepEqual(await newTraffic().getWeights(ENV), {});
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(NO_STACK) });
+    assert.deepEqual(await newTraffic().getWeights(ENV), {});
+  });
+});
+
+describe('ElbTraffic.probeHealth', () => {
+  it('reports the ALB target health: healthy only when healthy, with the reason otherwise', async () => {
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(GREEN) }] });
+    elb.on(DescribeTargetHealthCommand).resolves({
+      TargetHealthDescriptions: [
+        health('i-1', 'healthy'),
+        health(
+          'i-2',
+          'unhealthy',
+          'Target.ResponseCodeMismatch',
+          'Health checks failed with these codes: [503]',
+        ),
+        health('i-3', 'initial', 'Elb.RegistrationInProgress'),
+        health('i-4', 'draining', 'Target.DeregistrationInProgress'),
+      ],
+    });
+
+    const round = await newTraffic().probeHealth(ENV, GREEN);
+
+    assert.deepEqual(inputsOf(DescribeTargetGroupsCommand), [{ Names: [targetGroupName(GREEN)] }]);
+    assert.deepEqual(inputsOf(DescribeTargetHealthCommand), [{ TargetGroupArn: groupArn(GREEN) }]);
+    assert.deepEqual(round, [
+      { instanceId: 'i-1', healthy: true },
+      {
+        instanceId: 'i-2',
+        healthy: false,
+        reason: 'unhealthy: Target.ResponseCodeMismatch: Health checks failed with these codes: [503]',
+      },
+      { instanceId: 'i-3', healthy: false, reason: 'initial: Elb.RegistrationInProgress' },
+    ]);
+  });
+
+  it('finds no targets for a stack without a target group', async () => {
+    elb
+      .on(DescribeTargetGroupsCommand)
+      .rejects(new TargetGroupNotFoundException({ $metadata: {}, message: 'nope' }));
+
+    assert.deepEqual(await newTraffic().probeHealth(ENV, GREEN), []);
+  });
+});
+
+describe('ElbTraffic.drainStack', () => {
+  it('sets the delay, weighs the stack 0, deregisters, waits for draining, leaves the rule, deletes the group', async () => {
+    registerStackGroups(BLUE, GREEN);
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(BLUE) }] });
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 20, [GREEN]: 80 })) });
+    elb
+      .on(DescribeTargetHealthCommand)
+      .resolvesOnce({ TargetHealthDescriptions: [health('i-1', 'healthy'), health('i-2', 'healthy')] })
+      .resolvesOnce({ TargetHealthDescriptions: [health('i-1', 'draining'), health('i-2', 'draining')] })
+      .resolves({ TargetHealthDescriptions: [] });
+
+    await newTraffic().drainStack(ENV, BLUE, 30);
+
+    assert.deepEqual(commandNames(), [
+      'DescribeTargetGroups',
+      'ModifyTargetGroupAttributes',
+      'DescribeRules',
+      'DescribeTags',
+      'ModifyRule',
+      'DescribeTargetHealth',
+      'DeregisterTargets',
+      'DescribeTargetHealth',
+      'DescribeTargetHealth',
+      'ModifyRule',
+      'DeleteTargetGroup',
+    ]);
+    assert.deepEqual(inputsOf(ModifyTargetGroupAttributesCommand), [
+      {
+        TargetGroupArn: groupArn(BLUE),
+        Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }],
+      },
+    ]);
+    assert.deepEqual(inputsOf(ModifyRuleCommand), [
+      { RuleArn: ENV_RULE, Actions: [forward({ [BLUE]: 0, [GREEN]: 80 })] },
+      { RuleArn: ENV_RULE, Actions: [forward({ [GREEN]: 80 })] },
+    ]);
+    assert.deepEqual(inputsOf(DeregisterTargetsCommand), [
+      { TargetGroupArn: groupArn(BLUE), Targets: [{ Id: 'i-1' }, { Id: 'i-2' }] },
+    ]);
+    assert.deepEqual(inputsOf(DeleteTargetGroupCommand), [{ TargetGroupArn: groupArn(BLUE) }]);
+    assert.deepEqual(sleeps, [1000]);
+  });
+
+  it('answers 503 again once the last stack has left the rule', async () => {
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(BLUE) }] });
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 0 })) });
+    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [] });
+
+    await newTraffic().drainStack(ENV, BLUE, 0);
+
+    assert.deepEqual(inputsOf(ModifyRuleCommand), [{ RuleArn: ENV_RULE, Actions: [NO_STACK] }]);
+    assert.equal(elb.commandCalls(DeregisterTargetsCommand).length, 0);
+  });
+
+  it('stops waiting after drainSeconds and a margin, then removes the stack anyway', async () => {
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(BLUE) }] });
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 0 })) });
+    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [health('i-1', 'draining')] });
+
+    await newTraffic().drainStack(ENV, BLUE, 10);
+
+    assert.equal(
+      sleeps.reduce((sum, ms) => sum + ms, 0),
+      25_000,
+    );
+    assert.equal(elb.commandCalls(DeleteTargetGroupCommand).length, 1);
+  });
+
+  it('succeeds at once for a stack whose target group is already gone', async () => {
+    elb
+      .on(DescribeTargetGroupsCommand)
+      .rejects(new TargetGroupNotFoundException({ $metadata: {}, message: 'nope' }));
+
+    await newTraffic().drainStack(ENV, BLUE, 30);
+
+    assert.deepEqual(commandNames(), ['DescribeTargetGroups']);
+  });
+});
+
+describe('ElbTraffic.removeEndpoint', () => {
+  it("deletes the environment's rule and its remaining Kiln target groups, and nothing else", async () => {
+    registerStackGroups(BLUE);
+    const otherEnvironment = `${ARN}:targetgroup/${targetGroupName('payments-dev-v0001')}/1`;
+    tagsByArn[otherEnvironment] = kilnTags('payments-dev', 'payments-dev-v0001');
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 100 })) });
+    elb.on(DescribeTargetGroupsCommand).resolves({
+      TargetGroups: [
+        { TargetGroupArn: groupArn(BLUE), TargetGroupName: targetGroupName(BLUE), VpcId: 'vpc-kiln' },
+        {
+          TargetGroupArn: otherEnvironment,
+          TargetGroupName: targetGroupName('payments-dev-v0001'),
+          VpcId: 'vpc-kiln',
+        },
+        { TargetGroupArn: `${ARN}:targetgroup/legacy/2`, TargetGroupName: 'legacy', VpcId: 'vpc-kiln' },
+      ],
+    });
+
+    await newTraffic().removeEndpoint(ENV);
+
+    assert.deepEqual(inputsOf(DeleteRuleCommand), [{ RuleArn: ENV_RULE }]);
+    assert.deepEqual(inputsOf(DeleteTargetGroupCommand), [{ TargetGroupArn: groupArn(BLUE) }]);
+  });
+
+  it('succeeds when everything is already gone', async () => {
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules() });
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [] });
+
+    await newTraffic().removeEndpoint(ENV);
+
+    assert.equal(elb.commandCalls(DeleteRuleCommand).length, 0);
+    assert.equal(elb.commandCalls(DeleteTargetGroupCommand).length, 0);
+  });
+});
