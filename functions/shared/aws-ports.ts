@@ -4,7 +4,7 @@ import { Ec2Compute } from '../adapters/aws/ec2-compute.ts';
 import { ElbTraffic } from '../adapters/aws/elb-traffic.ts';
 import type { Ports } from '../core/ports/index.ts';
 import { type AwsRequestClients, buildAwsRequestClients, buildAwsRequestPorts } from './aws-request-ports.ts';
-import type { AwsConfig } from './config.ts';
+import type { AwsConfig, AwsResourcesConfig } from './config.ts';
 
 /** One SDK client per service Kiln calls (same endpoint rules as buildAwsRequestClients). */
 export interface AwsClients extends AwsRequestClients {
@@ -18,8 +18,15 @@ export function buildAwsClients(): AwsClients {
 
 /** The AWS adapters behind every port, sharing one client per service. */
 export function buildAwsPorts(config: Readonly<AwsConfig>, clients: AwsClients = buildAwsClients()): Ports {
+  return { ...buildAwsRequestPorts(config, clients), ...buildAwsComputeAndTraffic(config, clients) };
+}
+
+/** EC2 instances and the ALB: shared by Lambda and hybrid mode (which runs workflows embedded). */
+export function buildAwsComputeAndTraffic(
+  config: Readonly<AwsResourcesConfig>,
+  clients: Pick<AwsClients, 'ec2' | 'elb'>,
+): Pick<Ports, 'compute' | 'traffic'> {
   return {
-    ...buildAwsRequestPorts(config, clients),
     compute: new Ec2Compute({
       client: clients.ec2,
       launchTemplateId: config.launchTemplateId,

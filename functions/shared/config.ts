@@ -32,14 +32,24 @@ type Env = Readonly<Record<string, string | undefined>>;
 const DEFAULT_INSTANCE_PORT = '8080';
 const DEFAULT_INSTANCE_TYPE = 't4g.small';
 
+/** Everything but the state machines: what hybrid mode needs, whose workflows run on the embedded runner. */
+export type AwsResourcesConfig = Omit<AwsConfig, 'stateMachineArns'>;
+
 /** Reads and checks every variable at once, failing on the first one missing or malformed. */
 export function readAwsConfig(env: Env = process.env): Readonly<AwsConfig> {
   return Object.freeze({
-    tableName: required(env, 'KILN_TABLE_NAME'),
+    ...readAwsResourcesConfig(env),
     stateMachineArns: Object.freeze({
       deploy: required(env, 'KILN_DEPLOY_STATE_MACHINE_ARN'),
       teardown: required(env, 'KILN_TEARDOWN_STATE_MACHINE_ARN'),
     }),
+  });
+}
+
+/** The table, compute and traffic settings alone. */
+export function readAwsResourcesConfig(env: Env = process.env): Readonly<AwsResourcesConfig> {
+  return Object.freeze({
+    tableName: required(env, 'KILN_TABLE_NAME'),
     launchTemplateId: required(env, 'KILN_LAUNCH_TEMPLATE_ID'),
     subnetIds: Object.freeze(requiredList(env, 'KILN_SUBNET_IDS')),
     securityGroupIds: Object.freeze(list(env.KILN_SECURITY_GROUP_IDS ?? '')),

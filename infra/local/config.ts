@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 
 /** Configuration of the embedded runtime, read once from the environment (see README "Configuration"). */
 export interface LocalConfig {
+  /** KILN_PROVIDER: `local` (everything embedded) or `aws` (hybrid: real table, EC2 and ALB). */
+  provider: 'local' | 'aws';
   /** Where state lives between runs: DynamoDB data, instances, endpoints, running workflows, logs. */
   dataDir: string;
   host: string;
@@ -21,6 +23,7 @@ export const DEFAULT_TOKENS = 'kiln-dev-token=platform';
 
 export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): Readonly<LocalConfig> {
   return Object.freeze({
+    provider: provider(env.KILN_PROVIDER ?? 'local'),
     dataDir: resolve(env.KILN_DATA_DIR ?? resolve(PROJECT_ROOT, '.kiln')),
     host: '127.0.0.1',
     apiPort: port(env.KILN_API_PORT ?? '3000'),
@@ -47,6 +50,12 @@ export function parseTokens(value: string): ReadonlyMap<string, string> {
   }
   if (tokens.size === 0) throw new Error('KILN_TOKENS names no token: nobody could call the API');
   return tokens;
+}
+
+function provider(value: string): LocalConfig['provider'] {
+  if (value !== 'local' && value !== 'aws')
+    throw new Error(`KILN_PROVIDER must be local or aws, not ${value}`);
+  return value;
 }
 
 function port(value: string): number {

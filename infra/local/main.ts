@@ -9,7 +9,7 @@ const config = readLocalConfig();
 const kiln = await startKiln(config);
 console.log(`Kiln API listening on ${kiln.apiUrl}`);
 console.log(
-  `Data in ${config.dataDir}; tokens for team(s): ${[...new Set(config.tokens.values())].join(', ')}`,
+  `Provider: ${kiln.provider}; tokens for team(s): ${[...new Set(config.tokens.values())].join(', ')}`,
 );
 
 let stopping = false;

@@ -1,18 +1,15 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { basename, join, resolve } from 'node:path';
-import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.ts';
-import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
-import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
 import { LocalStepFunctions, type TaskHandler } from '../../functions/adapters/local/step-functions.ts';
 import { systemClock } from '../../functions/core/ports/clock.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
 import { logger } from '../../functions/shared/logger.ts';
-import { wirePorts } from '../../functions/shared/wiring.ts';
 import { routes } from '../../functions/shared/routes.ts';
+import { wirePorts } from '../../functions/shared/wiring.ts';
 import type { LocalConfig } from './config.ts';
-import { startDatabase } from './database.ts';
 import { type ApiHandler, startGateway } from './gateway.ts';
+import { startProvider } from './providers.ts';
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 const TASKS_DIR = join(PROJECT_ROOT, 'functions/handlers/tasks');
@@ -24,27 +21,21 @@ export interface Kiln {
   apiUrl: string;
   ports: Ports;
   workflows: LocalStepFunctions;
+  /** Which state, compute and traffic this control plane drives. */
+  provider: string;
   /** Stops everything it started; instances and in-flight workflows come back on the next start. */
   close(): Promise<void>;
 }
 
 /**
- * Starts embedded Kiln: dynalite on disk, process compute, proxy traffic, the ASL runner over the
- * real state machines, and the gateway in front of the real API handlers. Then it reconciles what
- * the previous run left: instances and endpoints come back, interrupted workflows resume.
+ * Starts embedded Kiln: its provider (embedded: dynalite on disk, process compute, proxy traffic; or
+ * AWS), the ASL runner over the real state machines, and the gateway in front of the real API handlers.
+ * Then it reconciles what the previous run left: instances and endpoints come back, interrupted
+ * workflows resume.
  */
 export async function startKiln(config: LocalConfig): Promise<Kiln> {
   await mkdir(config.dataDir, { recursive: true });
-  const database = await startDatabase({
-    path: join(config.dataDir, 'dynamodb'),
-    tableName: config.tableName,
-  });
-  const compute = new ProcessCompute({
-    artifactsDir: config.artifactsDir,
-    stateFile: join(config.dataDir, 'compute.json'),
-    logDir: join(config.dataDir, 'logs'),
-  });
-  const traffic = new ProxyTraffic({ host: config.host, stateFile: join(config.dataDir, 'traffic.json') });
+  const provider = await startProvider(config);
   const workflows = await LocalStepFunctions.create({
     stateMachinesDir: STATE_MACHINES_DIR,
     tasks: await loadHandlers<TaskHandler>(TASKS_DIR),
@@ -52,15 +43,14 @@ export async function startKiln(config: LocalConfig): Promise<Kiln> {
     log: (message, detail) => logger.info(message, { ...detail }),
   });
   const ports: Ports = {
-    store: new DynamoDbStateStore({ client: database.documentClient, tableName: config.tableName }),
-    compute,
-    traffic,
+    store: provider.store,
+    compute: provider.compute,
+    traffic: provider.traffic,
     workflows,
     clock: systemClock,
   };
   wirePorts(ports);
-  await compute.restore();
-  await traffic.restore();
+  await provider.restore();
   const gateway = await startGateway({
     host: config.host,
     port: config.apiPort,
@@ -73,12 +63,11 @@ export async function startKiln(config: LocalConfig): Promise<Kiln> {
     apiUrl: gateway.url,
     ports,
     workflows,
+    provider: provider.description,
     close: async () => {
       await closeServer(gateway.server);
       await workflows.shutdown();
-      await traffic.close();
-      await compute.shutdown();
-      await database.close();
+      await provider.close();
     },
   };
 }

@@ -18,7 +18,10 @@ export interface KilnProcess {
   stop(): Promise<number | null>;
 }
 
-export async function startKilnProcess(dataDir?: string): Promise<KilnProcess> {
+export async function startKilnProcess(
+  dataDir?: string,
+  env: Record<string, string> = {},
+): Promise<KilnProcess> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'kiln-e2e-')));
   const child = spawn(process.execPath, [MAIN], {
     env: {
@@ -27,6 +30,7 @@ export async function startKilnProcess(dataDir?: string): Promise<KilnProcess> {
       KILN_API_PORT: '0',
       KILN_TOKENS: `${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other`,
       POWERTOOLS_LOG_LEVEL: 'WARN',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
