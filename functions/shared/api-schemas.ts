@@ -1,70 +1,83 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import { TIERS } from '../core/types.ts';
 
 /**
  * Edge validation of the REST API. Objects are strict: an unknown field is a mistake the caller
  * should hear about, not something silently ignored. Defaults here are the documented defaults.
+ *
+ * `zod/mini` rather than classic zod: the same validator, tree-shakeable, so an API bundle carries
+ * ~25 KB of it instead of ~450 KB. Its messages need the English locale, loaded once here.
  */
+z.config(en());
+
+const matching = (pattern: RegExp, message: string) => z.string().check(z.regex(pattern, message));
+const between = (min: number, max: number) => z.int().check(z.minimum(min), z.maximum(max));
 
 /** Environment names end up in stack ids, tags and target-group names: DNS-label style, short. */
-export const environmentName = z
-  .string()
-  .regex(
-    /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/,
-    'must be 3-40 characters: lowercase letters, digits and dashes, starting with a letter',
-  );
+export const environmentName = matching(
+  /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/,
+  'must be 3-40 characters: lowercase letters, digits and dashes, starting with a letter',
+);
 
-export const deploymentId = z.string().regex(/^d-[0-9a-z]{9}-[0-9a-f]{10}$/, 'is not a deployment id');
+export const deploymentId = matching(/^d-[0-9a-z]{9}-[0-9a-f]{10}$/, 'is not a deployment id');
 
-const artifactName = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 letters, digits, dots, dashes or underscores');
+const artifactName = matching(
+  /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
+  'must be 1-128 letters, digits, dots, dashes or underscores',
+);
+
+const version = matching(
+  /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/,
+  'must be 1-64 letters, digits, dots, dashes, pluses or underscores',
+);
 
 const healthCheck = z
   .strictObject({
-    path: z.string().regex(/^\/[\x21-\x7e]{0,255}$/, 'must be an absolute path such as /health'),
-    intervalSeconds: z.int().min(1).max(300),
-    healthyThreshold: z.int().min(1).max(10),
-    timeoutSeconds: z.int().min(1).max(120),
-    deadlineSeconds: z.int().min(5).max(3600).default(120),
+    path: matching(/^\/[\x21-\x7e]{0,255}$/, 'must be an absolute path such as /health'),
+    intervalSeconds: between(1, 300),
+    healthyThreshold: between(1, 10),
+    timeoutSeconds: between(1, 120),
+    deadlineSeconds: z._default(between(5, 3600), 120),
   })
-  .refine((h) => h.timeoutSeconds <= h.intervalSeconds, {
-    message: 'timeoutSeconds must not exceed intervalSeconds',
-    path: ['timeoutSeconds'],
-  });
+  .check(
+    z.refine((h) => h.timeoutSeconds <= h.intervalSeconds, {
+      message: 'timeoutSeconds must not exceed intervalSeconds',
+      path: ['timeoutSeconds'],
+    }),
+  );
+
+const instanceEnv = z
+  .record(
+    matching(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name'),
+    z.string().check(z.maxLength(4096)),
+  )
+  .check(z.refine((env) => Object.keys(env).length <= 100, 'may hold at most 100 variables'));
 
 export const spec = z.strictObject({
   artifact: artifactName,
-  version: z
-    .string()
-    .regex(
-      /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/,
-      'must be 1-64 letters, digits, dots, dashes, pluses or underscores',
-    ),
-  capacity: z.int().min(1).max(50),
-  instanceType: z
-    .string()
-    .regex(/^[a-z0-9]+\.[a-z0-9]+$/, 'must be an EC2 instance type such as t4g.small')
-    .optional(),
-  env: z
-    .record(
-      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name'),
-      z.string().max(4096),
-    )
-    .refine((env) => Object.keys(env).length <= 100, 'may hold at most 100 variables')
-    .default({}),
+  version,
+  capacity: between(1, 50),
+  instanceType: z.optional(
+    matching(/^[a-z0-9]+\.[a-z0-9]+$/, 'must be an EC2 instance type such as t4g.small'),
+  ),
+  env: z._default(instanceEnv, {}),
   healthCheck,
-  strategy: z.strictObject({ type: z.literal('blue-green') }).default({ type: 'blue-green' }),
-  drainSeconds: z.int().min(0).max(300).default(10),
+  strategy: z._default(z.strictObject({ type: z.literal('blue-green') }), { type: 'blue-green' }),
+  drainSeconds: z._default(between(0, 300), 10),
 });
 
 export const putEnvironmentBody = z.strictObject({
-  team: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a team name: lowercase letters, digits, dashes'),
+  team: matching(/^[a-z0-9-]{1,64}$/, 'must be a team name: lowercase letters, digits, dashes'),
   tier: z.enum(TIERS),
   spec,
 });
 
 export const startDeploymentBody = z.strictObject({
-  version: spec.shape.version.optional(),
-  reason: z.string().min(1).max(500).optional(),
+  version: z.optional(version),
+  reason: z.optional(z.string().check(z.minLength(1), z.maxLength(500))),
+});
+
+export const deploymentListQuery = z.strictObject({
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 50),
 });

@@ -2,7 +2,8 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import type { z } from 'zod';
+import { safeParse } from 'zod/mini';
+import type { $ZodType, output } from 'zod/v4/core';
 import { type Caller, teamOfPrincipal } from '../core/caller.ts';
 import { ForbiddenError, KilnError, UnauthorizedError, ValidationError } from '../core/errors.ts';
 import type { RequestPorts } from '../core/ports/index.ts';
@@ -95,7 +96,7 @@ export function callerOf(event: APIGatewayProxyEvent): Caller {
 }
 
 /** Parses and validates a JSON body; ValidationError (400) with every issue when it does not fit. */
-export function parseBody<S extends z.ZodType>(event: APIGatewayProxyEvent, schema: S): z.output<S> {
+export function parseBody<S extends $ZodType>(event: APIGatewayProxyEvent, schema: S): output<S> {
   const contentType = event.headers?.['content-type'] ?? '';
   if (event.body && !/^application\/([\w.+-]+\+)?json\b/i.test(contentType)) {
     throw new UnsupportedMediaTypeError('send the body as JSON with Content-Type: application/json');
@@ -114,8 +115,8 @@ export function parseBody<S extends z.ZodType>(event: APIGatewayProxyEvent, sche
 }
 
 /** Validates a value at the edge; `what` names it in the message (the body, the path). */
-export function validate<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
-  const result = schema.safeParse(value);
+export function validate<S extends $ZodType>(schema: S, value: unknown, what: string): output<S> {
+  const result = safeParse(schema, value);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => ({
     path: issue.path.map(String).join('.') || '(root)',
@@ -146,10 +147,10 @@ class UnsupportedMediaTypeError extends KilnError {
 }
 
 /** A validated path parameter (`{name}`, `{id}`). */
-export function pathParameter<S extends z.ZodType>(
+export function pathParameter<S extends $ZodType>(
   event: APIGatewayProxyEvent,
   key: string,
   schema: S,
-): z.output<S> {
+): output<S> {
   return validate(schema, event.pathParameters?.[key], `path parameter ${key}`);
 }

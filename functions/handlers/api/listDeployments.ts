@@ -1,15 +1,12 @@
-import { z } from 'zod';
 import { ownedEnvironment } from '../../core/requests.ts';
-import { environmentName } from '../../shared/api-schemas.ts';
+import { deploymentListQuery, environmentName } from '../../shared/api-schemas.ts';
 import { apiHandler, json, pathParameter, validate } from '../../shared/http.ts';
 import { deploymentView } from '../../shared/views.ts';
-
-const query = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(50) });
 
 /** GET /environments/{name}/deployments?limit=: the most recent deployments, newest first. */
 export const handler = apiHandler(async ({ event, caller, ports }) => {
   const environment = await ownedEnvironment(ports, caller, pathParameter(event, 'name', environmentName));
-  const { limit } = validate(query, event.queryStringParameters ?? {}, 'the query');
+  const { limit } = validate(deploymentListQuery, event.queryStringParameters ?? {}, 'the query');
   const deployments = await ports.store.listDeployments(environment.name, limit);
   return json(200, { deployments: deployments.map((d) => deploymentView(d)) });
 });
