@@ -2,7 +2,7 @@ import { blueGreenCutover, restoreWeights } from './blue-green.ts';
 import { failureOutcome, isTerminal } from './deployment-lifecycle.ts';
 import { InvalidTransitionError, LeaseHeldError, NotFoundError, StackNotHealthyError } from './errors.ts';
 import { deadlinePassed, foldProbeRound, type HealthProgress, healthDeadline } from './health.ts';
-import type { Ports } from './ports/index.ts';
+import type { Ports, RequestPorts, TrafficPorts } from './ports/index.ts';
 import type { WorkflowInput } from './ports/workflows.ts';
 import { generationOf, stackIdFor, stacksStillRunning } from './spec.ts';
 import { assertStackTransition } from './stack-lifecycle.ts';
@@ -29,7 +29,7 @@ export interface LeaseOutcome {
  * overtaken ends `superseded` instead (newest wins). A lease whose holder's workflow is no longer
  * running is reclaimed; a live holder makes this throw LeaseHeldError, which the workflow retries.
  */
-export async function acquireLease(ports: Ports, input: WorkflowInput): Promise<LeaseOutcome> {
+export async function acquireLease(ports: RequestPorts, input: WorkflowInput): Promise<LeaseOutcome> {
   const { store, clock } = ports;
   const deployment = await requireDeployment(ports, input);
   if (isTerminal(deployment.status)) return { proceed: false };
@@ -67,7 +67,11 @@ export async function acquireLease(ports: Ports, input: WorkflowInput): Promise<
   return { proceed: true, ...(fromStackId ? { fromStackId } : {}), ...(toStackId ? { toStackId } : {}) };
 }
 
-async function takeLease(ports: Ports, environment: Environment, deployment: Deployment): Promise<void> {
+async function takeLease(
+  ports: RequestPorts,
+  environment: Environment,
+  deployment: Deployment,
+): Promise<void> {
   const lease = { holder: deployment.id, acquiredAt: ports.clock.now().toISOString() };
   const holder = environment.lease?.holder;
   if (!holder || holder === deployment.id) return ports.store.acquireLease(environment.name, lease);
@@ -155,7 +159,7 @@ export async function provisionStack(ports: Ports, input: WorkflowInput): Promis
  * once the deadline passes without that.
  */
 export async function checkHealth(
-  ports: Ports,
+  ports: TrafficPorts,
   input: WorkflowInput & { health: HealthProgress },
 ): Promise<HealthProgress> {
   const { store, traffic, clock } = ports;
@@ -186,7 +190,10 @@ export async function checkHealth(
 }
 
 /** Blue/green cutover: one switch of all traffic to the new stack, which must be healthy. */
-export async function cutOver(ports: Ports, input: WorkflowInput & { lease: LeaseOutcome }): Promise<void> {
+export async function cutOver(
+  ports: TrafficPorts,
+  input: WorkflowInput & { lease: LeaseOutcome },
+): Promise<void> {
   const { store, traffic, clock } = ports;
   const deployment = await requireDeployment(ports, input);
   const stack = await requireStack(ports, input.environment, deployment.generation);
@@ -210,7 +217,7 @@ export async function cutOver(ports: Ports, input: WorkflowInput & { lease: Leas
 }
 
 /** Records the new stack as the environment's live stack. */
-export async function markLive(ports: Ports, input: WorkflowInput): Promise<void> {
+export async function markLive(ports: RequestPorts, input: WorkflowInput): Promise<void> {
   const { store, clock } = ports;
   const deployment = await requireDeployment(ports, input);
   const stack = await requireStack(ports, input.environment, deployment.generation);
@@ -235,7 +242,7 @@ export interface StackTaskInput extends WorkflowInput {
 }
 
 /** Stops new traffic to a stack and lets its in-flight requests finish (bounded by the spec's drainSeconds). */
-export async function drainStack(ports: Ports, input: StackTaskInput): Promise<void> {
+export async function drainStack(ports: TrafficPorts, input: StackTaskInput): Promise<void> {
   const { store, traffic, clock } = ports;
   const deployment = await requireDeployment(ports, input);
   const stack = await findStack(ports, input.environment, input.stackId);
@@ -294,7 +301,7 @@ export async function decommissionStack(
 
 /** Compensation: every request goes back to the old stack (if any) before the new one is removed. */
 export async function restoreTraffic(
-  ports: Ports,
+  ports: TrafficPorts,
   input: WorkflowInput & { lease: LeaseOutcome },
 ): Promise<void> {
   const { store, traffic, clock } = ports;
@@ -319,7 +326,10 @@ export async function restoreTraffic(
 }
 
 /** The stacks a teardown removes, the live one last so it serves until the end. */
-export async function planTeardown(ports: Ports, input: WorkflowInput): Promise<{ stackIds: string[] }> {
+export async function planTeardown(
+  ports: RequestPorts,
+  input: WorkflowInput,
+): Promise<{ stackIds: string[] }> {
   const environment = await requireEnvironment(ports, input.environment);
   const running = stacksStillRunning(await ports.store.listStacks(input.environment));
   const ordered = [
@@ -330,7 +340,7 @@ export async function planTeardown(ports: Ports, input: WorkflowInput): Promise<
 }
 
 /** Removes the environment's endpoint once no stack is left behind it. */
-export async function removeEndpoint(ports: Ports, input: WorkflowInput): Promise<void> {
+export async function removeEndpoint(ports: TrafficPorts, input: WorkflowInput): Promise<void> {
   await ports.traffic.removeEndpoint(input.environment);
   await ports.store.updateObservedState(input.environment, { endpoint: null });
 }
@@ -347,7 +357,7 @@ export interface CaughtError {
  * of cleanup itself (removing the old stack after cutover, or compensating), recorded as a warning.
  */
 export async function finishDeployment(
-  ports: Ports,
+  ports: RequestPorts,
   input: WorkflowInput & { lease?: LeaseOutcome; error?: CaughtError; cleanupError?: CaughtError },
 ): Promise<{ status: Deployment['status'] }> {
   const { store, clock } = ports;
@@ -426,7 +436,7 @@ export function describeCaught(caught: CaughtError): DeploymentError {
 }
 
 async function recordWeights(
-  ports: Ports,
+  ports: Pick<Ports, 'store' | 'clock'>,
   environment: string,
   weights: Record<string, number>,
 ): Promise<void> {
@@ -443,7 +453,7 @@ async function recordWeights(
 }
 
 async function transitionStack(
-  ports: Ports,
+  ports: Pick<Ports, 'store' | 'clock'>,
   stack: Stack,
   to: StackStatus,
   change: Partial<Pick<Stack, 'weight' | 'instances' | 'statusReason'>> = {},
@@ -462,26 +472,34 @@ async function transitionStack(
   });
 }
 
-async function requireDeployment(ports: Ports, input: WorkflowInput): Promise<Deployment> {
+async function requireDeployment(ports: Pick<Ports, 'store'>, input: WorkflowInput): Promise<Deployment> {
   const deployment = await ports.store.getDeployment(input.environment, input.deploymentId);
   if (!deployment)
     throw new NotFoundError(`deployment ${input.deploymentId} of ${input.environment} does not exist`);
   return deployment;
 }
 
-async function requireEnvironment(ports: Ports, name: string): Promise<Environment> {
+async function requireEnvironment(ports: Pick<Ports, 'store'>, name: string): Promise<Environment> {
   const environment = await ports.store.getEnvironment(name);
   if (!environment) throw new NotFoundError(`environment ${name} does not exist`);
   return environment;
 }
 
-async function requireStack(ports: Ports, environment: string, generation: number): Promise<Stack> {
+async function requireStack(
+  ports: Pick<Ports, 'store'>,
+  environment: string,
+  generation: number,
+): Promise<Stack> {
   const stack = await ports.store.getStack(environment, generation);
   if (!stack) throw new NotFoundError(`stack ${stackIdFor(environment, generation)} does not exist`);
   return stack;
 }
 
-async function findStack(ports: Ports, environment: string, stackId: string): Promise<Stack | undefined> {
+async function findStack(
+  ports: Pick<Ports, 'store'>,
+  environment: string,
+  stackId: string,
+): Promise<Stack | undefined> {
   const generation = generationOf(stackId);
   return generation === undefined ? undefined : ports.store.getStack(environment, generation);
 }

@@ -3,7 +3,8 @@ import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.
 import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
 import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
-import { buildAwsClients, buildAwsComputeAndTraffic } from '../../functions/shared/aws-ports.ts';
+import { buildAwsClients, buildAwsCompute } from '../../functions/shared/aws-ports.ts';
+import { buildAwsTraffic } from '../../functions/shared/aws-traffic-ports.ts';
 import { readAwsResourcesConfig } from '../../functions/shared/config.ts';
 import type { LocalConfig } from './config.ts';
 import { startDatabase } from './database.ts';
@@ -59,7 +60,8 @@ function awsProvider(): Provider {
   const clients = buildAwsClients();
   return {
     store: new DynamoDbStateStore({ client: clients.documentClient, tableName: aws.tableName }),
-    ...buildAwsComputeAndTraffic(aws, clients),
+    compute: buildAwsCompute(aws, clients.ec2),
+    traffic: buildAwsTraffic(aws, clients.elb),
     description: `AWS (table ${aws.tableName}, listener ${aws.listenerArn})`,
     // Instances and the ALB keep running on their own: nothing to bring back or stop.
     restore: async () => undefined,

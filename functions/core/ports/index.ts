@@ -15,3 +15,6 @@ export interface Ports {
 
 /** What serving an API request needs: records and workflow starts, never compute or traffic. */
 export type RequestPorts = Pick<Ports, 'store' | 'workflows' | 'clock'>;
+
+/** What the workflow tasks that move traffic but launch nothing need: no compute. */
+export type TrafficPorts = RequestPorts & Pick<Ports, 'traffic'>;

@@ -1,5 +1,6 @@
 import { checkHealth } from '../../core/deployment-tasks.ts';
 import { taskHandler } from '../../shared/task-handler.ts';
+import { trafficPorts } from '../../shared/traffic-ports.ts';
 
 /** Task state CheckHealth of the workflows in state-machines/: see `checkHealth` in the core. */
-export const handler = taskHandler(checkHealth);
+export const handler = taskHandler(checkHealth, trafficPorts);

@@ -1,5 +1,6 @@
 import { cutOver } from '../../core/deployment-tasks.ts';
 import { taskHandler } from '../../shared/task-handler.ts';
+import { trafficPorts } from '../../shared/traffic-ports.ts';
 
 /** Task state CutOver of the workflows in state-machines/: see `cutOver` in the core. */
-export const handler = taskHandler(cutOver);
+export const handler = taskHandler(cutOver, trafficPorts);
