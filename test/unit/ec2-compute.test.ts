@@ -122,6 +122,7 @@ describe('Ec2Compute.launchStack', () => {
       TagSpecifications: [
         { ResourceType: 'instance', Tags: resourceTags },
         { ResourceType: 'volume', Tags: resourceTags },
+        { ResourceType: 'network-interface', Tags: resourceTags },
       ],
     });
     assert.match(ClientToken ?? '', /^[0-9a-f]{64}$/);

@@ -172,6 +172,7 @@ export class Ec2Compute implements Compute {
       TagSpecifications: [
         { ResourceType: 'instance', Tags: resourceTags },
         { ResourceType: 'volume', Tags: resourceTags },
+        { ResourceType: 'network-interface', Tags: resourceTags },
       ],
     };
   }

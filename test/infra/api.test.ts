@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
+import { routes } from '../../functions/shared/routes.ts';
+import { THROTTLING } from '../../infra/constructs/api.ts';
+import { functionIds, kiln, referencedId, resourcesOf } from './kiln-template.ts';
+
+/** Full path of each API Gateway resource, by logical id. */
+function resourcePaths(): Map<string, string> {
+  const resources = resourcesOf(kiln().template, 'AWS::ApiGateway::Resource');
+  const paths = new Map<string, string>();
+  const pathOf = (id: string): string => {
+    const cached = paths.get(id);
+    if (cached) return cached;
+    const properties = resources[id].Properties;
+    const parent = referencedId(properties.ParentId);
+    const parentPath = parent && resources[parent] ? pathOf(parent) : '';
+    const path = `${parentPath}/${String(properties.PathPart)}`;
+    paths.set(id, path);
+    return path;
+  };
+  for (const id of Object.keys(resources)) pathOf(id);
+  return paths;
+}
+
+function methods() {
+  const paths = resourcePaths();
+  return Object.values(resourcesOf(kiln().template, 'AWS::ApiGateway::Method')).map((method) => {
+    const properties = method.Properties;
+    return {
+      method: String(properties.HttpMethod),
+      path: paths.get(referencedId(properties.ResourceId) ?? '') ?? '/',
+      properties,
+    };
+  });
+}
+
+describe('REST API', () => {
+  it('requires IAM (SigV4) authorization on every method, with no method open', () => {
+    const all = methods();
+    assert.ok(all.length > 0);
+    for (const { method, path, properties } of all) {
+      assert.equal(properties.AuthorizationType, 'AWS_IAM', `${method} ${path}`);
+    }
+    kiln().template.resourcePropertiesCountIs('AWS::ApiGateway::Method', { AuthorizationType: 'NONE' }, 0);
+  });
+
+  it('serves exactly the routes of the route table, each through its own function (Lambda proxy)', () => {
+    const ids = functionIds(kiln().stack);
+    const served = methods().map(({ method, path, properties }) => {
+      const integration = properties.Integration as { Type: string; Uri: unknown };
+      assert.equal(integration.Type, 'AWS_PROXY', `${method} ${path}`);
+      const target = JSON.stringify(integration.Uri).match(/"Fn::GetAtt":\["(\w+)","Arn"\]/)?.[1];
+      return `${method} ${path} -> ${[...ids].find(([, id]) => id === target)?.[0]}`;
+    });
+    assert.deepEqual(
+      served.sort(),
+      routes.map((route) => `${route.method} ${route.path} -> ${route.handler}`).sort(),
+    );
+  });
+
+  it('validates path parameters on every method and requires a JSON object body on PUT', () => {
+    const validators = resourcesOf(kiln().template, 'AWS::ApiGateway::RequestValidator');
+    const [validatorId] = Object.keys(validators);
+    assert.equal(Object.keys(validators).length, 1);
+    assert.equal(validators[validatorId].Properties.ValidateRequestBody, true);
+    assert.equal(validators[validatorId].Properties.ValidateRequestParameters, true);
+    for (const { method, path, properties } of methods()) {
+      assert.equal(referencedId(properties.RequestValidatorId), validatorId, `${method} ${path}`);
+      const expected = [...path.matchAll(/\{(\w+)\}/g)].map((match) => `method.request.path.${match[1]}`);
+      assert.deepEqual(
+        Object.keys(properties.RequestParameters ?? {}).sort(),
+        expected.sort(),
+        `${method} ${path}`,
+      );
+      const models = properties.RequestModels as Record<string, unknown> | undefined;
+      assert.equal(Boolean(models?.['application/json']), method === 'PUT', `${method} ${path} body model`);
+    }
+  });
+
+  it('throttles, traces and logs the stage without request bodies, with JSON access logs kept a year', () => {
+    const { template } = kiln();
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      TracingEnabled: true,
+      MethodSettings: [
+        {
+          HttpMethod: '*',
+          ResourcePath: '/*',
+          ThrottlingRateLimit: THROTTLING.rateLimit,
+          ThrottlingBurstLimit: THROTTLING.burstLimit,
+          LoggingLevel: 'ERROR',
+          DataTraceEnabled: false,
+          MetricsEnabled: true,
+        },
+      ],
+      AccessLogSetting: {
+        DestinationArn: Match.anyValue(),
+        Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"'),
+      },
+    });
+    const stage = Object.values(resourcesOf(template, 'AWS::ApiGateway::Stage'))[0];
+    const format = (stage.Properties.AccessLogSetting as { Format: string }).Format;
+    assert.ok(JSON.parse(format), 'the access log format is JSON');
+    const logGroupId = JSON.stringify(
+      (stage.Properties.AccessLogSetting as { DestinationArn: unknown }).DestinationArn,
+    ).match(/"(Api\w+)"/)?.[1];
+    assert.equal(
+      resourcesOf(template, 'AWS::Logs::LogGroup')[logGroupId ?? ''].Properties.RetentionInDays,
+      365,
+    );
+    template.resourceCountIs('AWS::ApiGateway::Account', 1);
+  });
+
+  it("answers the gateway's own errors as problem+json", () => {
+    for (const type of ['BAD_REQUEST_BODY', 'DEFAULT_4XX', 'DEFAULT_5XX']) {
+      kiln().template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        ResponseType: type,
+        ResponseParameters: { 'gatewayresponse.header.Content-Type': "'application/problem+json'" },
+        ResponseTemplates: { 'application/json': Match.stringLikeRegexp('"type":"about:blank"') },
+      });
+    }
+  });
+
+  it('lets API Gateway invoke each function only from its own method, with no console test-invoke', () => {
+    const permissions = resourcesOf(kiln().template, 'AWS::Lambda::Permission');
+    assert.equal(Object.keys(permissions).length, routes.length);
+    for (const permission of Object.values(permissions)) {
+      assert.equal(permission.Properties.Principal, 'apigateway.amazonaws.com');
+      assert.ok(!JSON.stringify(permission.Properties.SourceArn).includes('test-invoke-stage'));
+    }
+  });
+});
