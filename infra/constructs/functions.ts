@@ -33,6 +33,9 @@ export const HANDLER_BUNDLE = {
   platform: 'node',
   target: 'node24',
   minify: true,
+  // Error class names are what Step Functions' Retry/Catch match (LeaseHeldError, StackNotHealthyError):
+  // minification would otherwise rename them.
+  keepNames: true,
   sourcemap: true,
   sourcesContent: false,
   mainFields: ['module', 'main'],

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { buildSync } from 'esbuild';
 import { functionNameOf, loadDefinition, taskStates } from '../../functions/adapters/local/asl.ts';
 import { readAwsConfig } from '../../functions/shared/config.ts';
 import { routes } from '../../functions/shared/routes.ts';
@@ -156,6 +157,25 @@ describe('handler bundles', () => {
       'the AWS SDK is bundled (tree-shaken), not taken from the runtime',
     );
     assert.match(HANDLER_BUNDLE.banner, /createRequire\(import\.meta\.url\)/);
+  });
+
+  it("keep Kiln's error class names, which the state machines' Retry and Catch match", async () => {
+    const { banner, mainFields, external, ...options } = HANDLER_BUNDLE;
+    const outfile = join(dir, 'errors.mjs');
+    buildSync({
+      ...options,
+      banner: { js: banner },
+      mainFields: [...mainFields],
+      external: [...external],
+      bundle: true,
+      stdin: { contents: "export * from './functions/core/errors.ts';", resolveDir: ROOT, loader: 'ts' },
+      outfile,
+    });
+    const errors = (await import(pathToFileURL(outfile).href)) as Record<string, new (m: string) => Error>;
+    assert.ok(Object.keys(errors).length >= 10);
+    for (const [exported, ErrorClass] of Object.entries(errors)) {
+      assert.equal(new ErrorClass('m').name, exported);
+    }
   });
 
   it('load in Node as ES modules exporting handler, built by the same esbuild run as the functions', async () => {
