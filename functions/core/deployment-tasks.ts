@@ -1,6 +1,12 @@
 import { blueGreenCutover, restoreWeights } from './blue-green.ts';
 import { failureOutcome, isTerminal } from './deployment-lifecycle.ts';
-import { InvalidTransitionError, LeaseHeldError, NotFoundError, StackNotHealthyError } from './errors.ts';
+import {
+  DeploymentCancelledError,
+  InvalidTransitionError,
+  LeaseHeldError,
+  NotFoundError,
+  StackNotHealthyError,
+} from './errors.ts';
 import { deadlinePassed, foldProbeRound, type HealthProgress, healthDeadline } from './health.ts';
 import type { Ports, RequestPorts, TrafficPorts } from './ports/index.ts';
 import type { WorkflowInput } from './ports/workflows.ts';
@@ -35,6 +41,16 @@ export async function acquireLease(ports: RequestPorts, input: WorkflowInput): P
   if (isTerminal(deployment.status)) return { proceed: false };
   const environment = await requireEnvironment(ports, input.environment);
   const now = clock.now().toISOString();
+  if (deployment.status === 'queued' && deployment.cancelRequest) {
+    await store.updateDeployment(input.environment, deployment.id, { status: 'cancelled', endedAt: now });
+    await store.recordStep(input.environment, deployment.id, {
+      name: 'Cancelled',
+      startedAt: now,
+      endedAt: now,
+      detail: `cancelled by ${deployment.cancelRequest.by} before it started`,
+    });
+    return { proceed: false };
+  }
   if (deployment.status === 'queued' && environment.generation > deployment.generation) {
     await store.updateDeployment(input.environment, deployment.id, { status: 'superseded', endedAt: now });
     await store.recordStep(input.environment, deployment.id, {
@@ -105,6 +121,7 @@ export interface ProvisionOutcome {
 export async function provisionStack(ports: Ports, input: WorkflowInput): Promise<ProvisionOutcome> {
   const { store, compute, traffic, clock } = ports;
   const deployment = await requireDeployment(ports, input);
+  assertNotCancelled(deployment);
   const spec = requireSpec(deployment);
   const started = clock.now();
   await store.recordStep(input.environment, deployment.id, {
@@ -164,6 +181,7 @@ export async function checkHealth(
 ): Promise<HealthProgress> {
   const { store, traffic, clock } = ports;
   const deployment = await requireDeployment(ports, input);
+  assertNotCancelled(deployment);
   const spec = requireSpec(deployment);
   const stack = await requireStack(ports, input.environment, deployment.generation);
   const now = clock.now();
@@ -196,6 +214,7 @@ export async function cutOver(
 ): Promise<void> {
   const { store, traffic, clock } = ports;
   const deployment = await requireDeployment(ports, input);
+  assertNotCancelled(deployment);
   const stack = await requireStack(ports, input.environment, deployment.generation);
   if (stack.status !== 'healthy' && stack.status !== 'live') {
     throw new InvalidTransitionError(
@@ -367,11 +386,15 @@ export async function finishDeployment(
   const error = input.error ? describeCaught(input.error) : undefined;
   const status = isTerminal(deployment.status)
     ? deployment.status
-    : error
-      ? deployment.action === 'teardown'
-        ? 'failed'
-        : failureOutcome(Boolean(input.lease?.fromStackId))
-      : 'succeeded';
+    : outcomeOf(deployment, input.lease, error);
+  const warnings = [
+    ...(input.cleanupError ? [`cleanup failed: ${describeCaught(input.cleanupError).message}`] : []),
+    ...(deployment.cancelRequest && status === 'succeeded'
+      ? [
+          `cancel requested at ${deployment.cancelRequest.at} came after the cutover: the deployment completed`,
+        ]
+      : []),
+  ];
   // Only the lease holder settles the environment: a request that never started leaves it to the one running.
   if (deployment.status === 'running') {
     await store.updateObservedState(
@@ -402,11 +425,21 @@ export async function finishDeployment(
     status,
     endedAt: deployment.endedAt ?? now,
     ...(error ? { error } : {}),
-    ...(input.cleanupError
-      ? { warnings: [`cleanup failed: ${describeCaught(input.cleanupError).message}`] }
-      : {}),
+    ...(warnings.length > 0 ? { warnings } : {}),
   });
   return { status };
+}
+
+/** succeeded, or after an error: cancelled (the cancel signal), rolled_back or failed. */
+function outcomeOf(
+  deployment: Deployment,
+  lease: LeaseOutcome | undefined,
+  error: DeploymentError | undefined,
+): Deployment['status'] {
+  if (!error) return 'succeeded';
+  if (deployment.action === 'teardown') return 'failed';
+  if (error.name === DeploymentCancelledError.name) return 'cancelled';
+  return failureOutcome(Boolean(lease?.fromStackId));
 }
 
 function settledEnvironment(
@@ -420,7 +453,8 @@ function settledEnvironment(
       ? { status: 'deleted', deletedAt: now, liveStackId: null, liveGeneration: null, liveSpec: null }
       : { status: 'deleting' };
   }
-  return { status: environment.liveStackId ? 'live' : 'failed' };
+  if (environment.liveStackId) return { status: 'live' };
+  return { status: status === 'cancelled' ? 'pending' : 'failed' };
 }
 
 /** Turns a Catch's `{Error, Cause}` (Cause may be a Lambda error JSON) into a readable error. */
@@ -470,6 +504,15 @@ async function transitionStack(
     ...change,
     updatedAt: ports.clock.now().toISOString(),
   });
+}
+
+/** The cancel signal: checked at every phase boundary before the cutover, never after it. */
+function assertNotCancelled(deployment: Deployment): void {
+  if (deployment.cancelRequest) {
+    throw new DeploymentCancelledError(
+      `deployment ${deployment.id} was cancelled by ${deployment.cancelRequest.by} at ${deployment.cancelRequest.at}`,
+    );
+  }
 }
 
 async function requireDeployment(ports: Pick<Ports, 'store'>, input: WorkflowInput): Promise<Deployment> {

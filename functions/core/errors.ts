@@ -38,6 +38,11 @@ export class VersionConflictError extends KilnError {
   override readonly status = 409;
 }
 
+/** The request conflicts with the resource's state, e.g. cancelling a deployment that already ended. */
+export class ConflictError extends KilnError {
+  override readonly status = 409;
+}
+
 /** Another deployment holds the environment's lease. Retried by the workflow: queued requests wait. */
 export class LeaseHeldError extends KilnError {
   override readonly status = 409;
@@ -45,6 +50,9 @@ export class LeaseHeldError extends KilnError {
 
 /** The new stack did not pass its health check before its deadline. */
 export class StackNotHealthyError extends KilnError {}
+
+/** The deployment was asked to stop: its workflow rolls back and records it `cancelled`. */
+export class DeploymentCancelledError extends KilnError {}
 
 /** The compute provider could not launch the stack (unknown artifact, no capacity, ...). */
 export class LaunchFailedError extends KilnError {}

@@ -1,6 +1,6 @@
 import { assertOwnedBy, type Caller } from './caller.ts';
 import { isTerminal } from './deployment-lifecycle.ts';
-import { ForbiddenError, NotFoundError, VersionConflictError } from './errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError, VersionConflictError } from './errors.ts';
 import { newDeploymentId } from './ids.ts';
 import type { Ports, RequestPorts } from './ports/index.ts';
 import { specsEqual } from './spec.ts';
@@ -80,7 +80,7 @@ export async function requestDeployment(
     const existing = await ownedEnvironment(ports, caller, name);
     assertVersion(existing, ifMatch);
     if (existing.status === 'deleted' || existing.status === 'deleting') {
-      throw new VersionConflictError(`environment ${name} is ${existing.status}: PUT it to create it again`);
+      throw new ConflictError(`environment ${name} is ${existing.status}: PUT it to create it again`);
     }
     const spec = request.version ? { ...existing.spec, version: request.version } : existing.spec;
     return startDeployment(ports, caller, existing, {
@@ -107,6 +107,42 @@ export async function deleteEnvironment(
     }
     return startDeployment(ports, caller, existing, { action: 'teardown', reason: 'environment deleted' });
   });
+}
+
+/**
+ * POST /environments/{name}/deployments/{id}/cancel: records the request; the workflow acts on it at its
+ * next phase boundary (see Deployment.cancelRequest). Repeating it is a no-op.
+ */
+export async function cancelDeployment(
+  ports: RequestPorts,
+  caller: Caller,
+  name: string,
+  id: string,
+): Promise<Deployment> {
+  const environment = await ownedEnvironment(ports, caller, name);
+  const deployment = await ports.store.getDeployment(environment.name, id);
+  if (!deployment) throw new NotFoundError(`deployment ${id} of ${name} does not exist`);
+  if (isTerminal(deployment.status)) {
+    throw new ConflictError(
+      `deployment ${id} already ended ${deployment.status}: there is nothing to cancel`,
+    );
+  }
+  if (deployment.action === 'teardown' && deployment.status === 'running') {
+    throw new ConflictError(`teardown ${id} is running: stopping it half-way would leave stacks behind`);
+  }
+  if (deployment.cancelRequest) return deployment;
+  const at = ports.clock.now().toISOString();
+  const updated = await ports.store.updateDeployment(name, id, {
+    cancelRequest: { at, by: caller.principal },
+  });
+  await ports.store.appendAudit({
+    environment: name,
+    at,
+    actor: caller.principal,
+    action: 'deployment.cancel-requested',
+    detail: { deploymentId: id, status: deployment.status },
+  });
+  return updated;
 }
 
 /** The caller's environment, or NotFoundError / ForbiddenError. */

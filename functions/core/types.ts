@@ -155,6 +155,12 @@ export interface Deployment {
   error?: DeploymentError;
   /** Problems that did not change the outcome, e.g. the old stack could not be cleaned up. */
   warnings?: string[];
+  /**
+   * Set when someone asked to cancel. The workflow checks it at every phase boundary up to the cutover:
+   * a queued deployment ends `cancelled`, a running one rolls back and ends `cancelled`; once the new
+   * stack is live the request comes too late and the deployment completes (with a warning).
+   */
+  cancelRequest?: { at: string; by: string };
 }
 
 /** Append-only record of a decision: who, what, when, why. */

@@ -18,5 +18,6 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: '/environments/{name}/deployments', handler: 'startDeployment' },
   { method: 'GET', path: '/environments/{name}/deployments', handler: 'listDeployments' },
   { method: 'GET', path: '/environments/{name}/deployments/{id}', handler: 'getDeployment' },
+  { method: 'POST', path: '/environments/{name}/deployments/{id}/cancel', handler: 'cancelDeployment' },
   { method: 'GET', path: '/environments/{name}/stacks', handler: 'listStacks' },
 ];

@@ -179,6 +179,8 @@ export const HANDLER_ACCESS: Readonly<Record<string, HandlerAccess>> = {
   putEnvironment: { table: 'readWrite', startsWorkflows: true },
   startDeployment: { table: 'readWrite', startsWorkflows: true },
   deleteEnvironment: { table: 'readWrite', startsWorkflows: true },
+  // Records the cancel request; the workflow acts on it.
+  cancelDeployment: { table: 'readWrite' },
   AcquireLease: { table: 'readWrite', readsWorkflows: true },
   // launchStack, then ensureEndpoint + registerStack (rule and target group).
   ProvisionStack: { table: 'readWrite', compute: 'launch', traffic: 'manage' },

@@ -239,6 +239,36 @@ describe('embedded Kiln, end to end', { timeout: 300_000 }, () => {
     );
   });
 
+  it('cancelling a running deployment rolls it back and records it cancelled; the old version serves throughout', async () => {
+    const env = await call(kiln, 'GET', '/environments/shop-dev');
+    const live = env.body.liveStack;
+    // A version that would wait a minute for health: long enough to be cancelled mid-way.
+    const slow = await call(kiln, 'PUT', '/environments/shop-dev', {
+      body: environmentBody('11.0.0-slow', { env: { SAMPLE_HEALTH: 'fail' }, deadlineSeconds: 60 }),
+    });
+    const id = slow.body.deploymentId;
+    await eventually('the health wait to start', async () => {
+      const d = await call(kiln, 'GET', `/environments/shop-dev/deployments/${id}`);
+      return d.body.steps?.some((s: { name: string }) => s.name === 'WaitUntilHealthy') ? d.body : undefined;
+    });
+    const cancelled = await call(kiln, 'POST', `/environments/shop-dev/deployments/${id}/cancel`);
+    assert.equal(cancelled.status, 202, JSON.stringify(cancelled.body));
+    assert.ok(cancelled.body.cancelRequest.at);
+
+    const record = await awaitDeployment(kiln, 'shop-dev', id, 20_000);
+    assert.equal(record.status, 'cancelled', JSON.stringify(record));
+    assert.equal(record.error.name, 'DeploymentCancelledError');
+    assert.equal(await fetchText(env.body.endpoint), `sample-app ${live.version}\n`);
+    const after = await call(kiln, 'GET', '/environments/shop-dev');
+    assert.equal(after.body.liveStack.stackId, live.stackId);
+    assert.equal(after.body.deploymentInProgress, null);
+    assert.deepEqual(await processesOfStack(record.toStackId), []);
+
+    const again = await call(kiln, 'POST', `/environments/shop-dev/deployments/${id}/cancel`);
+    assert.equal(again.status, 409);
+    assert.match(again.body.detail, /already ended cancelled/);
+  });
+
   it('DELETE tears every stack down and keeps the history', async () => {
     const env = await call(kiln, 'GET', '/environments/shop-dev');
     const deleted = await call(kiln, 'DELETE', '/environments/shop-dev');

@@ -226,6 +226,32 @@ describe('REST API edge', { timeout: 120_000 }, () => {
       detail: /not 1/,
     },
     {
+      name: 'cancel of an unknown deployment',
+      request: () => call(kiln, 'POST', '/environments/edge-dev/deployments/d-000000000-0000000000/cancel'),
+      status: 404,
+      detail: /does not exist/,
+    },
+    {
+      name: 'cancel of a deployment that already ended',
+      request: async () => {
+        const [latest] = (await call(kiln, 'GET', '/environments/edge-dev/deployments')).body.deployments;
+        return call(kiln, 'POST', `/environments/edge-dev/deployments/${latest.id}/cancel`);
+      },
+      status: 409,
+      detail: /already ended succeeded/,
+    },
+    {
+      name: "cancel of another team's deployment",
+      request: async () => {
+        const [latest] = (await call(kiln, 'GET', '/environments/edge-dev/deployments')).body.deployments;
+        return call(kiln, 'POST', `/environments/edge-dev/deployments/${latest.id}/cancel`, {
+          token: OTHER_TEAM_TOKEN,
+        });
+      },
+      status: 403,
+      detail: /another team/,
+    },
+    {
       name: 'an unknown route',
       request: () => call(kiln, 'GET', '/nowhere'),
       status: 404,

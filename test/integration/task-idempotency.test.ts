@@ -15,12 +15,12 @@ import {
   markLive,
   provisionStack,
 } from '../../functions/core/deployment-tasks.ts';
-import { InvalidTransitionError, LeaseHeldError } from '../../functions/core/errors.ts';
+import { ConflictError, InvalidTransitionError, LeaseHeldError } from '../../functions/core/errors.ts';
 import type { HealthProgress } from '../../functions/core/health.ts';
 import { systemClock } from '../../functions/core/ports/clock.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
 import type { WorkflowInput, WorkflowName, Workflows } from '../../functions/core/ports/workflows.ts';
-import { putEnvironment, requestDeployment } from '../../functions/core/requests.ts';
+import { cancelDeployment, putEnvironment, requestDeployment } from '../../functions/core/requests.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
 import { sampleSpec } from '../support/specs.ts';
 
@@ -168,6 +168,20 @@ describe('workflow tasks under retry', { timeout: 120_000 }, () => {
     const old = await compute.describeStack(`${ENV}-v0001`);
     assert.ok(old.every((i) => i.state === 'terminated'));
     assert.deepEqual(await traffic.getWeights(ENV), { [`${ENV}-v0002`]: 100 });
+  });
+
+  it('a queued deployment that is cancelled never starts', async () => {
+    const queued = await requestDeployment(ports, caller, ENV, { version: '2.5' });
+    assert.ok(queued.deploymentId);
+    await cancelDeployment(ports, caller, ENV, queued.deploymentId);
+    const again = await cancelDeployment(ports, caller, ENV, queued.deploymentId);
+    assert.ok(again.cancelRequest, 'a repeated cancel is a no-op');
+    const input = { environment: ENV, deploymentId: queued.deploymentId };
+    assert.deepEqual(await acquireLease(ports, input), { proceed: false });
+    const deployment = await ports.store.getDeployment(ENV, queued.deploymentId);
+    assert.equal(deployment?.status, 'cancelled');
+    assert.equal((await ports.store.getEnvironment(ENV))?.lease, undefined, 'it never took the lease');
+    await assert.rejects(cancelDeployment(ports, caller, ENV, queued.deploymentId), ConflictError);
   });
 
   it('a second deployment cannot take the lease while the holder still runs, and reclaims it once the holder is gone', async () => {

@@ -92,6 +92,7 @@ const DEPLOYMENT_FIELDS: Record<keyof DeploymentChange, true> = {
   endedAt: true,
   error: true,
   warnings: true,
+  cancelRequest: true,
 };
 
 /**

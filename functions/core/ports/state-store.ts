@@ -18,7 +18,10 @@ export type ObservedStateChange = Removable<
 export type StackChange = Partial<Pick<Stack, 'status' | 'weight' | 'instances' | 'statusReason'>>;
 
 export type DeploymentChange = Partial<
-  Pick<Deployment, 'status' | 'fromStackId' | 'toStackId' | 'startedAt' | 'endedAt' | 'error' | 'warnings'>
+  Pick<
+    Deployment,
+    'status' | 'fromStackId' | 'toStackId' | 'startedAt' | 'endedAt' | 'error' | 'warnings' | 'cancelRequest'
+  >
 >;
 
 /**
