@@ -5,8 +5,16 @@ import { startKiln } from './runtime.ts';
  * `npm start`: embedded Kiln in the foreground. SIGINT/SIGTERM stop it cleanly: the API closes,
  * workflows pause (they resume on the next start), instances and proxies stop, the database closes.
  */
-const config = readLocalConfig();
-const kiln = await startKiln(config);
+async function start() {
+  const config = readLocalConfig();
+  return { config, kiln: await startKiln(config) };
+}
+
+// A configuration or startup problem is one clear line, not a stack trace.
+const { config, kiln } = await start().catch((error: Error) => {
+  console.error(`Kiln could not start: ${error.message}`);
+  process.exit(1);
+});
 console.log(`Kiln API listening on ${kiln.apiUrl}`);
 console.log(
   `Provider: ${kiln.provider}; tokens for team(s): ${[...new Set(config.tokens.values())].join(', ')}`,

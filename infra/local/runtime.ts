@@ -9,7 +9,7 @@ import { routes } from '../../functions/shared/routes.ts';
 import { wirePorts } from '../../functions/shared/wiring.ts';
 import type { LocalConfig } from './config.ts';
 import { type ApiHandler, startGateway } from './gateway.ts';
-import { startProvider } from './providers.ts';
+import { type Provider, startProvider } from './providers.ts';
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 const TASKS_DIR = join(PROJECT_ROOT, 'functions/handlers/tasks');
@@ -36,6 +36,16 @@ export interface Kiln {
 export async function startKiln(config: LocalConfig): Promise<Kiln> {
   await mkdir(config.dataDir, { recursive: true });
   const provider = await startProvider(config);
+  try {
+    return await startControlPlane(config, provider);
+  } catch (error) {
+    // A half-started Kiln (say, the API port was taken) must not leave instances or the database running.
+    await provider.close();
+    throw error;
+  }
+}
+
+async function startControlPlane(config: LocalConfig, provider: Provider): Promise<Kiln> {
   const workflows = await LocalStepFunctions.create({
     stateMachinesDir: STATE_MACHINES_DIR,
     tasks: await loadHandlers<TaskHandler>(TASKS_DIR),
@@ -57,6 +67,11 @@ export async function startKiln(config: LocalConfig): Promise<Kiln> {
     tokens: config.tokens,
     routes,
     handlers: new Map(Object.entries(await loadHandlers<ApiHandler>(API_DIR))),
+  }).catch(async (error: NodeJS.ErrnoException) => {
+    await workflows.shutdown();
+    throw error.code === 'EADDRINUSE'
+      ? new Error(`port ${config.apiPort} is in use: stop what uses it or set KILN_API_PORT`)
+      : error;
   });
   await workflows.resumeInterrupted();
   return {

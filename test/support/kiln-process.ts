@@ -14,6 +14,8 @@ export interface KilnProcess {
   apiUrl: string;
   dataDir: string;
   child: ChildProcess;
+  /** All Kiln has printed so far. */
+  output(): string;
   /** SIGTERM and wait for a clean exit; returns the exit code. */
   stop(): Promise<number | null>;
 }
@@ -34,35 +36,36 @@ export async function startKilnProcess(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stderr = '';
+  // Everything Kiln prints, stdout and stderr interleaved, for tests that inspect its logs.
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
   child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
+    output += chunk.toString();
   });
   const apiUrl = await new Promise<string>((resolvePromise, reject) => {
-    let stdout = '';
-    const timer = setTimeout(
-      () => reject(new Error(`Kiln did not start within 30 s:\n${stdout}\n${stderr}`)),
-      30_000,
-    );
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /Kiln API listening on (\S+)/.exec(stdout);
+    const timer = setTimeout(() => reject(new Error(`Kiln did not start within 30 s:\n${output}`)), 30_000);
+    const onData = () => {
+      const match = /Kiln API listening on (\S+)/.exec(output);
       if (match?.[1]) {
         clearTimeout(timer);
+        child.stdout?.off('data', onData);
         resolvePromise(match[1]);
       }
-    });
+    };
+    child.stdout?.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`Kiln exited with ${code} before listening:\n${stdout}\n${stderr}`));
+      reject(new Error(`Kiln exited with ${code} before listening:\n${output}`));
     });
   });
-  child.stdout?.resume();
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return {
     apiUrl,
     dataDir: dir,
     child,
+    output: () => output,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
