@@ -49,7 +49,7 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
   const workflows = await LocalStepFunctions.create({
     stateMachinesDir: STATE_MACHINES_DIR,
     tasks: await loadHandlers<TaskHandler>(TASKS_DIR),
-    executionsFile: join(config.dataDir, 'executions.json'),
+    executionsDir: join(config.dataDir, 'executions'),
     log: (message, detail) => logger.info(message, { ...detail }),
   });
   const ports: Ports = {

@@ -1,6 +1,16 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ASL `${...}` substitutions, not templates.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
@@ -16,6 +26,7 @@ import { LeaseHeldError, StackNotHealthyError } from '../../functions/core/error
 import type { WorkflowInput } from '../../functions/core/ports/workflows.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kiln-sfn-'));
+const CRASHING_RUNNER = join(import.meta.dirname, '../fixtures/crashing-runner.ts');
 after(() => rmSync(root, { recursive: true, force: true }));
 
 let folders = 0;
@@ -67,6 +78,15 @@ function recorder(respond: (event: unknown) => unknown = () => ({})) {
   return { calls, handler };
 }
 
+/** Polls a synchronous condition (every 20 ms, at most 10 s). */
+async function eventually(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe('LocalStepFunctions', () => {
   it('dispatches every Task state to its function handler with the state input, and outputs flow on', async (t) => {
     const acquire = recorder(() => ({ token: 'lease-1' }));
@@ -111,7 +131,7 @@ describe('LocalStepFunctions', () => {
     await sfn.start('deploy', input('d-1'));
     await sfn.waitForIdle(5_000);
 
-    assert.deepEqual(ends, [{ workflow: 'deploy', deploymentId: 'd-1', status: 'SUCCEEDED' }]);
+    assert.deepEqual(ends, [{ workflow: 'deploy', deploymentId: 'd-1', status: 'SUCCEEDED', output: null }]);
     assert.deepEqual(
       acquire.calls.map(({ event }) => event),
       [input('d-1')],
@@ -196,7 +216,14 @@ describe('LocalStepFunctions', () => {
       queue.calls.map(({ event }) => event),
       [{ ...input('d-2'), error: { Error: 'LeaseHeldError', Cause: 'checkout-staging is leased by d-0' } }],
     );
-    assert.deepEqual(ends, [{ workflow: 'deploy', deploymentId: 'd-2', status: 'SUCCEEDED' }]);
+    assert.deepEqual(ends, [
+      {
+        workflow: 'deploy',
+        deploymentId: 'd-2',
+        status: 'SUCCEEDED',
+        output: { queued: true },
+      },
+    ]);
   });
 
   it('fails the execution with the name of an error nothing catches', async (t) => {
@@ -371,7 +398,7 @@ describe('LocalStepFunctions', () => {
     assert.equal(await sfn.isRunning('deploy', 'd-7'), false);
   });
 
-  it('resumes, from the beginning, an execution the previous process left running', async (t) => {
+  it('resumes an execution the previous process left running at the state it was in, never re-running completed states', async (t) => {
     const definitions = {
       deploy: {
         StartAt: 'Provision',
@@ -383,8 +410,9 @@ describe('LocalStepFunctions', () => {
       },
     };
     const stateMachinesDir = machinesDir(definitions);
-    const executionsFile = join(stateMachinesDir, 'data', 'executions.json');
-    const readRecorded = () => JSON.parse(readFileSync(executionsFile, 'utf8')).running;
+    const executionsDir = join(stateMachinesDir, 'data', 'executions');
+    const checkpoints = () =>
+      readdirSync(executionsDir).map((f) => JSON.parse(readFileSync(join(executionsDir, f), 'utf8')));
     const provisioned = Promise.withResolvers<void>();
     const provision = recorder(() => {
       provisioned.resolve();
@@ -397,43 +425,106 @@ describe('LocalStepFunctions', () => {
     const first = await LocalStepFunctions.create({
       stateMachinesDir,
       tasks,
-      executionsFile,
+      executionsDir,
       onExecutionEnd: (end) => firstEnds.push(end),
     });
     await first.start('deploy', input('d-8'));
     await provisioned.promise;
+    await eventually(() => checkpoints()[0]?.state?.name === 'Bake');
     await first.shutdown();
 
     assert.equal(markLive.calls.length, 0, 'stopped during the Wait state');
     assert.deepEqual(firstEnds, [{ workflow: 'deploy', deploymentId: 'd-8', status: 'ABORTED' }]);
     assert.equal(await first.isRunning('deploy', 'd-8'), false);
-    assert.deepEqual(
-      readRecorded().map(({ workflow, input }: { workflow: string; input: WorkflowInput }) => ({
-        workflow,
-        input,
-      })),
-      [{ workflow: 'deploy', input: input('d-8') }],
-    );
+    const [checkpoint] = checkpoints();
+    assert.equal(checkpoint.workflow, 'deploy');
+    assert.deepEqual(checkpoint.input, input('d-8'));
+    assert.deepEqual(checkpoint.state.input, {
+      ...input('d-8'),
+      stack: { stackId: 'checkout-staging-v0002' },
+    });
     await assert.rejects(first.start('deploy', input('d-9')), /shut down/);
 
-    const { sfn: second, ends } = await embedded(t, definitions, tasks, { stateMachinesDir, executionsFile });
+    const { sfn: second, ends } = await embedded(t, definitions, tasks, { stateMachinesDir, executionsDir });
+    assert.equal(await second.isRunning('deploy', 'd-8'), true, 'an interrupted execution counts as running');
     const resumed = await second.resumeInterrupted();
 
     assert.deepEqual(
-      resumed.map(({ workflow, input }) => ({ workflow, input })),
-      [{ workflow: 'deploy', input: input('d-8') }],
+      resumed.map(({ workflow, input, state }) => ({ workflow, input, state: state?.name })),
+      [{ workflow: 'deploy', input: input('d-8'), state: 'Bake' }],
     );
     assert.equal(await second.isRunning('deploy', 'd-8'), true);
     await second.waitForIdle(5_000);
 
-    assert.equal(provision.calls.length, 2, 'the resumed execution starts from the beginning');
+    assert.equal(provision.calls.length, 1, 'the completed Provision state is not run again');
     assert.deepEqual(
       markLive.calls.map(({ event }) => event),
       [{ ...input('d-8'), stack: { stackId: 'checkout-staging-v0002' } }],
     );
-    assert.deepEqual(ends, [{ workflow: 'deploy', deploymentId: 'd-8', status: 'SUCCEEDED' }]);
-    assert.deepEqual(readRecorded(), []);
+    assert.deepEqual(
+      ends.map(({ workflow, deploymentId, status }) => ({ workflow, deploymentId, status })),
+      [{ workflow: 'deploy', deploymentId: 'd-8', status: 'SUCCEEDED' }],
+    );
+    assert.deepEqual(checkpoints(), [], 'a finished execution leaves no checkpoint');
     assert.deepEqual(await second.resumeInterrupted(), [], 'nothing is resumed twice');
+  });
+
+  it('checkpoints a state before its task runs: a process killed inside a task resumes at that task', async () => {
+    const definitions = {
+      deploy: {
+        StartAt: 'Provision',
+        States: {
+          Provision: task('${ProvisionStackFunctionArn}', { ResultPath: '$.stack', Next: 'Cut over' }),
+          'Cut over': task('${CutOverFunctionArn}', { ResultPath: '$.cutover', Next: 'Finish' }),
+          Finish: task('${FinishDeploymentFunctionArn}', { ResultPath: '$.finish' }),
+        },
+      },
+    };
+    const stateMachinesDir = machinesDir(definitions);
+    const executionsDir = join(stateMachinesDir, 'data', 'executions');
+    const callsFile = join(stateMachinesDir, 'calls.log');
+    // A child process runs the runner; its CutOver task blocks forever, and the test SIGKILLs it there.
+    const child = spawn(process.execPath, [CRASHING_RUNNER, stateMachinesDir, executionsDir, callsFile], {
+      stdio: 'ignore',
+    });
+    await eventually(() => existsSync(callsFile) && readFileSync(callsFile, 'utf8').includes('CutOver'));
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+
+    const calls: string[] = [];
+    const handler =
+      (name: string, output: object): TaskHandler =>
+      async (event) => {
+        calls.push(name);
+        return { ...output, sawStack: (event as { stack?: unknown }).stack };
+      };
+    const ends: ExecutionEnd[] = [];
+    const sfn = await LocalStepFunctions.create({
+      stateMachinesDir,
+      executionsDir,
+      tasks: {
+        ProvisionStack: handler('ProvisionStack', {}),
+        CutOver: handler('CutOver', { switched: true }),
+        FinishDeployment: handler('FinishDeployment', { status: 'succeeded' }),
+      },
+      onExecutionEnd: (end) => ends.push(end),
+    });
+    await sfn.resumeInterrupted();
+    await sfn.waitForIdle(5_000);
+    await sfn.shutdown();
+
+    assert.deepEqual(
+      calls,
+      ['CutOver', 'FinishDeployment'],
+      'Provision completed before the kill: not run again',
+    );
+    assert.equal(ends[0]?.status, 'SUCCEEDED');
+    assert.deepEqual(ends[0]?.output, {
+      ...input('d-12'),
+      stack: { stackId: 'checkout-staging-v0002' },
+      cutover: { switched: true, sawStack: { stackId: 'checkout-staging-v0002' } },
+      finish: { status: 'succeeded', sawStack: { stackId: 'checkout-staging-v0002' } },
+    });
   });
 
   it('waits at shutdown for the task call in flight', async (t) => {

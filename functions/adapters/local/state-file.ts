@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
  * A JSON document the embedded providers keep on disk so that `npm start` can restart without losing
  * the processes and endpoints it created. Every write replaces the file atomically (temp file + rename),
  * so a crash mid-write leaves the previous version, and writes land in call order, so an older snapshot
- * never overwrites a newer one. The file may hold instance environments (possibly secrets): it is
- * created readable by its owner only.
+ * never overwrites a newer one. Each write is flushed to disk (file, then folder) before it counts as
+ * done, so a power cut keeps what a caller was told is written. The file may hold instance environments
+ * (possibly secrets): it is created readable by its owner only.
  */
 export class JsonStateFile<T> {
   readonly path: string;
@@ -34,16 +35,40 @@ export class JsonStateFile<T> {
     this.#lastWrite = write.catch(() => undefined);
     return write;
   }
+
+  /** Deletes the file once the writes before it have landed; a missing file is fine. */
+  remove(): Promise<void> {
+    const removal = this.#lastWrite.then(() => rm(this.path, { force: true }));
+    this.#lastWrite = removal.catch(() => undefined);
+    return removal;
+  }
 }
 
 async function replaceAtomically(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await writeFile(temp, text, { mode: 0o600 });
+    const file = await open(temp, 'w', 0o600);
+    try {
+      await file.writeFile(text);
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
     await rename(temp, path);
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  }
+  await syncFolder(dirname(path));
+}
+
+/** Makes a rename in `folder` durable (a folder can be opened read-only and fsynced on Linux and macOS). */
+async function syncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

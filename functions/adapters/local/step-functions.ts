@@ -1,11 +1,19 @@
 /**
  * The embedded Step Functions: runs the real `state-machines/*.asl.json` in-process with
  * aws-local-stepfunctions, every Task state dispatched to the Kiln handler module its
- * `${<Name>FunctionArn}` resource names. Running executions are recorded on disk so that a restarted
- * `npm start` runs them again from the beginning (every task is idempotent, so that is safe).
+ * `${<Name>FunctionArn}` resource names.
+ *
+ * Executions resume where they stopped, as Step Functions' do: each one keeps a checkpoint file
+ * (the top-level state it last entered and that state's input), written before that state's task
+ * runs, and a restarted runner continues every checkpointed execution from that state. A completed
+ * state never runs again; the state that was in flight when the process died runs again, which is
+ * the at-least-once delivery every Kiln task is built for (Lambda retries too).
  */
+
 import { readdirSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Context } from 'aws-lambda';
 import {
   ExecutionAbortedError,
@@ -36,6 +44,8 @@ export interface ExecutionEnd {
   status: Exclude<ExecutionStatus, 'RUNNING'>;
   /** For FAILED: the error that failed the execution (a handler's error, a Fail state, a timeout). */
   error?: { name: string; message: string };
+  /** For SUCCEEDED: the execution's output. */
+  output?: unknown;
 }
 
 export interface LocalStepFunctionsOptions {
@@ -43,24 +53,22 @@ export interface LocalStepFunctionsOptions {
   stateMachinesDir: string;
   /** Function name (`AcquireLease`) → its handler. Every Task state of every definition needs one. */
   tasks: Record<string, TaskHandler>;
-  /** Where running executions are recorded so the next process resumes them; unset: not recorded. */
-  executionsFile?: string;
+  /** Folder of the running executions' checkpoints, so that the next process resumes them; unset: none kept. */
+  executionsDir?: string;
   onExecutionEnd?: (end: ExecutionEnd) => void;
   log?: (message: string, detail?: object) => void;
 }
 
-/** An execution as the executions file records it: enough to start it again. */
-export interface RecordedExecution {
+type JsonValue = Parameters<StateMachine['run']>[0];
+
+/** Where an execution stands, as its checkpoint file records it: enough to continue it. */
+export interface ExecutionCheckpoint {
   workflow: WorkflowName;
   input: WorkflowInput;
   startedAt: string;
+  /** The top-level state last entered and its input; absent until the first state is entered. */
+  state?: { name: string; input: JsonValue; enteredAt: string };
 }
-
-interface ExecutionsDocument {
-  running: RecordedExecution[];
-}
-
-type JsonValue = Parameters<StateMachine['run']>[0];
 
 interface TaskBinding {
   stateName: string;
@@ -69,14 +77,42 @@ interface TaskBinding {
   timeoutMs: number;
 }
 
-interface LoadedWorkflow {
-  machine: StateMachine;
-  tasks: TaskBinding[];
+/** A loaded workflow: its (substituted) definition and one runnable machine per state it may start at. */
+class LoadedWorkflow {
+  readonly definition: AslDefinition;
+  readonly tasks: TaskBinding[];
+  readonly #machines = new Map<string, StateMachine>();
+
+  constructor(definition: AslDefinition, tasks: TaskBinding[]) {
+    this.definition = definition;
+    this.tasks = tasks;
+  }
+
+  isTopLevelState(name: string): boolean {
+    return Object.hasOwn(this.definition.States, name);
+  }
+
+  /** The machine started at `stateName` (its StartAt by default): how a resumed execution continues. */
+  machineFrom(stateName: string = this.definition.StartAt): StateMachine {
+    let machine = this.#machines.get(stateName);
+    if (!machine) {
+      // checkDefinition ran the newer asl-validator: validating again would cost ~0.3 s per workflow.
+      machine = new StateMachine(
+        { ...this.definition, StartAt: stateName } as unknown as StateMachineDefinition,
+        {
+          validationOptions: { noValidate: true },
+        },
+      );
+      this.#machines.set(stateName, machine);
+    }
+    return machine;
+  }
 }
 
-type Outcome = Pick<ExecutionEnd, 'status' | 'error'>;
+type Outcome = Pick<ExecutionEnd, 'status' | 'error' | 'output'>;
 
 const ASL_SUFFIX = '.asl.json';
+const CHECKPOINT_SUFFIX = '.execution.json';
 const LOCAL_ACCOUNT = 'local:000000000000';
 /** aws-local-stepfunctions fails a Task with States.Timeout after 60 s when the state sets no TimeoutSeconds. */
 const RUNNER_DEFAULT_TASK_TIMEOUT_SECONDS = 60;
@@ -89,73 +125,76 @@ function localFunctionArn(functionName: string): string {
 export class LocalStepFunctions implements Workflows {
   readonly #workflows: Map<string, LoadedWorkflow>;
   readonly #executions = new Map<string, Execution>();
-  readonly #file: JsonStateFile<ExecutionsDocument> | undefined;
+  readonly #executionsDir: string | undefined;
   readonly #onExecutionEnd: (end: ExecutionEnd) => void;
   readonly #log: (message: string, detail?: object) => void;
-  /** Left running by the previous process and not resumed yet: kept in the file until they are. */
-  #interrupted: RecordedExecution[];
-  #recording: Promise<void> = Promise.resolve();
+  /** Left running by the previous process and not resumed yet: they count as running. */
+  #interrupted: ExecutionCheckpoint[];
   #closed = false;
 
   private constructor(
     workflows: Map<string, LoadedWorkflow>,
-    file: JsonStateFile<ExecutionsDocument> | undefined,
-    interrupted: RecordedExecution[],
+    interrupted: ExecutionCheckpoint[],
     options: LocalStepFunctionsOptions,
   ) {
     this.#workflows = workflows;
-    this.#file = file;
+    this.#executionsDir = options.executionsDir;
     this.#interrupted = interrupted;
     this.#onExecutionEnd = options.onExecutionEnd ?? (() => {});
     this.#log = options.log ?? (() => {});
   }
 
   /**
-   * Loads and checks every definition and reads what the previous process left running. Throws when a
+   * Loads and checks every definition and reads the checkpoints the previous process left. Throws when a
    * Task's function has no handler: without one aws-local-stepfunctions would call real AWS Lambda.
    */
   static async create(options: LocalStepFunctionsOptions): Promise<LocalStepFunctions> {
     const workflows = loadWorkflows(options.stateMachinesDir, options.tasks);
-    const file = options.executionsFile
-      ? new JsonStateFile<ExecutionsDocument>(options.executionsFile)
-      : undefined;
-    const interrupted = (await file?.read())?.running ?? [];
-    return new LocalStepFunctions(workflows, file, interrupted, options);
+    const interrupted = options.executionsDir ? await readCheckpoints(options.executionsDir) : [];
+    return new LocalStepFunctions(workflows, interrupted, options);
   }
 
-  /** Starts the execution named by the deployment id in the background; a known name is a no-op. */
+  /**
+   * Starts the execution named by the deployment id in the background, once its checkpoint is on
+   * disk; a known name is a no-op.
+   */
   async start(workflow: WorkflowName, input: WorkflowInput): Promise<void> {
-    if (this.#closed) throw new Error('The embedded Step Functions are shut down');
-    const loaded = this.#workflows.get(workflow);
-    if (!loaded) throw new Error(`No state machine for workflow "${workflow}"`);
     const key = executionKey(workflow, input.deploymentId);
-    if (this.#executions.has(key)) return;
-    const execution = new Execution(workflow, input);
-    // Registered before it runs: the first handler is called synchronously by the run.
-    this.#executions.set(key, execution);
-    this.#log(`${workflow} ${input.deploymentId} started`, { workflow, ...input });
-    execution.run(loaded, (outcome) => this.#end(execution, outcome));
-    await this.#recordRunning();
+    if (this.#executions.has(key) || this.#isInterrupted(workflow, input.deploymentId)) return;
+    await this.#run({ workflow, input, startedAt: new Date().toISOString() });
   }
 
   async isRunning(workflow: WorkflowName, deploymentId: string): Promise<boolean> {
-    return this.#executions.get(executionKey(workflow, deploymentId))?.status === 'RUNNING';
+    return (
+      this.#executions.get(executionKey(workflow, deploymentId))?.status === 'RUNNING' ||
+      this.#isInterrupted(workflow, deploymentId)
+    );
   }
 
-  /** Starts again, from the beginning, every execution the previous process left running. */
-  async resumeInterrupted(): Promise<RecordedExecution[]> {
-    const resumed: RecordedExecution[] = [];
-    for (const recorded of this.#interrupted) {
-      const { workflow, input } = recorded;
-      if (this.#workflows.has(workflow)) {
-        await this.start(workflow, input);
-        resumed.push(recorded);
-      } else {
-        this.#log(`cannot resume ${workflow} ${input.deploymentId}: no state machine`);
-      }
-    }
+  /**
+   * Continues every execution the previous process left running, each from the state it was in.
+   * All are registered before any runs, so none of them finds another one "not running".
+   */
+  async resumeInterrupted(): Promise<ExecutionCheckpoint[]> {
+    const interrupted = this.#interrupted.filter(({ workflow, input }) => {
+      if (this.#workflows.has(workflow)) return true;
+      this.#log(`cannot resume ${workflow} ${input.deploymentId}: no state machine`);
+      return false;
+    });
+    const executions = interrupted.map((checkpoint) => this.#register(checkpoint));
     this.#interrupted = [];
-    return resumed;
+    for (const [index, execution] of executions.entries()) {
+      const checkpoint = interrupted[index] as ExecutionCheckpoint;
+      this.#log(
+        `${checkpoint.workflow} ${checkpoint.input.deploymentId} resumed at ${checkpoint.state?.name ?? 'its start'}`,
+        {
+          workflow: checkpoint.workflow,
+          ...checkpoint.input,
+        },
+      );
+      await this.#launch(execution);
+    }
+    return interrupted;
   }
 
   /** Resolves once no execution runs, including executions started while waiting. */
@@ -172,15 +211,48 @@ export class LocalStepFunctions implements Workflows {
   }
 
   /**
-   * Aborts every running execution and waits for the task calls in flight, but leaves the executions
-   * recorded as running so that the next process resumes them.
+   * Aborts every running execution and waits for the task calls in flight, keeping their checkpoints so
+   * that the next process resumes them where they were.
    */
   async shutdown(): Promise<void> {
     this.#closed = true;
     const executions = [...this.#executions.values()];
     for (const execution of executions) if (execution.status === 'RUNNING') execution.abort();
     await Promise.all(executions.map(({ done }) => done));
-    await this.#recording;
+  }
+
+  #isInterrupted(workflow: WorkflowName, deploymentId: string): boolean {
+    return this.#interrupted.some((c) => c.workflow === workflow && c.input.deploymentId === deploymentId);
+  }
+
+  async #run(checkpoint: ExecutionCheckpoint): Promise<void> {
+    if (this.#closed) throw new Error('The embedded Step Functions are shut down');
+    if (!this.#workflows.has(checkpoint.workflow)) {
+      throw new Error(`No state machine for workflow "${checkpoint.workflow}"`);
+    }
+    const execution = this.#register(checkpoint);
+    this.#log(`${checkpoint.workflow} ${checkpoint.input.deploymentId} started`, {
+      workflow: checkpoint.workflow,
+      ...checkpoint.input,
+    });
+    await this.#launch(execution);
+  }
+
+  /** Registered before it runs: the first handler is called synchronously by the run. */
+  #register(checkpoint: ExecutionCheckpoint): Execution {
+    const file = this.#executionsDir
+      ? new JsonStateFile<ExecutionCheckpoint>(checkpointPath(this.#executionsDir, checkpoint))
+      : undefined;
+    const execution = new Execution(checkpoint, file);
+    this.#executions.set(executionKey(checkpoint.workflow, checkpoint.input.deploymentId), execution);
+    return execution;
+  }
+
+  async #launch(execution: Execution): Promise<void> {
+    if (this.#closed) throw new Error('The embedded Step Functions are shut down');
+    await execution.run(this.#workflows.get(execution.workflow) as LoadedWorkflow, (outcome) =>
+      this.#end(execution, outcome),
+    );
   }
 
   #running(): Execution[] {
@@ -196,56 +268,49 @@ export class LocalStepFunctions implements Workflows {
       this.#log(`${workflow} ${input.deploymentId} ${outcome.status.toLowerCase()}${reason}`, {
         workflow,
         ...input,
-        ...outcome,
+        status: outcome.status,
+        ...(outcome.error ? { error: outcome.error } : {}),
       });
-      await this.#recordRunning();
       this.#onExecutionEnd({ workflow, deploymentId: input.deploymentId, ...outcome });
     } catch (error) {
       this.#log(`${workflow} ${input.deploymentId}: could not handle its end`, { error: String(error) });
     }
   }
-
-  /** Rewrites the executions file with what would need resuming if the process stopped now. */
-  #recordRunning(): Promise<void> {
-    if (!this.#file || this.#closed) return Promise.resolve();
-    const recording = this.#file.write({ running: this.#toResume() });
-    this.#recording = recording.catch(() => undefined);
-    return recording;
-  }
-
-  #toResume(): RecordedExecution[] {
-    const running = this.#running().map(({ workflow, input, startedAt }) => ({ workflow, input, startedAt }));
-    const notResumed = this.#interrupted.filter(
-      ({ workflow, input }) => !this.#executions.has(executionKey(workflow, input.deploymentId)),
-    );
-    return [...running, ...notResumed];
-  }
 }
 
-/** One run of a workflow in this process. */
+/** One run of a workflow in this process, from its start or from the state its checkpoint names. */
 class Execution {
   readonly workflow: WorkflowName;
   readonly input: WorkflowInput;
-  readonly startedAt = new Date().toISOString();
   status: ExecutionStatus = 'RUNNING';
-  /** Settles after the run, every task call it made, and its `onEnd`. Never rejects. */
+  /** Settles after the run, every task call it made, its checkpoint's last write, and its `onEnd`. Never rejects. */
   done: Promise<void> = Promise.resolve();
+  #checkpoint: ExecutionCheckpoint;
+  readonly #file: JsonStateFile<ExecutionCheckpoint> | undefined;
+  /** The latest checkpoint write; a task runs only once the state it belongs to is on disk. */
+  #saved: Promise<void> = Promise.resolve();
   #abortRun: () => void = () => {};
   readonly #inFlight = new Set<Promise<unknown>>();
   #aborted = false;
 
-  constructor(workflow: WorkflowName, input: WorkflowInput) {
-    this.workflow = workflow;
-    this.input = input;
+  constructor(checkpoint: ExecutionCheckpoint, file: JsonStateFile<ExecutionCheckpoint> | undefined) {
+    this.workflow = checkpoint.workflow;
+    this.input = checkpoint.input;
+    this.#checkpoint = checkpoint;
+    this.#file = file;
   }
 
-  run(loaded: LoadedWorkflow, onEnd: (outcome: Outcome) => Promise<void>): void {
-    const run = loaded.machine.run(toJson(this.input), {
+  /** Writes the checkpoint as it stands, then runs in the background. */
+  async run(loaded: LoadedWorkflow, onEnd: (outcome: Outcome) => Promise<void>): Promise<void> {
+    await this.#save();
+    const resumeAt = this.#checkpoint.state;
+    const run = loaded.machineFrom(resumeAt?.name).run(resumeAt ? resumeAt.input : toJson(this.input), {
       overrides: { taskResourceLocalHandlers: this.#localHandlers(loaded.tasks) },
       context: contextObject(this.workflow, this.input.deploymentId),
     });
     this.#abortRun = run.abort;
-    this.done = this.#outcome(run.result).then(onEnd);
+    const recording = this.#recordProgress(run.eventLogs, loaded);
+    this.done = this.#outcome(run.result, recording).then(onEnd);
   }
 
   abort(): void {
@@ -253,10 +318,39 @@ class Execution {
     this.#abortRun();
   }
 
-  async #outcome(result: Promise<unknown>): Promise<Outcome> {
-    const outcome = await result.then((): Outcome => ({ status: 'SUCCEEDED' }), outcomeOf);
+  /** Checkpoints every top-level state as it is entered (Map iterations carry an index: not top level). */
+  async #recordProgress(events: AsyncIterable<RunnerEvent>, loaded: LoadedWorkflow): Promise<void> {
+    for await (const event of events) {
+      if (event.type !== 'StateEntered' || event.index !== undefined || !event.state) continue;
+      if (!loaded.isTopLevelState(event.state.name)) continue;
+      this.#checkpoint = {
+        ...this.#checkpoint,
+        state: {
+          name: event.state.name,
+          input: event.state.input,
+          enteredAt: new Date(event.timestamp).toISOString(),
+        },
+      };
+      void this.#save();
+    }
+  }
+
+  #save(): Promise<void> {
+    if (!this.#file) return this.#saved;
+    this.#saved = this.#file.write(this.#checkpoint);
+    // Awaited by the next task call; marked handled here so a failed write between calls cannot crash the process.
+    this.#saved.catch(() => undefined);
+    return this.#saved;
+  }
+
+  async #outcome(result: Promise<unknown>, recording: Promise<void>): Promise<Outcome> {
+    const outcome = await result.then((output): Outcome => ({ status: 'SUCCEEDED', output }), outcomeOf);
     // A Task timeout or an abort settles the run while a handler still works: let it finish.
     await Promise.allSettled(this.#inFlight);
+    await recording;
+    await this.#saved.catch(() => undefined);
+    // An aborted execution (shutdown) keeps its checkpoint: the next process continues it.
+    if (outcome.status !== 'ABORTED') await this.#file?.remove();
     return outcome;
   }
 
@@ -269,6 +363,10 @@ class Execution {
 
   /** Calls a handler as Lambda does: JSON in, JSON out, a fresh context; its errors keep their name. */
   async #call(task: TaskBinding, input: JsonValue): Promise<JsonValue> {
+    // The runner entered this Task's state just before calling: let the progress recorder take that
+    // event, then wait until it is on disk, so a crash from here on resumes at this state, not before it.
+    await nextTurn();
+    await this.#saved;
     // An abort cuts a Retry's wait short and the runner then retries the Task: refuse that call.
     if (this.#aborted) throw new ExecutionAbortedError();
     const call = task
@@ -281,6 +379,42 @@ class Execution {
       this.#inFlight.delete(call);
     }
   }
+}
+
+/** The part of aws-local-stepfunctions' event log entries the progress recorder reads. */
+interface RunnerEvent {
+  type: string;
+  timestamp: number;
+  /** Set on the state events of Map iterations. */
+  index?: number;
+  state?: { name: string; input: JsonValue };
+}
+
+async function readCheckpoints(dir: string): Promise<ExecutionCheckpoint[]> {
+  let files: string[];
+  try {
+    files = (await readdir(dir)).filter((file) => file.endsWith(CHECKPOINT_SUFFIX)).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const checkpoints = await Promise.all(
+    files.map((file) => new JsonStateFile<ExecutionCheckpoint>(join(dir, file)).read()),
+  );
+  return checkpoints
+    .filter((checkpoint) => checkpoint !== undefined)
+    .sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+}
+
+/** `<workflow>.<deploymentId>.execution.json`; both names are encoded so neither can leave the folder. */
+function checkpointPath(
+  dir: string,
+  { workflow, input }: Pick<ExecutionCheckpoint, 'workflow' | 'input'>,
+): string {
+  return join(
+    dir,
+    `${encodeURIComponent(workflow)}.${encodeURIComponent(input.deploymentId)}${CHECKPOINT_SUFFIX}`,
+  );
 }
 
 /** Every `<workflow>.asl.json` in `dir`, substituted and checked, each Task bound to its handler. */
@@ -300,11 +434,9 @@ function loadWorkflow(path: string, tasks: Record<string, TaskHandler>): LoadedW
     const definition = substitute(raw, functionArns(bindings));
     const problems = checkDefinition(definition);
     if (problems.length > 0) throw new Error(problems.join('; '));
-    // checkDefinition ran the newer asl-validator: validating again would cost ~0.3 s per workflow.
-    const machine = new StateMachine(definition as unknown as StateMachineDefinition, {
-      validationOptions: { noValidate: true },
-    });
-    return { machine, tasks: bindings };
+    const loaded = new LoadedWorkflow(definition, bindings);
+    loaded.machineFrom(); // builds the machine now, so a broken definition fails at load, not at first start
+    return loaded;
   } catch (error) {
     throw new Error(`Cannot run state machine ${path}: ${(error as Error).message}`, { cause: error });
   }
