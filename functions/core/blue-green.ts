@@ -1,16 +1,13 @@
-/** One traffic split of an environment: stack id → weight (0–100, summing to 100). */
+/** One traffic split of an environment: stack id → weight (0–100, summing to 100 or, with nothing to serve, 0). */
 export type TrafficWeights = Record<string, number>;
 
 /**
- * Blue/green cutover: once the new stack is healthy, one switch sends all traffic to it.
- * The old stack keeps weight 0 (still registered, still running) so it can drain and so a
- * failure before `MarkLive` can send traffic straight back.
+ * All traffic to one stack: it gets 100 and every other registered stack 0. Naming every registered
+ * stack (not only the two a deployment knows) reconciles whatever the split was, so a stack left
+ * weighted by an interrupted or abandoned deployment can never keep serving beside the live one.
  */
-export function blueGreenCutover(newStackId: string, oldStackId: string | undefined): TrafficWeights {
-  return oldStackId ? { [newStackId]: 100, [oldStackId]: 0 } : { [newStackId]: 100 };
-}
-
-/** Compensation: traffic back to the old stack (or to nothing when there was none). */
-export function restoreWeights(newStackId: string, oldStackId: string | undefined): TrafficWeights {
-  return oldStackId ? { [oldStackId]: 100, [newStackId]: 0 } : { [newStackId]: 0 };
+export function allTrafficTo(stackId: string | undefined, registered: readonly string[]): TrafficWeights {
+  const weights: TrafficWeights = Object.fromEntries(registered.map((id) => [id, 0]));
+  if (stackId !== undefined) weights[stackId] = 100;
+  return weights;
 }

@@ -25,11 +25,3 @@ export function assertDeploymentTransition(id: string, from: DeploymentStatus, t
     throw new InvalidTransitionError(`deployment ${id} cannot go from ${from} to ${to}`);
   }
 }
-
-/**
- * Outcome of a deployment that hit an error: with a live stack to return to, traffic went back
- * and the deployment is `rolled_back`; with nothing to return to it simply `failed`.
- */
-export function failureOutcome(hadLiveStack: boolean): DeploymentStatus {
-  return hadLiveStack ? 'rolled_back' : 'failed';
-}

@@ -19,6 +19,8 @@ export interface HealthProgress {
   waitSeconds: number;
   /** Last round's unhealthy targets, for the deployment record. */
   lastFailure?: string;
+  /** ISO time the wait began (the end of provisioning): the start of the recorded step. */
+  since: string;
 }
 
 export function healthDeadline(launchedAt: Date, check: HealthCheck): string {
@@ -30,7 +32,7 @@ export function healthDeadline(launchedAt: Date, check: HealthCheck): string {
  * capacity of instances and every one is healthy; any bad round resets the count.
  */
 export function foldProbeRound(
-  progress: Pick<HealthProgress, 'consecutive' | 'deadline'>,
+  progress: Pick<HealthProgress, 'consecutive' | 'deadline' | 'since'>,
   round: TargetHealth[],
   capacity: number,
   check: HealthCheck,
@@ -47,6 +49,7 @@ export function foldProbeRound(
     consecutive,
     healthy: consecutive >= check.healthyThreshold,
     deadline: progress.deadline,
+    since: progress.since,
     waitSeconds: check.intervalSeconds,
     ...(lastFailure ? { lastFailure } : {}),
   };

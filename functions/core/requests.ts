@@ -136,6 +136,7 @@ export async function cancelDeployment(
     cancelRequest: { at, by: caller.principal },
   });
   await ports.store.appendAudit({
+    id: `${id}:cancel-requested`,
     environment: name,
     at,
     actor: caller.principal,
@@ -195,6 +196,7 @@ async function createEnvironment(
   };
   await ports.store.createEnvironment(environment);
   await ports.store.appendAudit({
+    id: `${environment.name}:created`,
     environment: environment.name,
     at: now,
     actor: caller.principal,
@@ -253,6 +255,7 @@ async function startDeployment(
   };
   await ports.store.createDeployment(deployment);
   await ports.store.appendAudit({
+    id: `${id}:requested`,
     environment: environment.name,
     at: now.toISOString(),
     actor: caller.principal,

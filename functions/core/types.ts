@@ -73,6 +73,11 @@ export interface Environment {
   liveSpec?: Spec;
   /** URL where the environment's traffic is served. */
   endpoint?: string;
+  /**
+   * The traffic split as Kiln last set it: stack id → weight (0–100). Kept on the environment, as an ALB
+   * keeps the weights on its listener rule, so that one write moves traffic and names the live stack.
+   */
+  weights?: Record<string, number>;
   latestDeploymentId?: string;
   lease?: Lease;
   createdAt: string;
@@ -101,8 +106,6 @@ export interface Stack {
   deploymentId: string;
   spec: Spec;
   status: StackStatus;
-  /** Share of the environment's traffic (0–100). */
-  weight: number;
   instances: Instance[];
   statusReason?: string;
   createdAt: string;
@@ -155,6 +158,8 @@ export interface Deployment {
   error?: DeploymentError;
   /** Problems that did not change the outcome, e.g. the old stack could not be cleaned up. */
   warnings?: string[];
+  /** The phases it went through, ordered by start; each recorded once, when it ended. */
+  steps?: DeploymentStep[];
   /**
    * Set when someone asked to cancel. The workflow checks it at every phase boundary up to the cutover:
    * a queued deployment ends `cancelled`, a running one rolls back and ends `cancelled`; once the new
@@ -165,6 +170,8 @@ export interface Deployment {
 
 /** Append-only record of a decision: who, what, when, why. */
 export interface AuditEvent {
+  /** Stable for one decision (e.g. `<deploymentId>:deploy.succeeded`): writing it again changes nothing. */
+  id: string;
   environment: string;
   at: string;
   actor: string;

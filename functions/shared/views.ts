@@ -1,4 +1,4 @@
-import type { Deployment, DeploymentStep, Environment, Stack } from '../core/types.ts';
+import type { Deployment, Environment, Stack } from '../core/types.ts';
 
 /**
  * API representations. Internal bookkeeping (the lease's timestamps, the live spec copy) stays out;
@@ -30,13 +30,14 @@ export function environmentView(environment: Environment) {
   };
 }
 
-export function stackView(stack: Stack) {
+/** A stack with its share of traffic, which the environment records (as an ALB's listener rule does). */
+export function stackView(stack: Stack, environment: Pick<Environment, 'weights'>) {
   return {
     stackId: stack.stackId,
     generation: stack.generation,
     deploymentId: stack.deploymentId,
     status: stack.status,
-    weight: stack.weight,
+    weight: environment.weights?.[stack.stackId] ?? 0,
     version: stack.spec.version,
     artifact: stack.spec.artifact,
     capacity: stack.spec.capacity,
@@ -47,11 +48,12 @@ export function stackView(stack: Stack) {
   };
 }
 
-export function deploymentView(deployment: Deployment, steps?: DeploymentStep[]) {
-  const { spec, ...rest } = deployment;
+/** A deployment; its steps only where asked for (one deployment's page, not the list). */
+export function deploymentView(deployment: Deployment, { withSteps = false } = {}) {
+  const { spec, steps, ...rest } = deployment;
   return {
     ...rest,
     ...(spec ? { version: spec.version } : {}),
-    ...(steps ? { steps } : {}),
+    ...(withSteps ? { steps: steps ?? [] } : {}),
   };
 }

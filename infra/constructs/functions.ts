@@ -187,7 +187,6 @@ export const HANDLER_ACCESS: Readonly<Record<string, HandlerAccess>> = {
   // probeHealth reads target health.
   CheckHealth: { table: 'readWrite', traffic: 'read' },
   CutOver: { table: 'readWrite', traffic: 'manage' },
-  MarkLive: { table: 'readWrite' },
   DrainStack: { table: 'readWrite', traffic: 'manage' },
   // Drains (weight 0, deregister) then terminates.
   DecommissionStack: { table: 'readWrite', compute: 'terminate', traffic: 'manage' },

@@ -56,7 +56,6 @@ describe('embedded Kiln, end to end', { timeout: 300_000 }, () => {
       'ProvisionStack',
       'WaitUntilHealthy',
       'CutOver',
-      'MarkLive',
       'Drain shop-dev-v0001',
       'Decommission shop-dev-v0001',
       'FinishDeployment',
@@ -247,9 +246,9 @@ describe('embedded Kiln, end to end', { timeout: 300_000 }, () => {
       body: environmentBody('11.0.0-slow', { env: { SAMPLE_HEALTH: 'fail' }, deadlineSeconds: 60 }),
     });
     const id = slow.body.deploymentId;
-    await eventually('the health wait to start', async () => {
+    await eventually('the health wait to start (provisioning done)', async () => {
       const d = await call(kiln, 'GET', `/environments/shop-dev/deployments/${id}`);
-      return d.body.steps?.some((s: { name: string }) => s.name === 'WaitUntilHealthy') ? d.body : undefined;
+      return d.body.steps?.some((s: { name: string }) => s.name === 'ProvisionStack') ? d.body : undefined;
     });
     const cancelled = await call(kiln, 'POST', `/environments/shop-dev/deployments/${id}/cancel`);
     assert.equal(cancelled.status, 202, JSON.stringify(cancelled.body));

@@ -38,7 +38,7 @@ describe('functions', () => {
         .filter((file) => file.endsWith('.ts'))
         .map((file) => file.replace(/\.ts$/, '')),
     ].sort();
-    assert.equal(expected.length, 20);
+    assert.equal(expected.length, 19);
     assert.deepEqual([...kiln().stack.functions.byName.keys()].sort(), expected);
     assert.deepEqual(Object.keys(HANDLER_ACCESS).sort(), expected);
   });

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, mock } from 'node:test';
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.ts';
 import { envKey } from '../../functions/adapters/aws/table.ts';
 import { LeaseHeldError, NotFoundError, VersionConflictError } from '../../functions/core/errors.ts';
@@ -57,7 +57,6 @@ function stack(environmentName: string, generation: number): Stack {
     deploymentId: `d-${generation}`,
     spec,
     status: 'provisioning',
-    weight: 0,
     instances: [],
     createdAt: '2025-01-01T00:00:00.000Z',
     updatedAt: '2025-01-01T00:00:00.000Z',
@@ -75,6 +74,7 @@ function deployment(environmentName: string, requestedAt: Date): Deployment {
     status: 'queued',
     spec,
     requestedAt: requestedAt.toISOString(),
+    steps: [],
   };
 }
 
@@ -282,6 +282,35 @@ describe('DynamoDbStateStore', () => {
       });
     });
 
+    it('takes and releases the lease in the same write as an observed change, and only the holder settles', async () => {
+      const created = environment();
+      const { name } = created;
+      await store.createEnvironment(created);
+
+      await store.acquireLease(name, { holder: 'd-1', acquiredAt: 'then' }, undefined, {
+        status: 'deploying',
+      });
+      assert.equal((await store.getEnvironment(name))?.status, 'deploying');
+
+      assert.equal(await store.releaseLease(name, 'd-other', { status: 'failed' }), false);
+      assert.equal((await store.getEnvironment(name))?.status, 'deploying', 'a non-holder changes nothing');
+
+      assert.equal(
+        await store.releaseLease(name, 'd-1', { status: 'live', weights: { 'x-v0001': 100 } }),
+        true,
+      );
+      const settled = await store.getEnvironment(name);
+      assert.equal(settled?.status, 'live');
+      assert.deepEqual(settled?.weights, { 'x-v0001': 100 });
+      assert.equal(settled?.lease, undefined);
+      assert.equal(
+        await store.releaseLease(name, 'd-1', { status: 'failed' }),
+        false,
+        'releasing again is a no-op',
+      );
+      assert.equal((await store.getEnvironment(name))?.status, 'live');
+    });
+
     it('refuses reclaimFrom when the lease is held by someone other than the dead holder', async () => {
       const created = environment();
       const { name } = created;
@@ -333,14 +362,9 @@ describe('DynamoDbStateStore', () => {
       await store.putStackIfAbsent(original);
       const instances = [{ id: 'i-1', address: 'http://127.0.0.1:9000', state: 'running' as const }];
 
-      const updated = await store.updateStack(name, 1, {
-        status: 'healthy',
-        weight: 100,
-        instances,
-        updatedAt: 'now',
-      });
+      const updated = await store.updateStack(name, 1, { status: 'healthy', instances, updatedAt: 'now' });
 
-      const expected = { ...original, status: 'healthy', weight: 100, instances, updatedAt: 'now' };
+      const expected = { ...original, status: 'healthy', instances, updatedAt: 'now' };
       assert.deepEqual(updated, expected);
       assert.deepEqual(await store.getStack(name, 1), expected);
     });
@@ -406,45 +430,74 @@ describe('DynamoDbStateStore', () => {
   });
 
   describe('steps', () => {
-    it('recordStep keeps the first startedAt, endedAt and detail recorded, so a retry changes nothing', async () => {
-      const { name } = environment();
-      await store.recordStep(name, 'd-1', { name: 'launch', startedAt: '2025-01-01T00:00:00.000Z' });
-      await store.recordStep(name, 'd-1', { name: 'launch', startedAt: '2025-01-01T00:00:05.000Z' });
-      await store.recordStep(name, 'd-1', {
+    it('records steps in the deployment item, keeping the first record of each step, so a retry changes nothing', async () => {
+      const created = deployment(uniqueName('env'), new Date());
+      await store.createDeployment(created);
+      const launch = {
         name: 'launch',
-        startedAt: '2025-01-01T00:00:09.000Z',
+        startedAt: '2025-01-01T00:00:00.000Z',
         endedAt: '2025-01-01T00:00:10.000Z',
         detail: '2 instances',
+      };
+      await store.updateDeployment(created.environment, created.id, { status: 'running', steps: [launch] });
+
+      const retried = await store.updateDeployment(created.environment, created.id, {
+        steps: [
+          {
+            ...launch,
+            startedAt: '2025-01-01T00:00:20.000Z',
+            endedAt: '2025-01-01T00:00:21.000Z',
+            detail: 'retried',
+          },
+        ],
       });
 
-      await store.recordStep(name, 'd-1', {
-        name: 'launch',
-        startedAt: '2025-01-01T00:00:20.000Z',
-        endedAt: '2025-01-01T00:00:21.000Z',
-        detail: 'retried',
-      });
-
-      assert.deepEqual(await store.listSteps(name, 'd-1'), [
-        {
-          name: 'launch',
-          startedAt: '2025-01-01T00:00:00.000Z',
-          endedAt: '2025-01-01T00:00:10.000Z',
-          detail: '2 instances',
-        },
-      ]);
+      assert.deepEqual(retried.steps, [launch]);
+      assert.deepEqual((await store.getDeployment(created.environment, created.id))?.steps, [launch]);
     });
 
-    it("lists a deployment's steps by startedAt, without another deployment's", async () => {
-      const { name } = environment();
-      await store.recordStep(name, 'd-1', { name: 'wait-healthy', startedAt: '2025-01-01T00:00:02.000Z' });
-      await store.recordStep(name, 'd-1', { name: 'launch', startedAt: '2025-01-01T00:00:01.000Z' });
-      await store.recordStep(name, 'd-1', { name: 'cutover', startedAt: '2025-01-01T00:00:03.000Z' });
-      await store.recordStep(name, 'd-10', { name: 'launch', startedAt: '2025-01-01T00:00:00.000Z' });
+    it("orders a deployment's steps by start, with names a DynamoDB placeholder could not hold", async () => {
+      const created = deployment(uniqueName('env'), new Date());
+      await store.createDeployment(created);
+      const step = (name: string, second: number) => ({
+        name,
+        startedAt: `2025-01-01T00:00:0${second}.000Z`,
+        endedAt: `2025-01-01T00:00:0${second}.500Z`,
+      });
+      await store.updateDeployment(created.environment, created.id, {
+        steps: [step('Drain shop-dev-v0001', 3), step('ProvisionStack', 1)],
+      });
+      await store.updateDeployment(created.environment, created.id, { steps: [step('CutOver', 2)] });
 
+      const listed = await store.listDeployments(created.environment, 1);
       assert.deepEqual(
-        (await store.listSteps(name, 'd-1')).map((step) => step.name),
-        ['launch', 'wait-healthy', 'cutover'],
+        listed[0]?.steps?.map((s) => s.name),
+        ['ProvisionStack', 'CutOver', 'Drain shop-dev-v0001'],
       );
+    });
+
+    it('adds the steps map to a deployment recorded without one, then records the step', async () => {
+      const created = deployment(uniqueName('env'), new Date());
+      const { steps: _none, ...withoutSteps } = created;
+      await database.documentClient.send(
+        new PutCommand({
+          TableName: database.tableName,
+          Item: { ...withoutSteps, pk: `ENV#${created.environment}`, sk: `DEPLOY#${created.id}` },
+        }),
+      );
+      const step = {
+        name: 'launch',
+        startedAt: '2025-01-01T00:00:00.000Z',
+        endedAt: '2025-01-01T00:00:01.000Z',
+      };
+
+      const updated = await store.updateDeployment(created.environment, created.id, {
+        status: 'running',
+        steps: [step],
+      });
+
+      assert.equal(updated.status, 'running');
+      assert.deepEqual(updated.steps, [step]);
     });
   });
 
@@ -452,7 +505,13 @@ describe('DynamoDbStateStore', () => {
     it('lists audit events oldest first, including events of the same instant', async () => {
       const { name } = environment();
       const events = ['2025-01-01T00:00:02.000Z', '2025-01-01T00:00:01.000Z', '2025-01-01T00:00:01.000Z'].map(
-        (at, index) => ({ environment: name, at, actor: 'alice', action: `action-${index}` }),
+        (at, index) => ({
+          id: `e-${index}`,
+          environment: name,
+          at,
+          actor: 'alice',
+          action: `action-${index}`,
+        }),
       );
       for (const event of events) await store.appendAudit(event);
 
@@ -465,6 +524,21 @@ describe('DynamoDbStateStore', () => {
       assert.deepEqual(listed.map((event) => event.action).sort(), ['action-0', 'action-1', 'action-2']);
     });
 
+    it('writes an event once however often it is appended (a retried task)', async () => {
+      const { name } = environment();
+      const event = {
+        id: 'd-1:deploy.succeeded',
+        environment: name,
+        at: '2025-01-01T00:00:01.000Z',
+        actor: 'kiln',
+        action: 'deploy.succeeded',
+      };
+      await store.appendAudit(event);
+      await store.appendAudit({ ...event, actor: 'someone else' });
+
+      assert.deepEqual(await store.listAudit(name), [event]);
+    });
+
     it('lists every audit event when they span more than one 1 MB query page', async () => {
       const { name } = environment();
       const padding = 'x'.repeat(100_000);
@@ -472,6 +546,7 @@ describe('DynamoDbStateStore', () => {
       for (let second = 0; second < count; second++) {
         const at = new Date(Date.UTC(2025, 0, 1, 0, 0, second)).toISOString();
         await store.appendAudit({
+          id: `noted-${second}`,
           environment: name,
           at,
           actor: 'alice',

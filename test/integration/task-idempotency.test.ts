@@ -4,17 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
 import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
 import type { Caller } from '../../functions/core/caller.ts';
-import {
-  acquireLease,
-  checkHealth,
-  cutOver,
-  decommissionStack,
-  drainStack,
-  finishDeployment,
-  type LeaseOutcome,
-  markLive,
-  provisionStack,
-} from '../../functions/core/deployment-tasks.ts';
+import { finishDeployment } from '../../functions/core/deployment/finish.ts';
+import { checkHealth } from '../../functions/core/deployment/health-wait.ts';
+import { acquireLease, type LeaseOutcome } from '../../functions/core/deployment/lease.ts';
+import { provisionStack } from '../../functions/core/deployment/provision.ts';
+import { decommissionStack, drainStack } from '../../functions/core/deployment/retire.ts';
+import { cutOver, restoreTraffic } from '../../functions/core/deployment/traffic.ts';
 import { ConflictError, InvalidTransitionError, LeaseHeldError } from '../../functions/core/errors.ts';
 import type { HealthProgress } from '../../functions/core/health.ts';
 import { systemClock } from '../../functions/core/ports/clock.ts';
@@ -71,14 +66,14 @@ describe('workflow tasks under retry', { timeout: 120_000 }, () => {
   });
 
   async function state(deploymentId: string) {
-    const [environment, stacks, deployment, steps] = await Promise.all([
+    const [environment, stacks, deployment, audit] = await Promise.all([
       ports.store.getEnvironment(ENV),
       ports.store.listStacks(ENV),
       ports.store.getDeployment(ENV, deploymentId),
-      ports.store.listSteps(ENV, deploymentId),
+      ports.store.listAudit(ENV),
     ]);
     const instances = await Promise.all(stacks.map((s) => compute.describeStack(s.stackId)));
-    return { environment, stacks, deployment, steps, instances, weights: await traffic.getWeights(ENV) };
+    return { environment, stacks, deployment, audit, instances, weights: await traffic.getWeights(ENV) };
   }
 
   /** Runs a task twice; the second run must leave every record, instance and weight as the first left them. */
@@ -94,9 +89,9 @@ describe('workflow tasks under retry', { timeout: 120_000 }, () => {
   async function deploy(deploymentId: string): Promise<LeaseOutcome> {
     const input = { environment: ENV, deploymentId };
     workflows.running.add(deploymentId);
-    const lease = await twice(deploymentId, () => acquireLease(ports, input));
+    const lease: LeaseOutcome = await twice(deploymentId, () => acquireLease(ports, input));
     assert.equal(lease.proceed, true);
-    const provisioned = await twice(deploymentId, () =>
+    const provisioned: string = await twice(deploymentId, () =>
       provisionStack(ports, input).then(({ stackId }) => stackId),
     );
     let health: HealthProgress = {
@@ -104,20 +99,21 @@ describe('workflow tasks under retry', { timeout: 120_000 }, () => {
       healthy: false,
       deadline: new Date(Date.now() + 20_000).toISOString(),
       waitSeconds: 0,
+      since: new Date().toISOString(),
     };
     while (!health.healthy) {
       await new Promise((r) => setTimeout(r, 300));
       health = await checkHealth(ports, { ...input, health });
     }
     assert.equal((await ports.store.getStack(ENV, Number(provisioned.slice(-4))))?.status, 'healthy');
-    await twice(deploymentId, () => cutOver(ports, { ...input, lease }));
-    await twice(deploymentId, () => markLive(ports, input));
+    await twice(deploymentId, () => checkHealth(ports, { ...input, health }));
+    await twice(deploymentId, () => cutOver(ports, input));
     if (lease.fromStackId) {
       const old = { ...input, stackId: lease.fromStackId };
       await twice(deploymentId, () => drainStack(ports, old));
       await twice(deploymentId, () => decommissionStack(ports, { ...old, outcome: 'decommissioned' }));
     }
-    await twice(deploymentId, () => finishDeployment(ports, { ...input, lease }));
+    await twice(deploymentId, () => finishDeployment(ports, input));
     workflows.running.delete(deploymentId);
     return lease;
   }
@@ -135,25 +131,45 @@ describe('workflow tasks under retry', { timeout: 120_000 }, () => {
     assert.equal(environment?.status, 'live');
     assert.equal(environment?.lease, undefined);
     assert.deepEqual(
-      stacks.map((s) => [s.stackId, s.status, s.weight]),
-      [[`${ENV}-v0001`, 'live', 100]],
+      stacks.map((s) => [s.stackId, s.status]),
+      [[`${ENV}-v0001`, 'live']],
     );
+    assert.deepEqual(environment?.weights, { [`${ENV}-v0001`]: 100 });
     assert.equal(deployment?.status, 'succeeded');
   });
 
-  it('refuses to decommission the live stack outside a teardown (rule: never remove the last healthy stack)', async () => {
+  it('refuses to decommission or drain the live stack outside a teardown (rule: never remove the last healthy stack)', async () => {
     const accepted = await requestDeployment(ports, caller, ENV, { version: '1.0.1' });
     assert.ok(accepted.deploymentId);
-    await assert.rejects(
-      decommissionStack(ports, {
-        environment: ENV,
-        deploymentId: accepted.deploymentId,
-        stackId: `${ENV}-v0001`,
-      }),
-      InvalidTransitionError,
-    );
+    const live = { environment: ENV, deploymentId: accepted.deploymentId, stackId: `${ENV}-v0001` };
+    workflows.running.add(accepted.deploymentId);
+    assert.equal((await acquireLease(ports, live)).proceed, true);
+    await assert.rejects(decommissionStack(ports, live), InvalidTransitionError);
+    await assert.rejects(drainStack(ports, live), InvalidTransitionError);
     assert.equal((await ports.store.getStack(ENV, 1))?.status, 'live');
+    assert.deepEqual(await traffic.getWeights(ENV), { [`${ENV}-v0001`]: 100 });
+    assert.equal(
+      (await compute.describeStack(`${ENV}-v0001`)).filter((i) => i.state === 'running').length,
+      1,
+    );
     await deploy(accepted.deploymentId);
+  });
+
+  it('a task of a deployment that does not hold the lease changes nothing', async () => {
+    const queued = await requestDeployment(ports, caller, ENV, { version: '1.0.2' });
+    assert.ok(queued.deploymentId);
+    const input = { environment: ENV, deploymentId: queued.deploymentId };
+    const before = await state(queued.deploymentId);
+    await provisionStack(ports, input);
+    await cutOver(ports, input);
+    await restoreTraffic(ports, { ...input, lease: { proceed: true, fromStackId: `${ENV}-v0002` } });
+    await drainStack(ports, { ...input, stackId: `${ENV}-v0002` });
+    await decommissionStack(ports, { ...input, stackId: `${ENV}-v0002` });
+    assert.deepEqual(await state(queued.deploymentId), before);
+    await ports.store.updateDeployment(ENV, queued.deploymentId, {
+      status: 'cancelled',
+      endedAt: new Date().toISOString(),
+    });
   });
 
   it('replaces the live stack with every task retried: old stack decommissioned, its instances gone', async () => {
@@ -168,6 +184,45 @@ describe('workflow tasks under retry', { timeout: 120_000 }, () => {
     const old = await compute.describeStack(`${ENV}-v0001`);
     assert.ok(old.every((i) => i.state === 'terminated'));
     assert.deepEqual(await traffic.getWeights(ENV), { [`${ENV}-v0002`]: 100 });
+  });
+
+  it('every task of a finished deployment, run again at any later time, changes nothing', async () => {
+    const latest = (await ports.store.listDeployments(ENV, 10)).find((d) => d.status === 'succeeded');
+    assert.ok(latest?.fromStackId && latest.toStackId);
+    const input = { environment: ENV, deploymentId: latest.id };
+    const lease = { proceed: true, fromStackId: latest.fromStackId, toStackId: latest.toStackId };
+    const before = await state(latest.id);
+    const health = {
+      consecutive: 0,
+      healthy: false,
+      deadline: new Date().toISOString(),
+      waitSeconds: 0,
+      since: latest.requestedAt,
+    };
+    const reruns: [string, () => Promise<unknown>][] = [
+      ['AcquireLease', () => acquireLease(ports, input)],
+      ['ProvisionStack', () => provisionStack(ports, input)],
+      ['CheckHealth', () => checkHealth(ports, { ...input, health })],
+      ['CutOver', () => cutOver(ports, input)],
+      ['RestoreTraffic', () => restoreTraffic(ports, { ...input, lease })],
+      [
+        'DecommissionNewStack',
+        () => decommissionStack(ports, { ...input, stackId: latest.toStackId as string, outcome: 'failed' }),
+      ],
+      ['DrainOldStack', () => drainStack(ports, { ...input, stackId: latest.fromStackId as string })],
+      [
+        'DecommissionOldStack',
+        () => decommissionStack(ports, { ...input, stackId: latest.fromStackId as string }),
+      ],
+      [
+        'FinishDeployment',
+        () => finishDeployment(ports, { ...input, error: { Error: 'Late', Cause: 'late' } }),
+      ],
+    ];
+    for (const [name, rerun] of reruns) {
+      await rerun();
+      assert.deepEqual(await state(latest.id), before, `${name} run again changed something`);
+    }
   });
 
   it('a queued deployment that is cancelled never starts', async () => {

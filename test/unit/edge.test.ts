@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { teamOfPrincipal } from '../../functions/core/caller.ts';
-import { describeCaught } from '../../functions/core/deployment-tasks.ts';
+import { describeCaught } from '../../functions/core/deployment/finish.ts';
 import { deploymentNeeded } from '../../functions/core/requests.ts';
 import type { Deployment, Environment } from '../../functions/core/types.ts';
 import { putEnvironmentBody } from '../../functions/shared/api-schemas.ts';

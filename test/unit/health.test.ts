@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { blueGreenCutover, restoreWeights } from '../../functions/core/blue-green.ts';
+import { allTrafficTo } from '../../functions/core/blue-green.ts';
 import {
   deadlinePassed,
   foldProbeRound,
@@ -11,12 +11,13 @@ import {
 import { sampleSpec } from '../support/specs.ts';
 
 const check = sampleSpec().healthCheck;
+const SINCE = '2026-01-01T00:00:00.000Z';
 const healthy = (n: number): TargetHealth[] =>
   Array.from({ length: n }, (_, i) => ({ instanceId: `i-${i}`, healthy: true }));
 
 describe('health wait', () => {
   it('is healthy after healthyThreshold good rounds in a row', () => {
-    let progress = { consecutive: 0, deadline: '2099-01-01T00:00:00.000Z' };
+    let progress = { consecutive: 0, deadline: '2099-01-01T00:00:00.000Z', since: SINCE };
     const first = foldProbeRound(progress, healthy(2), 2, check);
     assert.equal(first.healthy, false);
     progress = first;
@@ -28,7 +29,7 @@ describe('health wait', () => {
   it('resets the count on any bad round and says which instance failed', () => {
     const round = [...healthy(1), { instanceId: 'i-9', healthy: false, reason: 'status 503' }];
     const progress = foldProbeRound(
-      { consecutive: 5, deadline: '2099-01-01T00:00:00.000Z' },
+      { consecutive: 5, deadline: '2099-01-01T00:00:00.000Z', since: SINCE },
       round,
       2,
       check,
@@ -40,7 +41,7 @@ describe('health wait', () => {
 
   it('does not count a round that is missing instances, however healthy the others are', () => {
     const progress = foldProbeRound(
-      { consecutive: 1, deadline: '2099-01-01T00:00:00.000Z' },
+      { consecutive: 1, deadline: '2099-01-01T00:00:00.000Z', since: SINCE },
       healthy(1),
       2,
       check,
@@ -56,7 +57,12 @@ describe('health wait', () => {
         fc.integer({ min: 1, max: 5 }),
         (rounds, threshold) => {
           const hc = { ...check, healthyThreshold: threshold };
-          let progress = { consecutive: 0, deadline: '2099-01-01T00:00:00.000Z', healthy: false };
+          let progress = {
+            consecutive: 0,
+            deadline: '2099-01-01T00:00:00.000Z',
+            since: SINCE,
+            healthy: false,
+          };
           for (const good of rounds) {
             progress = foldProbeRound(progress, [{ instanceId: 'i', healthy: good }], 1, hc);
           }
@@ -75,14 +81,38 @@ describe('health wait', () => {
   });
 });
 
-describe('blue/green weights', () => {
-  it('cuts all traffic over in one switch, keeping the old stack registered at 0', () => {
-    assert.deepEqual(blueGreenCutover('e-v0002', 'e-v0001'), { 'e-v0002': 100, 'e-v0001': 0 });
-    assert.deepEqual(blueGreenCutover('e-v0001', undefined), { 'e-v0001': 100 });
+describe('traffic split', () => {
+  it('sends all traffic to one stack and zero to every other registered stack', () => {
+    assert.deepEqual(allTrafficTo('e-v0002', ['e-v0001', 'e-v0002']), { 'e-v0002': 100, 'e-v0001': 0 });
+    assert.deepEqual(allTrafficTo('e-v0001', []), { 'e-v0001': 100 });
   });
 
-  it('restores all traffic to the old stack on failure', () => {
-    assert.deepEqual(restoreWeights('e-v0002', 'e-v0001'), { 'e-v0001': 100, 'e-v0002': 0 });
-    assert.deepEqual(restoreWeights('e-v0001', undefined), { 'e-v0001': 0 });
+  it('zeroes a stack a lost deployment left weighted, whatever the split was', () => {
+    assert.deepEqual(allTrafficTo('e-v0001', ['e-v0001', 'e-v0002', 'e-v0003']), {
+      'e-v0001': 100,
+      'e-v0002': 0,
+      'e-v0003': 0,
+    });
+  });
+
+  it('sends traffic nowhere when there is no stack to send it to', () => {
+    assert.deepEqual(allTrafficTo(undefined, ['e-v0001']), { 'e-v0001': 0 });
+  });
+
+  it('always leaves exactly one stack weighted, at 100 (any registered set)', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.string({ minLength: 1 }), { maxLength: 8 }),
+        fc.string({ minLength: 1 }),
+        (registered, target) => {
+          const weights = allTrafficTo(target, registered);
+          assert.deepEqual(
+            Object.entries(weights).filter(([, w]) => w > 0),
+            [[target, 100]],
+          );
+          for (const id of registered) assert.ok(id in weights);
+        },
+      ),
+    );
   });
 });

@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  assertDeploymentTransition,
-  failureOutcome,
-  isTerminal,
-} from '../../functions/core/deployment-lifecycle.ts';
+import { assertDeploymentTransition, isTerminal } from '../../functions/core/deployment-lifecycle.ts';
 import { InvalidTransitionError } from '../../functions/core/errors.ts';
 import { assertStackTransition, canTransitionStack } from '../../functions/core/stack-lifecycle.ts';
 import type { StackStatus } from '../../functions/core/types.ts';
@@ -50,10 +46,5 @@ describe('deployment lifecycle', () => {
     }
     assert.ok(!isTerminal('queued'));
     assert.ok(!isTerminal('running'));
-  });
-
-  it('a failure is a rollback only when there was a live stack to return to', () => {
-    assert.equal(failureOutcome(true), 'rolled_back');
-    assert.equal(failureOutcome(false), 'failed');
   });
 });

@@ -29,8 +29,6 @@ import {
   SORT_KEY,
   STACK_PREFIX,
   stackKey,
-  stepKey,
-  stepPrefix,
   TEAM_INDEX,
   teamIndexKey,
   teamPartition,
@@ -67,24 +65,22 @@ const OBSERVED_FIELDS: Record<keyof ObservedStateChange, true> = {
   liveGeneration: true,
   liveSpec: true,
   endpoint: true,
+  weights: true,
   deletedAt: true,
 };
 const STACK_FIELDS: Record<keyof StackChange | 'updatedAt', true> = {
   status: true,
-  weight: true,
   instances: true,
   statusReason: true,
   updatedAt: true,
 };
 /**
- * A step is written field by field with if_not_exists: the first `startedAt`, `endedAt` and `detail`
- * recorded count, so a retried task leaves its step as the first run recorded it.
+ * A deployment item keeps its steps in one map attribute, step name → `{ startedAt, endedAt, detail }`,
+ * each written with if_not_exists: the first record of a step counts, so a retried task leaves its step
+ * as the first run recorded it, and a task records its step in the same write as its other changes.
  */
-const STEP_FIELDS = ['startedAt', 'endedAt', 'detail'] as const satisfies readonly Exclude<
-  keyof DeploymentStep,
-  'name'
->[];
-const DEPLOYMENT_FIELDS: Record<keyof DeploymentChange, true> = {
+const STEPS_ATTRIBUTE = 'steps';
+const DEPLOYMENT_FIELDS: Record<Exclude<keyof DeploymentChange, 'steps'>, true> = {
   status: true,
   fromStackId: true,
   toStackId: true,
@@ -106,9 +102,9 @@ class UpdateBuilder {
   readonly #names: Record<string, string> = {};
   readonly #values: Record<string, unknown> = {};
 
-  /** Placeholder for an attribute name. */
-  name(attribute: string): string {
-    const placeholder = `#${attribute}`;
+  /** Placeholder for an attribute name; `label` (letters and digits) names the placeholder when given. */
+  name(attribute: string, label: string = attribute): string {
+    const placeholder = `#${label}`;
     this.#names[placeholder] = attribute;
     return placeholder;
   }
@@ -193,6 +189,33 @@ function byStartedAt(a: DeploymentStep, b: DeploymentStep): number {
   return a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0;
 }
 
+/** A deployment as the domain sees it: its steps map becomes a list ordered by start. */
+function toDeployment(item: Item): Deployment {
+  const { [STEPS_ATTRIBUTE]: steps, ...rest } = toDomain<Deployment & { steps?: unknown }>(item);
+  const recorded = (steps ?? {}) as Record<string, Omit<DeploymentStep, 'name'>>;
+  return {
+    ...rest,
+    steps: Object.entries(recorded)
+      .map(([name, step]) => ({ name, ...step }))
+      .sort(byStartedAt),
+  };
+}
+
+/** SETs each step under `steps.<name>` unless that step is recorded already. */
+function recordSteps(update: UpdateBuilder, steps: readonly DeploymentStep[]): void {
+  const map = update.name(STEPS_ATTRIBUTE);
+  steps.forEach(({ name, ...step }, index) => {
+    const path = `${map}.${update.name(name, `step${index}`)}`;
+    update.setClause(`${path} = if_not_exists(${path}, ${update.value(`step${index}`, step)})`);
+  });
+}
+
+function isInvalidDocumentPath(error: unknown): boolean {
+  return (
+    error instanceof Error && error.name === 'ValidationException' && /document path/i.test(error.message)
+  );
+}
+
 /**
  * StateStore on one DynamoDB table (layout in table.ts). Every write is a single conditional
  * item operation; reads of the base table are strongly consistent, so a workflow sees its own writes.
@@ -255,8 +278,13 @@ export class DynamoDbStateStore implements StateStore {
     );
   }
 
-  async acquireLease(name: string, lease: Lease, reclaimFrom?: string): Promise<void> {
-    const update = new UpdateBuilder().set('lease', lease);
+  async acquireLease(
+    name: string,
+    lease: Lease,
+    reclaimFrom?: string,
+    change: ObservedStateChange = {},
+  ): Promise<void> {
+    const update = new UpdateBuilder().assign(change, OBSERVED_FIELDS).set('lease', lease);
     const leaseAttribute = update.name('lease');
     const takeover =
       reclaimFrom === undefined
@@ -268,17 +296,17 @@ export class DynamoDbStateStore implements StateStore {
     // Refused: find out by whom. A retry by the current holder is a no-op that keeps its acquiredAt.
     const current = await this.getEnvironment(name);
     if (!current) throw new NotFoundError(`environment ${name} does not exist`);
-    if (current.lease === undefined) return this.acquireLease(name, lease, reclaimFrom); // released meanwhile
+    if (current.lease === undefined) return this.acquireLease(name, lease, reclaimFrom, change); // released meanwhile
     if (current.lease.holder !== lease.holder) {
       throw new LeaseHeldError(`environment ${name} is being deployed by ${current.lease.holder}`);
     }
   }
 
-  async releaseLease(name: string, holder: string): Promise<void> {
-    const update = new UpdateBuilder().remove('lease');
+  async releaseLease(name: string, holder: string, change: ObservedStateChange = {}): Promise<boolean> {
+    const update = new UpdateBuilder().assign(change, OBSERVED_FIELDS).remove('lease');
     const condition = `${update.name('lease')}.${update.name('holder')} = ${update.value('holder', holder)}`;
     // A failed condition means the lease is already gone or someone else's: nothing to release.
-    await this.#update(envKey(name), update, condition);
+    return (await this.#update(envKey(name), update, condition)) !== undefined;
   }
 
   async putStackIfAbsent(stack: Stack): Promise<Stack> {
@@ -310,54 +338,54 @@ export class DynamoDbStateStore implements StateStore {
   }
 
   async createDeployment(deployment: Deployment): Promise<void> {
-    if (
-      !(await this.#putIfAbsent({ ...deployment, ...deploymentKey(deployment.environment, deployment.id) }))
-    ) {
+    const item = {
+      ...deployment,
+      [STEPS_ATTRIBUTE]: Object.fromEntries(
+        (deployment.steps ?? []).map(({ name, ...step }) => [name, step]),
+      ),
+      ...deploymentKey(deployment.environment, deployment.id),
+    };
+    if (!(await this.#putIfAbsent(item))) {
       throw new VersionConflictError(`deployment ${deployment.id} already exists`);
     }
   }
 
   async getDeployment(environment: string, id: string): Promise<Deployment | undefined> {
-    return this.#getDomain<Deployment>(deploymentKey(environment, id));
+    const item = await this.#get(deploymentKey(environment, id));
+    return item && toDeployment(item);
   }
 
   async listDeployments(environment: string, limit: number): Promise<Deployment[]> {
     if (limit < 1) return []; // DynamoDB rejects a Limit below 1
     const newestFirst = { ...partitionPrefixQuery(environment, DEPLOYMENT_PREFIX), ScanIndexForward: false };
     const items = await this.#query(newestFirst, limit);
-    return items.map((item) => toDomain<Deployment>(item));
+    return items.map(toDeployment);
   }
 
   async updateDeployment(environment: string, id: string, change: DeploymentChange): Promise<Deployment> {
-    const update = new UpdateBuilder().assign(change, DEPLOYMENT_FIELDS);
+    const key = deploymentKey(environment, id);
+    const build = () => {
+      const update = new UpdateBuilder().assign(change, DEPLOYMENT_FIELDS);
+      if (change.steps?.length) recordSteps(update, change.steps);
+      return update;
+    };
     const description = `deployment ${id} of environment ${environment}`;
-    return toDomain<Deployment>(
-      await this.#updateExisting(deploymentKey(environment, id), update, description),
-    );
-  }
-
-  async recordStep(environment: string, deploymentId: string, step: DeploymentStep): Promise<void> {
-    const update = new UpdateBuilder().set('name', step.name);
-    for (const field of STEP_FIELDS) {
-      if (step[field] === undefined) continue;
-      const attribute = update.name(field);
-      update.setClause(`${attribute} = if_not_exists(${attribute}, ${update.value(field, step[field])})`);
+    try {
+      return toDeployment(await this.#updateExisting(key, build(), description));
+    } catch (error) {
+      if (!isInvalidDocumentPath(error)) throw error;
+      // A deployment recorded before steps lived in its item has no steps map yet: add it, then write.
+      await this.#update(
+        key,
+        new UpdateBuilder().set(STEPS_ATTRIBUTE, {}),
+        `attribute_not_exists(#${STEPS_ATTRIBUTE})`,
+      );
+      return toDeployment(await this.#updateExisting(key, build(), description));
     }
-    await this.#update(stepKey(environment, deploymentId, step.name), update);
-  }
-
-  async listSteps(environment: string, deploymentId: string): Promise<DeploymentStep[]> {
-    const steps = await this.#queryPartition<DeploymentStep>(environment, stepPrefix(deploymentId));
-    return steps.sort(byStartedAt);
   }
 
   async appendAudit(event: AuditEvent): Promise<void> {
-    await this.#client.send(
-      new PutCommand({
-        TableName: this.#tableName,
-        Item: { ...event, ...auditKey(event.environment, event.at) },
-      }),
-    );
+    await this.#putIfAbsent({ ...event, ...auditKey(event.environment, event.at, event.id) });
   }
 
   async listAudit(environment: string): Promise<AuditEvent[]> {

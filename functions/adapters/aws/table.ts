@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 /**
@@ -6,7 +5,7 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * read it from here, so the key layout cannot drift between production and local runs.
  *
  * Every item of an environment shares the partition `ENV#<name>`; the sort key says what it is:
- * `META` (the environment), `STACK#0007`, `DEPLOY#<id>`, `STEP#<deploymentId>#<step>`, `AUDIT#<at>#<rand>`.
+ * `META` (the environment), `STACK#0007`, `DEPLOY#<id>` (with its steps), `AUDIT#<at>#<event id>`.
  */
 
 /** Key attribute names of the base table. */
@@ -79,25 +78,12 @@ export function deploymentKey(environment: string, id: string): ItemKey {
   return { pk: environmentPartition(environment), sk: `${DEPLOYMENT_PREFIX}${id}` };
 }
 
-/** Sort-key prefix of every step of one deployment. */
-export function stepPrefix(deploymentId: string): string {
-  return `STEP#${deploymentId}#`;
-}
-
-/** One item per step name, so recording the same step again updates it instead of adding one. */
-export function stepKey(environment: string, deploymentId: string, stepName: string): ItemKey {
-  return { pk: environmentPartition(environment), sk: `${stepPrefix(deploymentId)}${stepName}` };
-}
-
 /**
- * Audit events sort by time; the random suffix keeps two events of the same instant apart,
- * since the log is append-only and must never overwrite.
+ * Audit events sort by time; the event's id keeps two events of the same instant apart and makes
+ * writing the same event twice (a retried task) land on the same key, which is written only once.
  */
-export function auditKey(environment: string, at: string): ItemKey {
-  return {
-    pk: environmentPartition(environment),
-    sk: `${AUDIT_PREFIX}${at}#${randomBytes(3).toString('hex')}`,
-  };
+export function auditKey(environment: string, at: string, id: string): ItemKey {
+  return { pk: environmentPartition(environment), sk: `${AUDIT_PREFIX}${at}#${id}` };
 }
 
 /** CreateTable request for the table; on-demand billing, the team index projects whole items. */

@@ -12,17 +12,23 @@ type Removable<T> = { [K in keyof T]?: T[K] | null };
  * A field given as `null` is removed (a torn-down environment has no live stack or endpoint).
  */
 export type ObservedStateChange = Removable<
-  Pick<Environment, 'status' | 'liveStackId' | 'liveGeneration' | 'liveSpec' | 'endpoint' | 'deletedAt'>
+  Pick<
+    Environment,
+    'status' | 'liveStackId' | 'liveGeneration' | 'liveSpec' | 'endpoint' | 'weights' | 'deletedAt'
+  >
 >;
 
-export type StackChange = Partial<Pick<Stack, 'status' | 'weight' | 'instances' | 'statusReason'>>;
+export type StackChange = Partial<Pick<Stack, 'status' | 'instances' | 'statusReason'>>;
 
 export type DeploymentChange = Partial<
   Pick<
     Deployment,
     'status' | 'fromStackId' | 'toStackId' | 'startedAt' | 'endedAt' | 'error' | 'warnings' | 'cancelRequest'
   >
->;
+> & {
+  /** Steps to record; a step name already recorded keeps its first record, so a retry changes nothing. */
+  steps?: DeploymentStep[];
+};
 
 /**
  * Kiln's desired and recorded state (one DynamoDB table in production).
@@ -43,13 +49,16 @@ export interface StateStore {
   /** Records what workflows observed or did (`null` removes a field); leaves `version` alone. NotFoundError if missing. */
   updateObservedState(name: string, change: ObservedStateChange): Promise<void>;
   /**
-   * Takes the environment's lease for `lease.holder`. Succeeds if the lease is free, already held by
-   * the same holder (retries are no-ops) or held by `reclaimFrom` (a holder known to be dead).
-   * Throws LeaseHeldError otherwise.
+   * Takes the environment's lease for `lease.holder` and applies `change` in the same write. Succeeds if
+   * the lease is free, already held by the same holder (retries are no-ops, `change` is not applied
+   * again) or held by `reclaimFrom` (a holder known to be dead). Throws LeaseHeldError otherwise.
    */
-  acquireLease(name: string, lease: Lease, reclaimFrom?: string): Promise<void>;
-  /** Releases the lease if `holder` still holds it; a no-op otherwise (idempotent). */
-  releaseLease(name: string, holder: string): Promise<void>;
+  acquireLease(name: string, lease: Lease, reclaimFrom?: string, change?: ObservedStateChange): Promise<void>;
+  /**
+   * Releases the lease and applies `change` in the same write, if `holder` still holds it; returns
+   * false, changing nothing, otherwise (idempotent: only the holder settles the environment).
+   */
+  releaseLease(name: string, holder: string, change?: ObservedStateChange): Promise<boolean>;
 
   /** Creates the stack record unless it already exists; returns the stored record either way. */
   putStackIfAbsent(stack: Stack): Promise<Stack>;
@@ -68,15 +77,10 @@ export interface StateStore {
   getDeployment(environment: string, id: string): Promise<Deployment | undefined>;
   /** Deployments of an environment, newest first, at most `limit`. */
   listDeployments(environment: string, limit: number): Promise<Deployment[]>;
+  /** Updates a deployment (its steps included, see DeploymentChange) in one write; NotFoundError if missing. */
   updateDeployment(environment: string, id: string, change: DeploymentChange): Promise<Deployment>;
-  /**
-   * Records a step of a deployment. Idempotent: for each of `startedAt`, `endedAt` and `detail`, the
-   * first value recorded for a step name is kept, so a retried task leaves its step unchanged.
-   */
-  recordStep(environment: string, deploymentId: string, step: DeploymentStep): Promise<void>;
-  /** Steps of a deployment ordered by `startedAt`. */
-  listSteps(environment: string, deploymentId: string): Promise<DeploymentStep[]>;
 
+  /** Appends the event unless the same event (same `at` and `id`) is already recorded. */
   appendAudit(event: AuditEvent): Promise<void>;
   /** Audit events of an environment, oldest first. */
   listAudit(environment: string): Promise<AuditEvent[]>;

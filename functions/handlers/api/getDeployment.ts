@@ -10,5 +10,5 @@ export const handler = apiHandler(async ({ event, caller, ports }) => {
   const id = pathParameter(event, 'id', deploymentId);
   const deployment = await ports.store.getDeployment(environment.name, id);
   if (!deployment) throw new NotFoundError(`deployment ${id} of ${environment.name} does not exist`);
-  return json(200, deploymentView(deployment, await ports.store.listSteps(environment.name, id)));
+  return json(200, deploymentView(deployment, { withSteps: true }));
 });

@@ -7,5 +7,5 @@ import { stackView } from '../../shared/views.ts';
 export const handler = apiHandler(async ({ event, caller, ports }) => {
   const environment = await ownedEnvironment(ports, caller, pathParameter(event, 'name', environmentName));
   const stacks = await ports.store.listStacks(environment.name);
-  return json(200, { stacks: stacks.map(stackView) });
+  return json(200, { stacks: stacks.map((stack) => stackView(stack, environment)) });
 });

@@ -1,6 +1,6 @@
-import { acquireLease } from '../../core/deployment-tasks.ts';
+import { acquireLease } from '../../core/deployment/lease.ts';
 import { requestPorts } from '../../shared/request-ports.ts';
 import { taskHandler } from '../../shared/task-handler.ts';
 
-/** Task state AcquireLease of the workflows in state-machines/: see `acquireLease` in the core. */
+/** Task state AcquireLease of the workflows in state-machines/: see `acquireLease` in functions/core/deployment/. */
 export const handler = taskHandler(acquireLease, requestPorts);

@@ -1,6 +1,6 @@
-import { finishDeployment } from '../../core/deployment-tasks.ts';
+import { finishDeployment } from '../../core/deployment/finish.ts';
 import { requestPorts } from '../../shared/request-ports.ts';
 import { taskHandler } from '../../shared/task-handler.ts';
 
-/** Task state FinishDeployment of the workflows in state-machines/: see `finishDeployment` in the core. */
+/** Task state FinishDeployment of the workflows in state-machines/: see `finishDeployment` in functions/core/deployment/. */
 export const handler = taskHandler(finishDeployment, requestPorts);

@@ -1,0 +1,138 @@
+import { isTerminal } from '../deployment-lifecycle.ts';
+import { DeploymentCancelledError } from '../errors.ts';
+import type { RequestPorts } from '../ports/index.ts';
+import type { ObservedStateChange } from '../ports/state-store.ts';
+import type { WorkflowInput } from '../ports/workflows.ts';
+import type { Deployment, DeploymentError, DeploymentStatus, Environment } from '../types.ts';
+import { loadTask, newStackIdOf, recordStep } from './context.ts';
+
+/** The error a Catch hands on: `{ Error, Cause }` as Step Functions records it. */
+export interface CaughtError {
+  Error: string;
+  Cause?: string;
+}
+
+/** What FinishDeployment tells the workflow, and so what the execution's output carries. */
+export interface FinishOutcome {
+  status: DeploymentStatus;
+  /**
+   * Something Kiln created may be left behind: a cleanup step failed, or a teardown did. Only then does
+   * the execution end in its Fail state, so that the failed-executions alarm means "an operator is
+   * needed", never "a deployment was rolled back as designed".
+   */
+  cleanupFailed: boolean;
+}
+
+/**
+ * Records the deployment's outcome, settles the environment and releases the lease, then appends the
+ * outcome to the audit trail. The outcome is reconciled with what is recorded, not assumed from the path
+ * taken: a deployment whose new stack is live succeeded, whatever failed after. Three writes: the
+ * environment (lease released, status settled, only if this deployment still holds the lease), the
+ * deployment (last but one: once it says finished, the environment is settled) and the audit event
+ * (keyed by the deployment and its outcome, so a rerun adds nothing).
+ */
+export async function finishDeployment(
+  ports: RequestPorts,
+  input: WorkflowInput & { error?: CaughtError; cleanupError?: CaughtError },
+): Promise<FinishOutcome> {
+  const { store, clock } = ports;
+  const context = await loadTask(ports, input);
+  const { environment } = context;
+  let { deployment } = context;
+  const error = input.error ? describeCaught(input.error) : undefined;
+  const cleanupError = input.cleanupError ? describeCaught(input.cleanupError) : undefined;
+  if (!isTerminal(deployment.status)) {
+    const now = clock.now().toISOString();
+    const status = outcomeOf(deployment, environment, error);
+    const lateError = status === 'succeeded' && error;
+    const warnings = [
+      ...(deployment.warnings ?? []),
+      ...(lateError ? [`${error.name} after the new stack went live: ${error.message}`] : []),
+      ...(cleanupError ? [`cleanup failed: ${cleanupError.message}`] : []),
+      ...(deployment.cancelRequest && status === 'succeeded'
+        ? [
+            `cancel requested at ${deployment.cancelRequest.at} came after the cutover: the deployment completed`,
+          ]
+        : []),
+    ];
+    if (deployment.status === 'running') {
+      await store.releaseLease(
+        input.environment,
+        deployment.id,
+        settledEnvironment(deployment, environment, status, now),
+      );
+    }
+    deployment = await recordStep(
+      ports,
+      context,
+      { name: 'FinishDeployment', detail: status },
+      {
+        status,
+        endedAt: deployment.endedAt ?? now,
+        ...(error && !lateError ? { error } : {}),
+        ...(warnings.length > 0 ? { warnings } : {}),
+      },
+    );
+  }
+  await store.appendAudit({
+    id: `${deployment.id}:${deployment.action}.${deployment.status}`,
+    environment: input.environment,
+    at: deployment.endedAt ?? context.startedAt,
+    actor: 'kiln',
+    action: `${deployment.action}.${deployment.status}`,
+    detail: {
+      deploymentId: deployment.id,
+      generation: deployment.generation,
+      ...(deployment.error ? { error: deployment.error.message } : {}),
+    },
+  });
+  return {
+    status: deployment.status,
+    cleanupFailed:
+      cleanupError !== undefined || (deployment.action === 'teardown' && deployment.status === 'failed'),
+  };
+}
+
+/**
+ * Without an error, `succeeded`. After one: a deploy whose new stack is nonetheless the live one
+ * succeeded (the error came after the point of no return); a cancelled one is `cancelled`; one that
+ * returned traffic to a previous stack is `rolled_back`; with nothing to return to, `failed`.
+ */
+function outcomeOf(
+  deployment: Deployment,
+  environment: Environment,
+  error: DeploymentError | undefined,
+): DeploymentStatus {
+  if (!error) return 'succeeded';
+  if (deployment.action === 'teardown') return 'failed';
+  if (environment.liveStackId === newStackIdOf(deployment)) return 'succeeded';
+  if (error.name === DeploymentCancelledError.name) return 'cancelled';
+  return deployment.fromStackId ? 'rolled_back' : 'failed';
+}
+
+function settledEnvironment(
+  deployment: Deployment,
+  environment: Environment,
+  status: DeploymentStatus,
+  now: string,
+): ObservedStateChange {
+  if (deployment.action === 'teardown') {
+    return status === 'succeeded'
+      ? { status: 'deleted', deletedAt: now, liveStackId: null, liveGeneration: null, liveSpec: null }
+      : { status: 'deleting' };
+  }
+  if (environment.liveStackId) return { status: 'live' };
+  return { status: status === 'cancelled' ? 'pending' : 'failed' };
+}
+
+/** Turns a Catch's `{Error, Cause}` (Cause may be a Lambda error JSON) into a readable error. */
+export function describeCaught(caught: CaughtError): DeploymentError {
+  let message = caught.Cause ?? caught.Error;
+  try {
+    const parsed = JSON.parse(message) as { errorMessage?: string };
+    if (typeof parsed.errorMessage === 'string') message = parsed.errorMessage;
+  } catch {
+    // Cause was plain text already.
+  }
+  return { name: caught.Error, message };
+}

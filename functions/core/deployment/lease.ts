@@ -1,0 +1,93 @@
+import { isTerminal } from '../deployment-lifecycle.ts';
+import { LeaseHeldError } from '../errors.ts';
+import type { RequestPorts } from '../ports/index.ts';
+import type { WorkflowInput } from '../ports/workflows.ts';
+import { stackIdFor } from '../spec.ts';
+import type { Deployment, Environment } from '../types.ts';
+import { loadTask, recordStep } from './context.ts';
+
+/** What AcquireLease tells the workflow. */
+export interface LeaseOutcome {
+  /** False when the deployment must not run (superseded by a newer request, cancelled, or already finished). */
+  proceed: boolean;
+  /** Live stack when the lease was taken: traffic's way back on failure, drained on success. */
+  fromStackId?: string;
+  /** Stack this deployment creates. */
+  toStackId?: string;
+}
+
+/**
+ * Takes the environment's lease for this deployment. A queued deployment that a newer request has
+ * overtaken ends `superseded` instead (newest wins); one asked to cancel ends `cancelled`. A lease whose
+ * holder's workflow is no longer running is reclaimed; a live holder makes this throw LeaseHeldError,
+ * which the workflow retries. Two writes: the lease (with the environment's status), then the
+ * deployment (running, with its step).
+ */
+export async function acquireLease(ports: RequestPorts, input: WorkflowInput): Promise<LeaseOutcome> {
+  const context = await loadTask(ports, input);
+  const { deployment, environment } = context;
+  if (isTerminal(deployment.status)) return { proceed: false };
+  if (deployment.status === 'queued' && deployment.cancelRequest) {
+    await recordStep(
+      ports,
+      context,
+      { name: 'Cancelled', detail: `cancelled by ${deployment.cancelRequest.by} before it started` },
+      { status: 'cancelled', endedAt: context.startedAt },
+    );
+    return { proceed: false };
+  }
+  if (deployment.status === 'queued' && environment.generation > deployment.generation) {
+    await recordStep(
+      ports,
+      context,
+      {
+        name: 'Superseded',
+        detail: `a newer request (generation ${environment.generation}) replaced it before it started`,
+      },
+      { status: 'superseded', endedAt: context.startedAt },
+    );
+    return { proceed: false };
+  }
+  await takeLease(ports, environment, deployment);
+  const fromStackId = deployment.fromStackId ?? environment.liveStackId;
+  const toStackId =
+    deployment.action === 'deploy' ? stackIdFor(environment.name, deployment.generation) : undefined;
+  const stacks = { ...(fromStackId ? { fromStackId } : {}), ...(toStackId ? { toStackId } : {}) };
+  if (deployment.status !== 'running') {
+    await recordStep(
+      ports,
+      context,
+      { name: 'AcquireLease' },
+      { status: 'running', startedAt: context.startedAt, ...stacks },
+    );
+  }
+  return { proceed: true, ...stacks };
+}
+
+async function takeLease(
+  ports: RequestPorts,
+  environment: Environment,
+  deployment: Deployment,
+): Promise<void> {
+  const lease = { holder: deployment.id, acquiredAt: ports.clock.now().toISOString() };
+  const status = deployment.action === 'deploy' ? 'deploying' : 'deleting';
+  const holder = environment.lease?.holder;
+  if (!holder || holder === deployment.id) {
+    return ports.store.acquireLease(environment.name, lease, undefined, { status });
+  }
+  const holding = await ports.store.getDeployment(environment.name, holder);
+  if (holding && (await ports.workflows.isRunning(holding.action, holder))) {
+    throw new LeaseHeldError(`environment ${environment.name} is being changed by deployment ${holder}`);
+  }
+  await ports.store.acquireLease(environment.name, lease, holder, { status });
+  if (holding && !isTerminal(holding.status)) {
+    await ports.store.updateDeployment(environment.name, holder, {
+      status: 'failed',
+      endedAt: ports.clock.now().toISOString(),
+      error: {
+        name: 'WorkflowLostError',
+        message: 'its workflow stopped without finishing; lease reclaimed',
+      },
+    });
+  }
+}

@@ -1,0 +1,89 @@
+import { InvalidTransitionError } from '../errors.ts';
+import type { Ports, TrafficPorts } from '../ports/index.ts';
+import type { WorkflowInput } from '../ports/workflows.ts';
+import { assertStackTransition } from '../stack-lifecycle.ts';
+import type { Spec, StackStatus } from '../types.ts';
+import { findStack, loadTask, newStackIdOf, recordStep, transitionStack } from './context.ts';
+
+/** Input of the tasks that act on one named stack (the old one, the new one, or each one on teardown). */
+export interface StackTaskInput extends WorkflowInput {
+  stackId: string;
+}
+
+const ENDED: readonly StackStatus[] = ['decommissioned', 'failed'];
+
+/**
+ * Stops new traffic to a stack and lets its in-flight requests finish (bounded by the spec's
+ * drainSeconds). Never the environment's live stack, except when the environment is torn down.
+ */
+export async function drainStack(ports: TrafficPorts, input: StackTaskInput): Promise<void> {
+  const context = await loadTask(ports, input);
+  const { deployment, environment } = context;
+  if (!context.acting) return;
+  const stack = await findStack(ports, input.environment, input.stackId);
+  if (!stack || ENDED.includes(stack.status)) return;
+  if (stack.stackId === environment.liveStackId && deployment.action !== 'teardown') {
+    throw new InvalidTransitionError(
+      `stack ${stack.stackId} is the live stack of ${environment.name}: not draining it`,
+    );
+  }
+  await transitionStack(ports, stack, 'draining');
+  await ports.traffic.drainStack(input.environment, stack.stackId, stack.spec.drainSeconds);
+  await recordStep(ports, context, { name: `Drain ${stack.stackId}` });
+}
+
+/**
+ * Terminates a stack's instances and records its end: `decommissioned` for a replaced or torn-down
+ * stack, `failed` for a new stack that never went live. Refuses to remove the environment's live
+ * stack unless the environment itself is being torn down (rule: never decommission the last healthy
+ * stack). This deployment's own new stack is terminated even when it was never recorded (its launch
+ * was cut short), and recorded `failed` then so that the API shows it.
+ */
+export async function decommissionStack(
+  ports: Ports,
+  input: StackTaskInput & { outcome?: Extract<StackStatus, 'decommissioned' | 'failed'>; reason?: string },
+): Promise<void> {
+  const { store, compute, traffic } = ports;
+  const context = await loadTask(ports, input);
+  const { deployment, environment } = context;
+  if (!context.acting) return;
+  const outcome = input.outcome ?? 'decommissioned';
+  const reason = input.reason ? { statusReason: input.reason } : {};
+  const stack = await findStack(ports, input.environment, input.stackId);
+  if (stack && ENDED.includes(stack.status)) return;
+  if (input.stackId === environment.liveStackId && deployment.action !== 'teardown') {
+    throw new InvalidTransitionError(
+      `stack ${input.stackId} is the live stack of ${environment.name}: not removing it`,
+    );
+  }
+  const ownNewStack = input.stackId === newStackIdOf(deployment) && deployment.spec !== undefined;
+  if (!stack && !ownNewStack) return;
+  // Refused before anything is stopped, so a forbidden move changes nothing.
+  if (stack) assertStackTransition(stack.stackId, stack.status, outcome);
+  await traffic.drainStack(input.environment, input.stackId, 0);
+  await compute.terminateStack(input.stackId);
+  const instances = await compute.describeStack(input.stackId);
+  if (stack) {
+    await transitionStack(ports, stack, outcome, {
+      instances:
+        instances.length > 0
+          ? instances
+          : stack.instances.map((i) => ({ ...i, state: 'terminated' as const })),
+      ...reason,
+    });
+  } else {
+    await store.putStackIfAbsent({
+      environment: input.environment,
+      stackId: input.stackId,
+      generation: deployment.generation,
+      deploymentId: deployment.id,
+      spec: deployment.spec as Spec,
+      status: outcome,
+      instances,
+      ...reason,
+      createdAt: context.startedAt,
+      updatedAt: context.startedAt,
+    });
+  }
+  await recordStep(ports, context, { name: `Decommission ${input.stackId}`, detail: outcome });
+}
