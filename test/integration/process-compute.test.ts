@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
@@ -122,13 +122,16 @@ describe('ProcessCompute with the sample app', () => {
     await compute.terminateStack('never-launched');
   });
 
-  test('an unknown or path-like artifact fails the launch with LaunchFailedError and launches nothing', async () => {
+  test('an unknown or path-like artifact fails the launch with LaunchFailedError, naming no host path, and launches nothing', async () => {
     const compute = newCompute();
     for (const artifact of ['no-such-app', '../artifacts/sample-app', 'sample-app/../sample-app', '..']) {
-      await assert.rejects(
-        compute.launchStack(tagsFor('web-v0001'), sampleSpec({ artifact })),
-        LaunchFailedError,
-      );
+      await assert.rejects(compute.launchStack(tagsFor('web-v0001'), sampleSpec({ artifact })), (error) => {
+        assert.ok(error instanceof LaunchFailedError);
+        assert.ok(error.message.includes(`"${artifact}"`), error.message);
+        assert.ok(!error.message.includes(artifactsDir), error.message);
+        assert.ok(!error.message.includes(process.cwd()), error.message);
+        return true;
+      });
     }
     assert.deepEqual(await compute.describeStack('web-v0001'), []);
   });
@@ -216,5 +219,18 @@ describe('ProcessCompute with the sample app', () => {
       const response = await fetch(`${instance.address}/`);
       assert.equal(await response.text(), 'sample-app 2.0.0\n');
     }
+  });
+
+  test('the state file and the instance logs are readable by their owner only', async () => {
+    const dir = await tempDir();
+    const [stateFile, logDir] = [join(dir, 'compute.json'), join(dir, 'logs')];
+    const compute = newCompute({ stateFile, logDir });
+    const [instance] = (await compute.launchStack(tagsFor('web-v0001'), sampleSpec({ capacity: 1 }))) as [
+      Instance,
+    ];
+
+    assert.equal((await stat(stateFile)).mode & 0o777, 0o600);
+    assert.equal((await stat(join(logDir, `${instance.id}.log`))).mode & 0o777, 0o600);
+    assert.equal((await stat(logDir)).mode & 0o777, 0o700);
   });
 });

@@ -214,17 +214,18 @@ export class ProcessCompute implements Compute {
     return port;
   }
 
+  /** The artifact's entry point. Errors name the artifact, never a host path (they reach API callers). */
   async #artifactEntry(artifact: string): Promise<string> {
     if (!ARTIFACT_NAME.test(artifact) || artifact.includes('..')) {
-      throw new LaunchFailedError(
-        `invalid artifact name "${artifact}": expected a folder name in ${this.#artifactsDir}`,
-      );
+      throw new LaunchFailedError(`invalid artifact name "${artifact}": expected a plain folder name`);
     }
     const entry = join(this.#artifactsDir, artifact, 'server.ts');
     try {
       await access(entry);
     } catch {
-      throw new LaunchFailedError(`unknown artifact "${artifact}": ${entry} does not exist`);
+      throw new LaunchFailedError(
+        `unknown artifact "${artifact}": no such artifact is installed (expected ${artifact}/server.ts)`,
+      );
     }
     return entry;
   }
@@ -272,9 +273,12 @@ function instanceEnvironment(stack: StackRecord, record: InstanceRecord): NodeJS
   };
 }
 
+/** The instance's log, private to the user running Kiln (it may echo the spec's secrets). */
 async function openLog(logDir: string, instanceId: string) {
-  await mkdir(logDir, { recursive: true });
-  return open(join(logDir, `${instanceId}.log`), 'a');
+  await mkdir(logDir, { recursive: true, mode: 0o700 });
+  const file = await open(join(logDir, `${instanceId}.log`), 'a', 0o600);
+  await file.chmod(0o600); // a file kept from an older version may have been created wider
+  return file;
 }
 
 function exitOf(child: ChildProcess): Promise<void> {
