@@ -11,6 +11,12 @@ export function generationOf(stackId: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** The environment a stack id names, or undefined for an id Kiln did not make. */
+export function environmentOfStack(stackId: string): string | undefined {
+  const match = /^(.+)-v\d{4,}$/.exec(stackId);
+  return match?.[1];
+}
+
 /** True when two specs describe the same thing to run (key order and absent-vs-empty env do not matter). */
 export function specsEqual(a: Spec | undefined, b: Spec | undefined): boolean {
   if (!a || !b) return a === b;
