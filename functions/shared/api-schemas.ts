@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
+import { reservedVariables } from '../core/instance-env.ts';
 import { TIERS } from '../core/types.ts';
 
 /**
@@ -52,7 +53,19 @@ const instanceEnv = z
     matching(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name'),
     z.string().check(z.maxLength(4096)),
   )
-  .check(z.refine((env) => Object.keys(env).length <= 100, 'may hold at most 100 variables'));
+  .check(
+    z.refine((env) => Object.keys(env).length <= 100, 'may hold at most 100 variables'),
+    z.superRefine((env, context) => {
+      const reserved = reservedVariables(Object.keys(env));
+      if (reserved.length === 0) return;
+      const [verb, pronoun] = reserved.length === 1 ? ['is', 'it changes'] : ['are', 'they change'];
+      context.issues.push({
+        code: 'custom',
+        input: env,
+        message: `${reserved.join(', ')} ${verb} reserved: ${pronoun} how the host runs the instance`,
+      });
+    }),
+  );
 
 export const spec = z.strictObject({
   artifact: artifactName,

@@ -105,6 +105,17 @@ describe('REST API edge', { timeout: 120_000 }, () => {
       detail: /owner/,
     },
     {
+      name: 'instance variables that change how the host runs the instance',
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', {
+          body: environmentBody('9', {
+            env: { NODE_OPTIONS: '--require /tmp/x.js', LD_PRELOAD: '/tmp/x.so' },
+          }),
+        }),
+      status: 400,
+      detail: /spec\.env: LD_PRELOAD, NODE_OPTIONS are reserved: they change how the host runs the instance/,
+    },
+    {
       name: 'an invalid environment name',
       request: () => call(kiln, 'PUT', '/environments/Edge_Dev', { body: environmentBody('9') }),
       status: 400,

@@ -104,6 +104,37 @@ describe('PUT body validation', () => {
     assert.ok(paths.includes('spec') || paths.includes('spec.extra'), `unknown key reported: ${paths}`);
   });
 
+  it('refuses instance variables that change how the host runs the instance, naming each', () => {
+    const result = putEnvironmentBody.safeParse({
+      ...valid,
+      spec: {
+        ...valid.spec,
+        env: { NODE_OPTIONS: '--require /tmp/x.js', GREETING: 'hi', ld_preload: '/tmp/x.so' },
+      },
+    });
+    assert.equal(result.success, false);
+    assert.deepEqual(
+      result.error?.issues.map((i) => [i.path.join('.'), i.message]),
+      [['spec.env', 'NODE_OPTIONS, ld_preload are reserved: they change how the host runs the instance']],
+    );
+  });
+
+  it('refuses a single reserved variable in the singular', () => {
+    const result = putEnvironmentBody.safeParse({ ...valid, spec: { ...valid.spec, env: { PORT: '80' } } });
+    assert.deepEqual(
+      result.error?.issues.map((i) => i.message),
+      ['PORT is reserved: it changes how the host runs the instance'],
+    );
+  });
+
+  it('accepts the variables applications set for themselves', () => {
+    const parsed = putEnvironmentBody.parse({
+      ...valid,
+      spec: { ...valid.spec, env: { DATABASE_URL: 'x', API_TOKEN: 'y' } },
+    });
+    assert.deepEqual(parsed.spec.env, { DATABASE_URL: 'x', API_TOKEN: 'y' });
+  });
+
   it('rejects a health timeout longer than its interval', () => {
     const result = putEnvironmentBody.safeParse({
       ...valid,
