@@ -116,6 +116,16 @@ describe('REST API edge', { timeout: 120_000 }, () => {
       detail: /spec\.env: LD_PRELOAD, NODE_OPTIONS are reserved: they change how the host runs the instance/,
     },
     {
+      name: 'a health check path that leaves the instance',
+      request: () => {
+        const body = environmentBody('9');
+        body.spec.healthCheck.path = '/\\127.0.0.1:39999/x';
+        return call(kiln, 'PUT', '/environments/edge-dev', { body });
+      },
+      status: 400,
+      detail: /spec\.healthCheck\.path: must be a path on the instance/,
+    },
+    {
       name: 'an invalid environment name',
       request: () => call(kiln, 'PUT', '/environments/Edge_Dev', { body: environmentBody('9') }),
       status: 400,

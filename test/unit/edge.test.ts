@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { teamOfPrincipal } from '../../functions/core/caller.ts';
 import { describeCaught } from '../../functions/core/deployment-tasks.ts';
 import { deploymentNeeded } from '../../functions/core/requests.ts';
@@ -161,5 +162,109 @@ describe('caught workflow errors', () => {
 
   it('keeps a plain-text cause as it is', () => {
     assert.equal(describeCaught({ Error: 'X', Cause: 'boom' }).message, 'boom');
+  });
+});
+
+describe('health check paths stay on the instance', () => {
+  const INSTANCE = 'http://127.0.0.1:1234';
+  const withPath = (path: string) => ({
+    team: 'platform',
+    tier: 'dev',
+    spec: {
+      artifact: 'sample-app',
+      version: '1.0.0',
+      capacity: 1,
+      healthCheck: { path, intervalSeconds: 2, healthyThreshold: 2, timeoutSeconds: 1 },
+    },
+  });
+  const accepts = (path: string) => putEnvironmentBody.safeParse(withPath(path)).success;
+  /** What a probe does with the path: resolve it against the instance, or append it to the instance. */
+  const staysOnInstance = (path: string) =>
+    new URL(path, INSTANCE).origin === INSTANCE && new URL(`${INSTANCE}${path}`).origin === INSTANCE;
+
+  for (const path of [
+    '//127.0.0.1:39999/x',
+    '/\\127.0.0.1:39999/x',
+    '/\\/127.0.0.1:39999/x',
+    'http://x/',
+    'health',
+    '',
+    '/health#fragment',
+    '/he alth',
+    '/\t/127.0.0.1:39999/x',
+    '/health\n',
+    '/héalth',
+  ]) {
+    it(`refuses ${JSON.stringify(path)}, saying what a health path must be`, () => {
+      const result = putEnvironmentBody.safeParse(withPath(path));
+      assert.equal(result.success, false);
+      const [issue] = result.error?.issues ?? [];
+      assert.equal(issue?.path.join('.'), 'spec.healthCheck.path');
+      assert.match(issue?.message ?? '', /path on the instance.*\/health/);
+    });
+  }
+
+  for (const path of [
+    '/',
+    '/health',
+    '/health?deep=1&x=%20',
+    '/%2F%2Fhost',
+    '/a/../b',
+    '/@evil.example',
+    '/:9999/x',
+  ]) {
+    it(`accepts ${path}, which stays on the instance`, () => {
+      assert.equal(accepts(path), true);
+      assert.equal(staysOnInstance(path), true);
+    });
+  }
+
+  it('every accepted path keeps the probe on the instance (property)', () => {
+    const hostile = fc.string({
+      unit: fc.constantFrom(
+        '/',
+        '\\',
+        '#',
+        '?',
+        '@',
+        ':',
+        '.',
+        '%',
+        '2',
+        'F',
+        'h',
+        ' ',
+        '\t',
+        '\n',
+        'é',
+        '\u3000',
+      ),
+      maxLength: 12,
+    });
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          hostile,
+          hostile.map((s) => `/${s}`),
+        ),
+        (path) => {
+          if (accepts(path)) assert.ok(staysOnInstance(path), path);
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('accepts ordinary paths with a query (property)', () => {
+    const segment = fc.stringMatching(/^[A-Za-z0-9._~-]{1,12}$/);
+    const path = fc
+      .tuple(fc.array(segment, { maxLength: 5 }), fc.option(fc.stringMatching(/^[A-Za-z0-9=&%]{0,20}$/)))
+      .map(([segments, query]) => `/${segments.join('/')}${query === null ? '' : `?${query}`}`);
+    fc.assert(
+      fc.property(path, (p) => {
+        assert.ok(accepts(p), p);
+        assert.ok(staysOnInstance(p), p);
+      }),
+    );
   });
 });
