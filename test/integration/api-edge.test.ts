@@ -126,6 +126,24 @@ describe('REST API edge', { timeout: 120_000 }, () => {
       detail: /spec\.healthCheck\.path: must be a path on the instance/,
     },
     {
+      name: '__proto__ in spec.env',
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', {
+          rawBody: JSON.stringify(environmentBody('9')).replace('"env":{}', '"env":{"__proto__":"x"}'),
+        }),
+      status: 400,
+      detail: /spec\.env\.__proto__: __proto__, constructor and prototype are not allowed/,
+    },
+    {
+      name: 'a constructor key in a deployment request',
+      request: () =>
+        call(kiln, 'POST', '/environments/edge-dev/deployments', {
+          rawBody: '{"version":"2","constructor":{"prototype":{}}}',
+        }),
+      status: 400,
+      detail: /constructor: .*constructor\.prototype: /,
+    },
+    {
       name: 'an invalid environment name',
       request: () => call(kiln, 'PUT', '/environments/Edge_Dev', { body: environmentBody('9') }),
       status: 400,

@@ -3,9 +3,11 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { teamOfPrincipal } from '../../functions/core/caller.ts';
 import { describeCaught } from '../../functions/core/deployment-tasks.ts';
+import type { ValidationError } from '../../functions/core/errors.ts';
 import { deploymentNeeded } from '../../functions/core/requests.ts';
 import type { Deployment, Environment } from '../../functions/core/types.ts';
 import { putEnvironmentBody } from '../../functions/shared/api-schemas.ts';
+import { parseBody } from '../../functions/shared/http.ts';
 import { sampleSpec } from '../support/specs.ts';
 
 describe('teams from IAM principals', () => {
@@ -266,5 +268,74 @@ describe('health check paths stay on the instance', () => {
         assert.ok(staysOnInstance(p), p);
       }),
     );
+  });
+});
+
+describe('JSON bodies', () => {
+  const event = (body: string) =>
+    ({
+      body,
+      headers: { 'content-type': 'application/json' },
+      isBase64Encoded: false,
+    }) as unknown as Parameters<typeof parseBody>[0];
+  const body = (env: string) =>
+    `{"team":"platform","tier":"dev","spec":{"artifact":"sample-app","version":"1","capacity":1,"env":${env},` +
+    `"healthCheck":{"path":"/health","intervalSeconds":2,"healthyThreshold":2,"timeoutSeconds":1}}}`;
+  const refusal = (text: string) => {
+    try {
+      parseBody(event(text), putEnvironmentBody);
+    } catch (error) {
+      return error as ValidationError;
+    }
+    assert.fail('the body was accepted');
+  };
+
+  it('refuses __proto__ in env instead of silently dropping it', () => {
+    const error = refusal(body('{"__proto__":"x","GREETING":"hi"}'));
+    assert.equal(error.status, 400);
+    assert.match(error.message, /spec\.env\.__proto__/);
+    assert.deepEqual(
+      error.issues.map((i) => i.path),
+      ['spec.env.__proto__'],
+    );
+  });
+
+  it('refuses __proto__, constructor and prototype anywhere, naming every path', () => {
+    const error = refusal(
+      '{"constructor":{"prototype":{}},"spec":{"healthCheck":{"__proto__":{"path":"//x"}}},"list":[{"prototype":1}]}',
+    );
+    assert.deepEqual(error.issues.map((i) => i.path).sort(), [
+      'constructor',
+      'constructor.prototype',
+      'list.0.prototype',
+      'spec.healthCheck.__proto__',
+    ]);
+    assert.match(error.message, /__proto__, constructor and prototype are not allowed as keys/);
+  });
+
+  it('checks deeply nested bodies without exhausting the stack', () => {
+    const depth = 200_000;
+    const error = refusal(body(`{"A":${'['.repeat(depth)}${']'.repeat(depth)}}`));
+    assert.equal(error.status, 400);
+  });
+
+  it('names a forbidden key however deep it is', () => {
+    const depth = 100_000;
+    const error = refusal(`{"a":${'['.repeat(depth)}{"prototype":1}${']'.repeat(depth)}}`);
+    assert.equal(error.issues[0]?.path, `a.${'0.'.repeat(depth)}prototype`);
+  });
+
+  it('names the first twenty of many forbidden keys and counts the rest', () => {
+    const error = refusal(`{"list":[${Array(1000).fill('{"constructor":1}').join(',')}]}`);
+    assert.equal(error.issues.length, 20);
+    assert.match(error.message, /list\.0\.constructor: .*\(and 980 more\)$/);
+  });
+
+  it('still accepts those words as values', () => {
+    const parsed = parseBody(
+      event(body('{"GREETING":"__proto__ constructor prototype"}')),
+      putEnvironmentBody,
+    );
+    assert.equal(parsed.spec.env.GREETING, '__proto__ constructor prototype');
   });
 });
