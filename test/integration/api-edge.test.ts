@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseTokens, readLocalConfig } from '../../infra/local/config.ts';
 import { type Kiln, startKiln } from '../../infra/local/runtime.ts';
@@ -14,6 +14,8 @@ import {
   removeDataDir,
   TOKEN,
 } from '../support/kiln-process.ts';
+
+const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
 /**
  * Bad input to every route, through the real gateway and handlers: the right 4xx problem+json,
@@ -57,6 +59,10 @@ describe('REST API edge', { timeout: 120_000 }, () => {
     assert.equal(response.body.status, status);
     assert.equal(typeof response.body.title, 'string');
     assert.match(response.body.detail, detail);
+    // Nothing of the host reaches a client: no absolute paths, no stack frames.
+    const text = JSON.stringify(response.body);
+    assert.ok(!text.includes(PROJECT_ROOT) && !text.includes(dataDir), text);
+    assert.doesNotMatch(text, /\bat .*:\d+:\d+/);
   }
 
   const cases: { name: string; request: () => Promise<ApiResponse>; status: number; detail: RegExp }[] = [
@@ -289,6 +295,18 @@ describe('REST API edge', { timeout: 120_000 }, () => {
       },
       status: 403,
       detail: /another team/,
+    },
+    {
+      name: 'a malformed percent-encoding in the path',
+      request: () => call(kiln, 'GET', '/environments/%E0%A4%A'),
+      status: 400,
+      detail: /not valid percent-encoding/,
+    },
+    {
+      name: 'a malformed percent-encoding in a PUT path',
+      request: () => call(kiln, 'PUT', '/environments/%ZZ', { body: environmentBody('9') }),
+      status: 400,
+      detail: /not valid percent-encoding/,
     },
     {
       name: 'an unknown route',
