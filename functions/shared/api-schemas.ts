@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
+import { reservedVariables } from '../core/instance-env.ts';
 import { TIERS } from '../core/types.ts';
 
 /**
@@ -32,9 +33,21 @@ const version = matching(
   'must be 1-64 letters, digits, dots, dashes, pluses or underscores',
 );
 
+/**
+ * Probes resolve the path against the instance's address (`new URL(path, address)`), so it must not be
+ * able to name another host: `//host:port/x` is a network-path reference, and WHATWG URLs read `\` as
+ * `/` (`/\host:port/x` too) and drop tabs and newlines. Hence one leading `/`, then printable ASCII
+ * without `\`; `#` is refused because a fragment is never sent. Percent-encodings stay in the path.
+ */
+const healthPath = matching(
+  /^\/(?!\/)[\x21\x22\x24-\x5b\x5d-\x7e]{0,255}$/,
+  'must be a path on the instance such as /health or /health?deep=1: one leading / (not //), ' +
+    'then printable ASCII without spaces, \\ or #',
+);
+
 const healthCheck = z
   .strictObject({
-    path: matching(/^\/[\x21-\x7e]{0,255}$/, 'must be an absolute path such as /health'),
+    path: healthPath,
     intervalSeconds: between(1, 300),
     healthyThreshold: between(1, 10),
     timeoutSeconds: between(1, 120),
@@ -52,7 +65,19 @@ const instanceEnv = z
     matching(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name'),
     z.string().check(z.maxLength(4096)),
   )
-  .check(z.refine((env) => Object.keys(env).length <= 100, 'may hold at most 100 variables'));
+  .check(
+    z.refine((env) => Object.keys(env).length <= 100, 'may hold at most 100 variables'),
+    z.superRefine((env, context) => {
+      const reserved = reservedVariables(Object.keys(env));
+      if (reserved.length === 0) return;
+      const [verb, pronoun] = reserved.length === 1 ? ['is', 'it changes'] : ['are', 'they change'];
+      context.issues.push({
+        code: 'custom',
+        input: env,
+        message: `${reserved.join(', ')} ${verb} reserved: ${pronoun} how the host runs the instance`,
+      });
+    }),
+  );
 
 export const spec = z.strictObject({
   artifact: artifactName,

@@ -111,7 +111,54 @@ export function parseBody<S extends $ZodType>(event: APIGatewayProxyEvent, schem
       throw new ValidationError(`the body is not valid JSON: ${(error as Error).message}`);
     }
   }
+  refuseForbiddenKeys(value);
   return validate(schema, value, 'the body');
+}
+
+/**
+ * Keys that reach JavaScript's prototype machinery. JSON.parse makes `__proto__` an ordinary own key,
+ * but any spread, assignment or merge downstream turns it into a prototype change (zod's record
+ * dropped it without a word); `constructor` and `prototype` are the other half of such gadgets. No
+ * Kiln body has a use for them, so they are refused wherever they appear, once, for every route.
+ */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const MAX_REPORTED_KEYS = 20;
+
+/** ValidationError naming every path of the body that holds a forbidden key. */
+function refuseForbiddenKeys(body: unknown): void {
+  interface Step {
+    key: string;
+    parent?: Step;
+  }
+  const pathOf = (step: Step): string => {
+    const keys: string[] = [];
+    for (let at: Step | undefined = step; at; at = at.parent) keys.push(at.key);
+    return keys.reverse().join('.');
+  };
+  const found: Step[] = [];
+  // Depth-first with an explicit stack: JSON.parse accepts nesting far deeper than the call stack.
+  const pending: { value: unknown; at?: Step }[] = [{ value: body }];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    if (typeof next.value !== 'object' || next.value === null) continue;
+    const children = Object.entries(next.value);
+    for (let i = children.length - 1; i >= 0; i--) {
+      const [key, value] = children[i] as [string, unknown];
+      const step: Step = next.at ? { key, parent: next.at } : { key };
+      if (FORBIDDEN_KEYS.has(key)) found.push(step);
+      pending.push({ value, at: step });
+    }
+  }
+  if (found.length === 0) return;
+  // A body can repeat a key thousands of times: name the first few, count the rest.
+  const issues = found.slice(0, MAX_REPORTED_KEYS).map((step) => ({
+    path: pathOf(step),
+    message: '__proto__, constructor and prototype are not allowed as keys',
+  }));
+  const more = found.length > issues.length ? ` (and ${found.length - issues.length} more)` : '';
+  throw new ValidationError(
+    `the body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}${more}`,
+    issues,
+  );
 }
 
 /** Validates a value at the edge; `what` names it in the message (the body, the path). */

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { localLambdaContext } from '../../functions/adapters/local/lambda-context.ts';
 import { problem } from '../../functions/shared/http.ts';
+import { logger } from '../../functions/shared/logger.ts';
 import type { Route } from '../../functions/shared/routes.ts';
 
 /** An API handler as API Gateway's Lambda proxy integration calls it. */
@@ -22,17 +23,38 @@ export interface GatewayOptions {
 const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
+ * A request answered before its body was read (401, 413, ...) still has its body on the way. Closing
+ * the connection while the client is still sending makes the kernel reset it, and the client loses
+ * the answer; so the gateway reads and drops the rest first. Bounded, so a client cannot keep a
+ * connection busy forever: past 64 MB or 10 s it is cut off (a 20 MB upload on loopback takes ~50 ms).
+ */
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+const DRAIN_MAX_MS = 10_000;
+
+/** What a client sees when the gateway or a handler fails: the cause goes to the log, never to the client. */
+const GENERIC_FAILURE = 'Kiln could not complete the request.';
+
+/** Requests that announced `Expect: 100-continue` and were told to send their body. */
+const continued = new WeakSet<IncomingMessage>();
+
+/**
  * The embedded API Gateway: matches a route, authenticates the bearer token the way API Gateway's
- * IAM authorizer authenticates a signature (rejecting the request before any handler runs), and
- * calls the route's handler with a REST proxy event whose `requestContext.identity.userArn` is the
- * team's role (`kiln-team-<team>`), exactly the shape the handlers get in AWS.
+ * IAM authorizer authenticates a signature (rejecting the request before any handler runs, and before
+ * reading its body), and calls the route's handler with a REST proxy event whose
+ * `requestContext.identity.userArn` is the team's role (`kiln-team-<team>`), exactly the shape the
+ * handlers get in AWS.
  */
 export async function startGateway(options: GatewayOptions): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     serve(options, req, res).catch((error: Error) => {
-      send(res, problem(500, `gateway error: ${error.message}`));
+      logger.error('gateway error', { error: { name: error.name, message: error.message } });
+      answer(req, res, problem(500, GENERIC_FAILURE));
     });
-  });
+  };
+  const server = createServer(onRequest);
+  // Handling Expect: 100-continue ourselves lets a refused request (401, 413) be answered before the
+  // client sends its body at all; Node would otherwise ask for the body straight away.
+  server.on('checkContinue', onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, resolve);
@@ -42,19 +64,44 @@ export async function startGateway(options: GatewayOptions): Promise<{ url: stri
 }
 
 async function serve(options: GatewayOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://gateway');
+  const target = req.url ?? '/';
+  const url = URL.parse(target.startsWith('/') ? `http://gateway${target}` : target);
+  if (!url) return answer(req, res, problem(400, 'the request target is not a path'));
+  if (!wellEncoded(url.pathname)) {
+    return answer(
+      req,
+      res,
+      problem(
+        400,
+        `the path ${url.pathname.slice(0, 200)} is not valid percent-encoding: ` +
+          'each % must start a UTF-8 byte written as two hex digits (%2F, %C3%A9)',
+      ),
+    );
+  }
   const matched = matchRoute(options.routes, req.method ?? 'GET', url.pathname);
   if (matched === 'method-not-allowed')
-    return send(res, problem(405, `${req.method} is not allowed on ${url.pathname}`));
-  if (!matched) return send(res, problem(404, `no route for ${req.method} ${url.pathname}`));
+    return answer(req, res, problem(405, `${req.method} is not allowed on ${url.pathname}`));
+  if (!matched) return answer(req, res, problem(404, `no route for ${req.method} ${url.pathname}`));
   const team = authenticate(options.tokens, req.headers.authorization);
-  if (typeof team !== 'string') return send(res, team);
-  const body = await readBody(req);
-  if (body === 'too-large') return send(res, problem(413, `the body exceeds ${MAX_BODY_BYTES} bytes`));
+  if (typeof team !== 'string') return answer(req, res, team);
+  const tooLarge = problem(413, `the body exceeds ${MAX_BODY_BYTES} bytes`);
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return answer(req, res, tooLarge);
+  const body = await readBody(req, res);
+  if (body === 'too-large') return answer(req, res, tooLarge);
   const handler = options.handlers.get(matched.route.handler);
-  if (!handler) return send(res, problem(500, `no handler module for ${matched.route.handler}`));
+  if (!handler) return answer(req, res, problem(500, `no handler module for ${matched.route.handler}`));
   const event = proxyEvent(req, url, matched, body, team, req.headers.authorization ?? '');
-  send(res, await handler(event, localLambdaContext(`kiln-api-${matched.route.handler}`, 29_000)));
+  answer(req, res, await handler(event, localLambdaContext(`kiln-api-${matched.route.handler}`, 29_000)));
+}
+
+/** Whether every percent-encoding of the path decodes (two hex digits each, forming UTF-8). */
+function wellEncoded(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 interface MatchedRoute {
@@ -102,15 +149,40 @@ function authenticate(
   return tokens.get(token) ?? problem(401, 'the bearer token is not known to this Kiln');
 }
 
-async function readBody(req: IncomingMessage): Promise<string | null | 'too-large'> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return 'too-large';
-    chunks.push(chunk as Buffer);
-  }
-  return size === 0 ? null : Buffer.concat(chunks).toString('utf8');
+/**
+ * The request body, or 'too-large' as soon as it passes MAX_BODY_BYTES (the stream is then paused
+ * with the rest unread, for `answer` to drain). Never iterates the stream with `for await`: leaving
+ * such a loop early destroys the socket under the client.
+ */
+function readBody(req: IncomingMessage, res: ServerResponse): Promise<string | null | 'too-large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', reject);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        stop();
+        req.pause();
+        resolve('too-large');
+      } else chunks.push(chunk);
+    };
+    const onEnd = () => {
+      stop();
+      resolve(size === 0 ? null : Buffer.concat(chunks).toString('utf8'));
+    };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', reject);
+    if (expectsContinue(req)) {
+      continued.add(req);
+      res.writeContinue();
+    }
+  });
 }
 
 function proxyEvent(
@@ -178,8 +250,63 @@ function proxyEvent(
   };
 }
 
-function send(res: ServerResponse, result: APIGatewayProxyResult): void {
-  if (res.headersSent) return;
-  res.writeHead(result.statusCode, result.headers as Record<string, string>);
-  res.end(result.body);
+/**
+ * Sends a result. When the request's body is still unread (answered early: 401, 413, a bad path),
+ * the answer goes out with `Connection: close` and the connection ends only once the client has sent
+ * the rest, which is read and dropped (see DRAIN_MAX_BYTES); a client that announced
+ * `Expect: 100-continue` and was never asked for its body is answered and closed at once.
+ */
+function answer(req: IncomingMessage, res: ServerResponse, result: APIGatewayProxyResult): void {
+  if (res.headersSent || res.destroyed) return;
+  const headers = result.headers as Record<string, string> | undefined;
+  if (req.complete || !announcesBody(req)) {
+    res.writeHead(result.statusCode, headers);
+    res.end(result.body);
+    return;
+  }
+  res.writeHead(result.statusCode, {
+    ...headers,
+    'content-length': String(Buffer.byteLength(result.body)),
+    connection: 'close',
+  });
+  if (expectsContinue(req) && !continued.has(req)) {
+    res.end(result.body);
+    return;
+  }
+  res.write(result.body);
+  drain(req, res);
+}
+
+/** Reads and drops the rest of a request body, then ends the response; cuts the client off past the bounds. */
+function drain(req: IncomingMessage, res: ServerResponse): void {
+  let bytes = 0;
+  const finish = (cutOff: boolean) => {
+    clearTimeout(timer);
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('close', onClose);
+    if (cutOff) res.destroy();
+    else res.end();
+  };
+  const onData = (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes > DRAIN_MAX_BYTES) finish(true);
+  };
+  const onEnd = () => finish(false);
+  const onClose = () => finish(true);
+  const timer = setTimeout(() => finish(true), DRAIN_MAX_MS).unref();
+  req.on('data', onData);
+  req.once('end', onEnd);
+  req.once('close', onClose);
+  req.on('error', () => {}); // an aborted upload: 'close' follows and ends it
+  if (req.readableEnded) finish(false);
+  else req.resume();
+}
+
+function announcesBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
+function expectsContinue(req: IncomingMessage): boolean {
+  return /\b100-continue\b/i.test(req.headers.expect ?? '');
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseTokens, readLocalConfig } from '../../infra/local/config.ts';
 import { type Kiln, startKiln } from '../../infra/local/runtime.ts';
@@ -14,6 +14,8 @@ import {
   removeDataDir,
   TOKEN,
 } from '../support/kiln-process.ts';
+
+const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
 /**
  * Bad input to every route, through the real gateway and handlers: the right 4xx problem+json,
@@ -57,6 +59,10 @@ describe('REST API edge', { timeout: 120_000 }, () => {
     assert.equal(response.body.status, status);
     assert.equal(typeof response.body.title, 'string');
     assert.match(response.body.detail, detail);
+    // Nothing of the host reaches a client: no absolute paths, no stack frames.
+    const text = JSON.stringify(response.body);
+    assert.ok(!text.includes(PROJECT_ROOT) && !text.includes(dataDir), text);
+    assert.doesNotMatch(text, /\bat .*:\d+:\d+/);
   }
 
   const cases: { name: string; request: () => Promise<ApiResponse>; status: number; detail: RegExp }[] = [
@@ -103,6 +109,45 @@ describe('REST API edge', { timeout: 120_000 }, () => {
         call(kiln, 'PUT', '/environments/edge-dev', { body: { ...environmentBody('9'), owner: 'me' } }),
       status: 400,
       detail: /owner/,
+    },
+    {
+      name: 'instance variables that change how the host runs the instance',
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', {
+          body: environmentBody('9', {
+            env: { NODE_OPTIONS: '--require /tmp/x.js', LD_PRELOAD: '/tmp/x.so' },
+          }),
+        }),
+      status: 400,
+      detail: /spec\.env: LD_PRELOAD, NODE_OPTIONS are reserved: they change how the host runs the instance/,
+    },
+    {
+      name: 'a health check path that leaves the instance',
+      request: () => {
+        const body = environmentBody('9');
+        body.spec.healthCheck.path = '/\\127.0.0.1:39999/x';
+        return call(kiln, 'PUT', '/environments/edge-dev', { body });
+      },
+      status: 400,
+      detail: /spec\.healthCheck\.path: must be a path on the instance/,
+    },
+    {
+      name: '__proto__ in spec.env',
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', {
+          rawBody: JSON.stringify(environmentBody('9')).replace('"env":{}', '"env":{"__proto__":"x"}'),
+        }),
+      status: 400,
+      detail: /spec\.env\.__proto__: __proto__, constructor and prototype are not allowed/,
+    },
+    {
+      name: 'a constructor key in a deployment request',
+      request: () =>
+        call(kiln, 'POST', '/environments/edge-dev/deployments', {
+          rawBody: '{"version":"2","constructor":{"prototype":{}}}',
+        }),
+      status: 400,
+      detail: /constructor: .*constructor\.prototype: /,
     },
     {
       name: 'an invalid environment name',
@@ -250,6 +295,18 @@ describe('REST API edge', { timeout: 120_000 }, () => {
       },
       status: 403,
       detail: /another team/,
+    },
+    {
+      name: 'a malformed percent-encoding in the path',
+      request: () => call(kiln, 'GET', '/environments/%E0%A4%A'),
+      status: 400,
+      detail: /not valid percent-encoding/,
+    },
+    {
+      name: 'a malformed percent-encoding in a PUT path',
+      request: () => call(kiln, 'PUT', '/environments/%ZZ', { body: environmentBody('9') }),
+      status: 400,
+      detail: /not valid percent-encoding/,
     },
     {
       name: 'an unknown route',

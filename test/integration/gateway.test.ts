@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { apiHandler, json } from '../../functions/shared/http.ts';
+import { routes } from '../../functions/shared/routes.ts';
+import { type ApiHandler, startGateway } from '../../infra/local/gateway.ts';
+import { TOKEN } from '../support/kiln-process.ts';
+
+/** What a raw HTTP exchange ended with: the answer, and every error the client saw on the way. */
+interface Exchange {
+  status?: number;
+  headers?: Record<string, string | string[] | undefined>;
+  body: string;
+  errors: string[];
+  /** Whether the server asked for the body (Expect: 100-continue). */
+  continued: boolean;
+}
+
+const TWENTY_MB = 20 * 1024 * 1024;
+
+/**
+ * One request over node:http on its own connection. The body is queued whole before any answer can
+ * arrive, as a client uploading a file does; resolves once the connection is closed, so a reset after
+ * the answer is still seen.
+ */
+function exchange(
+  url: string,
+  options: {
+    method?: string;
+    path: string;
+    token?: string;
+    body?: Buffer;
+    chunked?: boolean;
+    expectContinue?: boolean;
+  },
+): Promise<Exchange> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const result: Exchange = { body: '', errors: [], continued: false };
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    if (options.body && !options.chunked) headers['content-length'] = String(options.body.length);
+    if (options.expectContinue) headers.expect = '100-continue';
+    const req = request({
+      host: hostname,
+      port,
+      method: options.method ?? 'PUT',
+      path: options.path,
+      headers,
+      agent: false,
+    });
+    const sendBody = () => {
+      if (!options.body) return req.end();
+      if (!options.chunked) return req.end(options.body);
+      for (let at = 0; at < options.body.length; at += 256 * 1024)
+        req.write(options.body.subarray(at, at + 256 * 1024));
+      req.end();
+    };
+    req.on('error', (error: NodeJS.ErrnoException) => result.errors.push(error.code ?? error.message));
+    req.on('continue', () => {
+      result.continued = true;
+      sendBody();
+    });
+    req.on('response', (res) => {
+      result.status = res.statusCode;
+      result.headers = res.headers;
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        result.body += chunk;
+      });
+      res.on('error', (error: NodeJS.ErrnoException) => result.errors.push(error.code ?? error.message));
+    });
+    req.on('close', () => setImmediate(() => resolve(result)));
+    if (!options.expectContinue) sendBody();
+  });
+}
+
+/** Host paths and stack frames must never reach a client. */
+function assertNothingOfTheHost(body: string) {
+  assert.doesNotMatch(body, /\/(home|root|work|tmp|usr|var|opt)\//);
+  assert.doesNotMatch(body, /\bat .*:\d+:\d+/);
+  assert.ok(!body.includes(process.cwd()), body);
+}
+
+describe('embedded API gateway', { timeout: 120_000 }, () => {
+  let server: Server;
+  let url: string;
+  const HOST_DETAIL = `ENOENT: no such file or directory, open '${process.cwd()}/.kiln/secret.json'\n    at open (/home/kiln/app.ts:12:3)`;
+
+  before(async () => {
+    const echo: ApiHandler = async (event: APIGatewayProxyEvent) =>
+      json(200, { pathParameters: event.pathParameters, bodyBytes: event.body?.length ?? 0 });
+    const handlers = new Map<string, ApiHandler>(routes.map((route) => [route.handler, echo]));
+    handlers.set('listStacks', async () => {
+      throw new Error(HOST_DETAIL);
+    });
+    handlers.set(
+      'getDeployment',
+      apiHandler(async () => {
+        throw new Error(HOST_DETAIL);
+      }),
+    );
+    const gateway = await startGateway({
+      host: '127.0.0.1',
+      port: 0,
+      tokens: new Map([[TOKEN, 'platform']]),
+      routes,
+      handlers,
+    });
+    server = gateway.server;
+    url = gateway.url;
+  });
+
+  after(async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  });
+
+  describe('malformed percent-encoding in the path', () => {
+    const samples = ['%ZZ', '%E0%A4%A', '%', '%C3', '%FF'];
+    const targets = [
+      ...routes.map((route) => ({
+        method: route.method,
+        template: route.path.includes('{') ? route.path : `${route.path}/{x}`,
+      })),
+      { method: 'GET', template: '/nowhere/{x}' },
+    ];
+    const requests = new Set<string>();
+    for (const { method, template } of targets) {
+      for (const sample of samples) {
+        const path = template.replace(/\{[^}]+\}/, sample).replace(/\{[^}]+\}/g, 'd-000000000-0000000000');
+        if (requests.has(`${method} ${path}`)) continue;
+        requests.add(`${method} ${path}`);
+        it(`answers ${method} ${path} with 400 problem+json`, async () => {
+          const response = await fetch(`${url}${path}`, {
+            method,
+            headers: { authorization: `Bearer ${TOKEN}` },
+          });
+          assert.equal(response.status, 400);
+          assert.equal(response.headers.get('content-type'), 'application/problem+json');
+          const problem = (await response.json()) as { status: number; detail: string };
+          assert.equal(problem.status, 400);
+          assert.match(problem.detail, /percent-encoding/);
+        });
+      }
+    }
+
+    it('still decodes well-formed encodings into path parameters', async () => {
+      const response = await fetch(`${url}/environments/caf%C3%A9`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal(response.status, 200);
+      assert.deepEqual(((await response.json()) as { pathParameters: unknown }).pathParameters, {
+        name: 'café',
+      });
+    });
+  });
+
+  describe('large bodies are always answered, never reset', () => {
+    const body = Buffer.alloc(TWENTY_MB, 'a');
+    const cases = [
+      { name: 'authenticated, with Content-Length', token: TOKEN, chunked: false, status: 413 },
+      { name: 'authenticated, chunked', token: TOKEN, chunked: true, status: 413 },
+      { name: 'unauthenticated, with Content-Length', token: undefined, chunked: false, status: 401 },
+      { name: 'unauthenticated, chunked', token: undefined, chunked: true, status: 401 },
+    ];
+    for (const c of cases) {
+      it(`answers 20 MB ${c.name} with ${c.status}, five times without a reset`, async () => {
+        for (let round = 0; round < 5; round++) {
+          const result = await exchange(url, {
+            path: '/environments/big-dev',
+            token: c.token,
+            body,
+            chunked: c.chunked,
+          });
+          assert.deepEqual(result.errors, [], `round ${round}`);
+          assert.equal(result.status, c.status, `round ${round}: ${result.body}`);
+          assert.equal(result.headers?.['content-type'], 'application/problem+json');
+          assert.equal(JSON.parse(result.body).status, c.status);
+        }
+      });
+    }
+
+    it('cuts off a client that keeps sending past 64 MB, after answering it', async () => {
+      const result = await exchange(url, {
+        path: '/environments/big-dev',
+        token: TOKEN,
+        body: Buffer.alloc(80 * 1024 * 1024, 'a'),
+      });
+      assert.equal(result.status, 413);
+      assert.ok(result.errors.length > 0, 'the connection was cut');
+      const after = await fetch(`${url}/environments`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(after.status, 200);
+    });
+
+    it('refuses a declared oversize body before asking for it (Expect: 100-continue)', async () => {
+      for (const token of [TOKEN, undefined]) {
+        const result = await exchange(url, {
+          path: '/environments/big-dev',
+          token,
+          body,
+          expectContinue: true,
+        });
+        assert.equal(result.status, token ? 413 : 401);
+        assert.equal(result.continued, false);
+        assert.deepEqual(result.errors, []);
+      }
+    });
+
+    it('asks for and accepts a body within the limit (Expect: 100-continue)', async () => {
+      const small = Buffer.from(JSON.stringify({ hello: 'world' }));
+      const result = await exchange(url, {
+        path: '/environments/small-dev',
+        token: TOKEN,
+        body: small,
+        expectContinue: true,
+      });
+      assert.equal(result.status, 200, result.body);
+      assert.equal(result.continued, true);
+      assert.equal(JSON.parse(result.body).bodyBytes, small.length);
+    });
+
+    it('keeps the connection of an ordinary request open', async () => {
+      const response = await fetch(`${url}/environments`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(response.status, 200);
+      assert.notEqual(response.headers.get('connection'), 'close');
+    });
+  });
+
+  describe('failures say nothing about the host', () => {
+    it('answers a handler that throws with a generic 500 problem', async () => {
+      const response = await fetch(`${url}/environments/edge-dev/stacks`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal(response.status, 500);
+      assert.equal(response.headers.get('content-type'), 'application/problem+json');
+      const text = await response.text();
+      assertNothingOfTheHost(text);
+      assert.equal(JSON.parse(text).detail, 'Kiln could not complete the request.');
+    });
+
+    it('answers an API handler whose route throws with a generic 500 problem', async () => {
+      const response = await fetch(`${url}/environments/edge-dev/deployments/d-000000000-0000000000`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal(response.status, 500);
+      assertNothingOfTheHost(await response.text());
+    });
+  });
+});
