@@ -80,9 +80,16 @@ const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'JDK_JAVA_OPTIONS',
 ]);
 
+/**
+ * Allowed although a reserved family's prefix matches: NODE_ENV is the application's own setting
+ * (`production`, `development`); Node itself never reads it.
+ */
+const APPLICATION_NAMES: ReadonlySet<string> = new Set(['NODE_ENV']);
+
 /** Whether Kiln refuses this variable name in `spec.env` (case-insensitive). */
 export function isReservedVariable(name: string): boolean {
   const upper = name.toUpperCase();
+  if (APPLICATION_NAMES.has(upper)) return false;
   return RESERVED_NAMES.has(upper) || RESERVED_PREFIXES.some((prefix) => upper.startsWith(prefix));
 }
 

@@ -88,9 +88,14 @@ export async function putEnvironment(
       `cannot manage an environment for team ${request.team}: you act for ${caller.team}`,
     );
   }
-  return retryOnConflict(ifMatch, async () => {
-    const existing = await ports.store.getEnvironment(request.name);
-    if (!existing) return createEnvironment(ports, caller, request, ifMatch);
+  // Whoever creates the record answers 201, also when a concurrent writer made it retry after that.
+  let created = false;
+  const accepted = await retryOnConflict(ifMatch, async () => {
+    let existing = await ports.store.getEnvironment(request.name);
+    if (!existing) {
+      existing = await createEnvironment(ports, caller, request, ifMatch);
+      created = true;
+    }
     assertOwnedBy(caller, existing);
     assertVersion(existing, ifMatch);
     const inFlight = await inFlightDeployment(ports, existing);
@@ -106,13 +111,19 @@ export async function putEnvironment(
             });
       return { environment, deploymentId: inFlight?.id, created: false };
     }
+    const firstDeployment = existing.generation === 0 && existing.latestDeploymentId === undefined;
     return startDeployment(ports, caller, existing, {
       action: 'deploy',
       spec: request.spec,
       tier: request.tier,
-      reason: revived ? 'environment re-created' : 'desired spec changed',
+      reason: revived
+        ? 'environment re-created'
+        : firstDeployment
+          ? 'environment created'
+          : 'desired spec changed',
     });
   });
+  return { ...accepted, created };
 }
 
 /** POST /environments/{name}/deployments: deploy a version (or redeploy the current spec). */
@@ -218,12 +229,13 @@ export function deploymentNeeded(
   return !(inFlight.action === 'deploy' && specsEqual(spec, inFlight.spec));
 }
 
+/** Records a new environment (no deployment yet); VersionConflictError if someone created it first. */
 async function createEnvironment(
   ports: RequestPorts,
   caller: Caller,
   request: EnvironmentRequest,
   ifMatch: number | undefined,
-): Promise<Accepted> {
+): Promise<Environment> {
   if (ifMatch !== undefined) {
     throw new VersionConflictError(
       `environment ${request.name} does not exist, so If-Match ${ifMatch} cannot match`,
@@ -250,12 +262,7 @@ async function createEnvironment(
     action: 'environment.created',
     detail: { team: environment.team, tier: environment.tier },
   });
-  const accepted = await startDeployment(ports, caller, environment, {
-    action: 'deploy',
-    spec: request.spec,
-    reason: 'environment created',
-  });
-  return { ...accepted, created: true };
+  return environment;
 }
 
 interface DeploymentPlan {

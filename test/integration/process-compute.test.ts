@@ -257,6 +257,16 @@ describe('ProcessCompute with the sample app', () => {
     assert.deepEqual(await compute.describeStack('web-v0001'), []);
   });
 
+  test('a spec setting a host-reserved variable (stored before the edge refused it) launches nothing', async () => {
+    const compute = newCompute();
+    const env = { NODE_OPTIONS: '--import=data:text/javascript,process.exit(7)', SAMPLE_HEALTH: 'ok' };
+    await assert.rejects(
+      compute.launchStack(tagsFor('web-v0001'), sampleSpec({ env })),
+      (error) => error instanceof LaunchFailedError && /NODE_OPTIONS/.test(error.message),
+    );
+    assert.deepEqual(await compute.describeStack('web-v0001'), []);
+  });
+
   test('the spec environment reaches the app: SAMPLE_HEALTH=fail makes /health answer 503', async () => {
     const compute = newCompute();
     const [instance] = await compute.launchStack(

@@ -63,6 +63,8 @@ describe('variables a spec may not set on an instance', () => {
       'PORTAL',
       'MYPATH',
       'ENVIRONMENT',
+      'NODE_ENV',
+      'node_env',
     ]) {
       assert.equal(isReservedVariable(name), false, name);
     }

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KilnError, LaunchFailedError } from '../../core/errors.ts';
+import { reservedVariables } from '../../core/instance-env.ts';
 import type { Compute, StackTags } from '../../core/ports/compute.ts';
 import type { Instance, InstanceState, Spec } from '../../core/types.ts';
 import { acceptsConnections, freePort, LOOPBACK } from './free-port.ts';
@@ -264,6 +265,13 @@ export class ProcessCompute implements Compute {
   }
 
   async #launch(tags: StackTags, spec: Spec): Promise<Instance[]> {
+    // The edge refuses these already; a spec stored before it did must not reach the host either.
+    const reserved = reservedVariables(Object.keys(spec.env));
+    if (reserved.length > 0) {
+      throw new LaunchFailedError(
+        `not launching: spec.env sets ${reserved.join(', ')}, reserved by the host`,
+      );
+    }
     const entry = await this.#artifactEntry(spec.artifact);
     const stack = this.#stacks.get(tags.stackId) ?? { tags, spec, instances: [] };
     this.#stacks.set(tags.stackId, stack);
@@ -526,8 +534,8 @@ function toInstance(record: InstanceRecord): Instance {
  */
 function instanceEnvironment(stack: StackRecord, record: InstanceRecord, owner: string): NodeJS.ProcessEnv {
   return {
-    ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
     ...stack.spec.env,
+    ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
     PORT: String(record.port),
     APP_VERSION: stack.spec.version,
     KILN_ENVIRONMENT: stack.tags.environment,
