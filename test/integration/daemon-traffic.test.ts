@@ -236,6 +236,38 @@ describe('DaemonTraffic (the traffic data plane in its own process)', () => {
     await traffic.stop();
   });
 
+  test('a call cut short by the death of the daemon is retried once on a restarted daemon', async () => {
+    const dataDir = await dataFolder();
+    let arrived: () => void = () => undefined;
+    const slowArrived = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const traffic = await connect(dataDir);
+    const endpoint = await traffic.ensureEndpoint(ENV);
+    await traffic.registerStack(
+      ENV,
+      'blue',
+      [await backend('blue', { delayMs: 3000, onRequest: arrived })],
+      healthCheck,
+    );
+    await traffic.registerStack(ENV, 'green', [await backend('green')], healthCheck);
+    await traffic.setWeights(ENV, { blue: 100, green: 0 });
+    const cut = fetch(endpoint).catch((error: Error) => error);
+    await slowArrived;
+    await traffic.setWeights(ENV, { green: 100 });
+    const { pid } = await traffic.status();
+
+    const draining = traffic.drainStack(ENV, 'blue', 30);
+    while ((await traffic.getWeights(ENV)).blue !== 0) await sleep(10);
+    await kill(pid);
+    await draining;
+
+    assert.ok((await cut) instanceof Error, 'the daemon took its in-flight request with it');
+    assert.deepEqual(await traffic.getWeights(ENV), { green: 100 }, 'the retried drain deregistered blue');
+    assert.notEqual((await traffic.status()).pid, pid);
+    await traffic.stop();
+  });
+
   test('a stale socket is replaced, and daemons started together leave exactly one serving', async () => {
     const dataDir = await dataFolder();
     const first = await connect(dataDir);
