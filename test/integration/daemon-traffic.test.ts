@@ -185,6 +185,7 @@ describe('DaemonTraffic (the traffic data plane in its own process)', () => {
     assert.ok(answered >= 60, `only ${answered} requests answered in ~1.8 s at 50/s`);
     assert.ok(byStack.blue && byStack.green, `both stacks served: ${JSON.stringify(byStack)}`);
     assert.equal(status.pid, connected.pid, 'the new client reuses the running daemon');
+    assert.equal(second.foundRunning, true);
     assert.equal(endpointAgain, endpoint, 'on the same endpoint port');
     assert.deepEqual(await daemonsServing(dataDir), [status.pid], 'one daemon serves the data folder');
     assert.equal(await processGroupOf(status.pid), status.pid, 'the daemon leads its own process group');
@@ -208,11 +209,30 @@ describe('DaemonTraffic (the traffic data plane in its own process)', () => {
     await assert.rejects(traffic.getWeights(ENV), TrafficDaemonUnavailableError);
 
     const again = await connect(dataDir);
+    assert.equal(again.foundRunning, false);
     assert.notEqual((await again.status()).pid, pid);
     assert.deepEqual([await again.ensureEndpoint(ENV), await again.ensureEndpoint('other-dev')], endpoints);
     assert.deepEqual(await again.getWeights(ENV), { blue: 100 });
     assert.equal(await (await fetch(endpoints[0] as string)).text(), 'b1');
     await again.stop();
+  });
+
+  test('a daemon listening on another interface than asked is stopped and replaced', async () => {
+    const dataDir = await dataFolder();
+    const first = await connect(dataDir);
+    const endpoint = await first.ensureEndpoint(ENV);
+    const { pid } = await first.status();
+
+    const second = await DaemonTraffic.connect({ dataDir, daemonEntry: DAEMON_ENTRY, host: '127.0.0.2' });
+
+    assert.equal(second.foundRunning, false);
+    assert.equal(isAlive(pid), false);
+    assert.deepEqual(
+      { ...(await second.status()), pid: 0, startedAt: '' },
+      { protocol: 1, pid: 0, dataDir: second.files.dataDir, host: '127.0.0.2', startedAt: '' },
+    );
+    assert.equal(await second.ensureEndpoint(ENV), endpoint.replace('127.0.0.1', '127.0.0.2'));
+    await second.stop();
   });
 
   test('a SIGKILLed daemon is started again by the next call, which finds its endpoints and weights restored', async () => {

@@ -72,6 +72,7 @@ export class DaemonTraffic implements Traffic {
   /** The start in progress, shared by every call that found the daemon gone. */
   #starting: Promise<TrafficDaemonStatus> | undefined;
   #closed: 'stopped' | 'detached' | undefined;
+  #foundRunning = false;
 
   private constructor(files: TrafficDaemonFiles, options: DaemonTrafficOptions) {
     this.files = files;
@@ -88,13 +89,21 @@ export class DaemonTraffic implements Traffic {
   static async connect(options: DaemonTrafficOptions): Promise<DaemonTraffic> {
     const client = new DaemonTraffic(await trafficDaemonFiles(options.dataDir), options);
     const running = await client.#statusIfRunning();
-    if (running && !client.#wants(running)) {
-      await client.#stopDaemon();
-      await client.#start();
-    } else if (!running) {
-      await client.#start();
+    if (running && client.#wants(running)) {
+      client.#foundRunning = true;
+      return client;
     }
+    if (running) await client.#stopDaemon();
+    await client.#start();
     return client;
+  }
+
+  /**
+   * Whether `connect` found the daemon already serving (false: it started it). A control plane that fails
+   * to start can tell from it whether stopping the daemon would take down traffic that was flowing before.
+   */
+  get foundRunning(): boolean {
+    return this.#foundRunning;
   }
 
   /** Who serves the data folder: its pid, protocol, interface, start time. */
