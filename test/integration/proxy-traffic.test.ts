@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
@@ -88,6 +88,20 @@ describe('ProxyTraffic', () => {
       await new Promise((resolve) => server.close(resolve));
     });
     return { id, address: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, state: 'running' };
+  }
+
+  /** A TCP listener that counts the connections it accepts and hands each to `onConnection`. */
+  async function listenerCountingConnections(onConnection: (socket: Socket) => void = () => undefined) {
+    let connections = 0;
+    const server = createNetServer((socket) => {
+      connections += 1;
+      // Read (and drop) what arrives, or the socket never sees the peer close and the server never closes.
+      socket.resume();
+      onConnection(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanUpLater(() => new Promise((resolve) => server.close(() => resolve())));
+    return { port: (server.address() as AddressInfo).port, connections: () => connections };
   }
 
   function newCompute(): ProcessCompute {
@@ -220,6 +234,56 @@ describe('ProxyTraffic', () => {
       { instanceId: 'gone', healthy: false, reason: 'connection refused' },
     ]);
     assert.deepEqual(await traffic.probeHealth(ENV, 'unknown'), []);
+  });
+
+  test('a health-check path naming another host or port is refused unsent: nothing reaches that port', async () => {
+    const elsewhere = await listenerCountingConnections();
+    const target = `127.0.0.1:${elsewhere.port}`;
+    const hostilePaths = [
+      `//${target}/x`,
+      `/\\${target}/x`,
+      `/\t/${target}/x`,
+      `/\n/${target}/x`,
+      `http://${target}/x`,
+      `health`,
+    ];
+    const instance = await backend('b1');
+    const traffic = newTraffic();
+
+    for (const path of hostilePaths) {
+      await traffic.registerStack(ENV, 'blue', [instance], { ...healthCheck, path });
+      assert.deepEqual(
+        await traffic.probeHealth(ENV, 'blue'),
+        [{ instanceId: 'b1', healthy: false, reason: 'health-check path is not a path on the instance' }],
+        `path ${JSON.stringify(path)}`,
+      );
+    }
+    await traffic.registerStack(ENV, 'blue', [instance], { ...healthCheck, path: `/..//${target}/x` });
+    assert.deepEqual(await traffic.probeHealth(ENV, 'blue'), [{ instanceId: 'b1', healthy: true }]);
+
+    assert.equal(elsewhere.connections(), 0);
+  });
+
+  test("a failed probe names only the instance's own outcome, never the text of the error", async () => {
+    const garbage = await listenerCountingConnections((socket) => socket.end('SSH-2.0-OpenSSH_9.9\r\n'));
+    const hangUp = await listenerCountingConnections((socket) => socket.destroy());
+    const traffic = newTraffic();
+    await traffic.registerStack(
+      ENV,
+      'blue',
+      [
+        { id: 'garbage', address: `http://127.0.0.1:${garbage.port}`, state: 'running' },
+        { id: 'hang-up', address: `http://127.0.0.1:${hangUp.port}`, state: 'running' },
+      ],
+      healthCheck,
+    );
+
+    const round = await traffic.probeHealth(ENV, 'blue');
+
+    assert.deepEqual(round, [
+      { instanceId: 'garbage', healthy: false, reason: 'no valid HTTP answer' },
+      { instanceId: 'hang-up', healthy: false, reason: 'connection closed without an answer' },
+    ]);
   });
 
   test('drainStack lets an in-flight request finish while new requests go elsewhere, then deregisters', async () => {

@@ -229,7 +229,7 @@ export class ProxyTraffic implements Traffic {
       } else if (retryable) {
         this.#forward(req, res, stackId, instances, (index + 1) % instances.length, false);
       } else {
-        const detail = `stack ${stackId} instance ${instance.id} did not answer: ${describeError(error)}`;
+        const detail = `stack ${stackId} instance ${instance.id} did not answer: ${describeFailure(error)}`;
         sendProblem(res, 502, 'Bad Gateway', detail);
       }
     });
@@ -266,9 +266,19 @@ function pickStack(stacks: Map<string, StackRoute>): [string, StackRoute] | unde
   return candidates.at(-1);
 }
 
+/** The reason given for a probe refused before it is sent: its path would take it to another host or port. */
+const PATH_NOT_ON_INSTANCE = 'health-check path is not a path on the instance';
+
+/**
+ * Probes `check.path` on the instance itself. The probe never leaves the instance's host and port: a path
+ * that a URL resolver would take elsewhere (`//host:port/x`, `/\host:port/x`, an absolute URL) is refused
+ * unsent, and a redirect is an answer, never followed. Reasons name only the instance's own outcome.
+ */
 async function probeInstance(instance: Instance, check: HealthCheck): Promise<TargetHealth> {
+  const url = probeUrl(instance.address, check.path);
+  if (!url) return { instanceId: instance.id, healthy: false, reason: PATH_NOT_ON_INSTANCE };
   try {
-    const response = await fetch(new URL(check.path, instance.address), {
+    const response = await fetch(url, {
       // A redirect is an answer (200–399 is healthy), as for an ALB health check: do not follow it.
       redirect: 'manual',
       signal: AbortSignal.timeout(check.timeoutSeconds * 1000),
@@ -280,18 +290,49 @@ async function probeInstance(instance: Instance, check: HealthCheck): Promise<Ta
     const reason =
       (error as Error).name === 'TimeoutError'
         ? `timeout after ${check.timeoutSeconds}s`
-        : describeError(error);
+        : describeFailure(error);
     return { instanceId: instance.id, healthy: false, reason };
   }
 }
 
-/** A short reason for a failed connection, e.g. `connection refused`; fetch hides the code in `cause`. */
-function describeError(error: unknown): string {
+/**
+ * The instance's origin followed by the path, or undefined when the path is not a path on the instance:
+ * it must start with `/` and, resolved against the instance as any URL resolver would (which reads `//x`
+ * and `/\x` as another host, and drops tabs and newlines), keep the instance's origin. The URL actually
+ * probed is built by appending, so even a path that slipped through could only name a path on the instance.
+ */
+function probeUrl(address: string, path: string): URL | undefined {
+  const { origin } = new URL(address);
+  if (!path.startsWith('/')) return undefined;
+  try {
+    if (new URL(path, origin).origin !== origin) return undefined;
+    const url = new URL(`${origin}${path}`);
+    return url.origin === origin ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A failed exchange with an instance in a few fixed words (`connection refused`, ...). Never an error's own
+ * text: that could describe something other than the instance, and would turn probes into a port scanner.
+ */
+function describeFailure(error: unknown): string {
   const failure = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-  const code = failure.code ?? failure.cause?.code;
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'ECONNRESET') return 'connection reset';
-  return code ?? failure.message;
+  // fetch hides the code in `cause`; node:http (the proxy) puts it on the error itself.
+  switch (failure.code ?? failure.cause?.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'connection reset';
+    case 'UND_ERR_SOCKET':
+      return 'connection closed without an answer';
+    case 'ETIMEDOUT':
+      return 'timeout';
+    default:
+      return 'no valid HTTP answer';
+  }
 }
 
 function sendProblem(res: ServerResponse, status: number, title: string, detail: string): void {
