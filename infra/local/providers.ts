@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.ts';
+import { DaemonTraffic } from '../../functions/adapters/local/daemon-traffic.ts';
 import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
-import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
+import { stackIsWanted } from '../../functions/core/wanted-stacks.ts';
 import { buildAwsClients, buildAwsCompute } from '../../functions/shared/aws-ports.ts';
 import { buildAwsTraffic } from '../../functions/shared/aws-traffic-ports.ts';
 import { readAwsResourcesConfig } from '../../functions/shared/config.ts';
@@ -13,9 +14,17 @@ import { startDatabase } from './database.ts';
 export interface Provider extends Pick<Ports, 'store' | 'compute' | 'traffic'> {
   /** Where the state lives, for the startup banner. */
   description: string;
-  /** Brings back what the previous run left running (embedded instances and endpoints). */
-  restore(): Promise<void>;
+  /** Endpoint of the embedded DynamoDB, for tools that check the real state (see runtime.json). */
+  databaseEndpoint?: string;
+  /**
+   * Takes over what the previous run left: instances still running are adopted if the store still wants
+   * their stack and stopped otherwise; instances a clean stop ended are started again. Returns a summary.
+   */
+  restore(): Promise<string>;
+  /** Stops everything: the data plane too (Ctrl-C). */
   close(): Promise<void>;
+  /** Stops the control plane's share only, leaving a data plane that was serving before this run serving. */
+  abandon(): Promise<void>;
 }
 
 /**
@@ -37,19 +46,43 @@ async function localProvider(config: LocalConfig): Promise<Provider> {
     stateFile: join(config.dataDir, 'compute.json'),
     logDir: join(config.dataDir, 'logs'),
   });
-  const traffic = new ProxyTraffic({ host: config.host, stateFile: join(config.dataDir, 'traffic.json') });
+  const store = new DynamoDbStateStore({ client: database.documentClient, tableName: config.tableName });
+  // The data plane: a daemon of its own that outlives this process (a crash costs no request).
+  const traffic = await DaemonTraffic.connect({
+    dataDir: config.dataDir,
+    host: config.host,
+    daemonEntry: join(import.meta.dirname, 'traffic-daemon.ts'),
+  }).catch(async (error: Error) => {
+    await database.close();
+    throw error;
+  });
   return {
-    store: new DynamoDbStateStore({ client: database.documentClient, tableName: config.tableName }),
+    store,
     compute,
     traffic,
     description: `embedded (data in ${config.dataDir})`,
+    databaseEndpoint: database.endpoint,
     restore: async () => {
-      await compute.restore();
-      await traffic.restore();
+      const report = await compute.restore((stackId) => stackIsWanted(store, stackId));
+      return [
+        `${report.adopted.length} instance(s) adopted`,
+        `${report.restarted.length} restarted`,
+        `${report.stopped.length} stopped`,
+        `${report.lost.length} lost${report.lost.length ? ` (${report.lost.map((l) => `${l.instanceId}: ${l.reason}`).join('; ')})` : ''}`,
+      ].join(', ');
     },
     close: async () => {
-      await traffic.close();
+      await traffic.stop();
       await compute.shutdown();
+      await database.close();
+    },
+    abandon: async () => {
+      // A data plane that served before this run (after a crash) keeps serving, instances included.
+      if (traffic.foundRunning) traffic.detach();
+      else {
+        await traffic.stop();
+        await compute.shutdown();
+      }
       await database.close();
     },
   };
@@ -64,8 +97,11 @@ function awsProvider(): Provider {
     traffic: buildAwsTraffic(aws, clients.elb),
     description: `AWS (table ${aws.tableName}, listener ${aws.listenerArn})`,
     // Instances and the ALB keep running on their own: nothing to bring back or stop.
-    restore: async () => undefined,
+    restore: async () => 'nothing to take over: EC2 and the ALB run on their own',
     close: async () => {
+      for (const client of Object.values(clients)) client.destroy();
+    },
+    abandon: async () => {
       for (const client of Object.values(clients)) client.destroy();
     },
   };

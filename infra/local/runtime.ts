@@ -1,6 +1,7 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { chmod, mkdir, readdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { basename, join, resolve } from 'node:path';
+import { JsonStateFile } from '../../functions/adapters/local/state-file.ts';
 import { LocalStepFunctions, type TaskHandler } from '../../functions/adapters/local/step-functions.ts';
 import { systemClock } from '../../functions/core/ports/clock.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
@@ -28,20 +29,52 @@ export interface Kiln {
 }
 
 /**
- * Starts embedded Kiln: its provider (embedded: dynalite on disk, process compute, proxy traffic; or
- * AWS), the ASL runner over the real state machines, and the gateway in front of the real API handlers.
- * Then it reconciles what the previous run left: instances and endpoints come back, interrupted
- * workflows resume.
+ * What a running embedded Kiln writes to `<data folder>/runtime.json` (private to its user), so that a
+ * tool on the same host can check the real state behind the API: the invariants checker of the tests.
+ */
+export interface RuntimeDescription {
+  pid: number;
+  apiUrl: string;
+  /** The embedded DynamoDB's endpoint (absent in hybrid mode, where the table is in AWS). */
+  databaseEndpoint?: string;
+  tableName: string;
+}
+
+export const RUNTIME_FILE = 'runtime.json';
+
+/**
+ * Starts embedded Kiln: its provider (embedded: dynalite on disk, process compute, the traffic daemon;
+ * or AWS), the ASL runner over the real state machines, and the gateway in front of the real API
+ * handlers. Before it serves, it takes over what the previous run left: instances still running are
+ * adopted (or stopped, if no record wants them), endpoints keep serving, interrupted workflows resume
+ * at the state they were in.
  */
 export async function startKiln(config: LocalConfig): Promise<Kiln> {
-  await mkdir(config.dataDir, { recursive: true });
+  await makePrivate(config.dataDir);
   const provider = await startProvider(config);
   try {
     return await startControlPlane(config, provider);
   } catch (error) {
-    // A half-started Kiln (say, the API port was taken) must not leave instances or the database running.
-    await provider.close();
+    // A half-started Kiln (say, the API port was taken) leaves no database or new instance running, but
+    // a data plane that already served (after a crash) goes on serving.
+    await provider.abandon();
     throw error;
+  }
+}
+
+/**
+ * The data folder holds specs (with their secrets), instance logs and the database: it and everything in
+ * it are made private to the user running Kiln, including what an older version created more widely.
+ */
+async function makePrivate(dataDir: string): Promise<void> {
+  // Everything this process creates from now on (dynalite's files too) is born private.
+  process.umask(0o077);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await chmod(dataDir, 0o700);
+  for (const entry of await readdir(dataDir, { recursive: true, withFileTypes: true })) {
+    const path = join(entry.parentPath, entry.name);
+    if (entry.isDirectory()) await chmod(path, 0o700);
+    else if (entry.isFile()) await chmod(path, 0o600);
   }
 }
 
@@ -60,7 +93,7 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
     clock: systemClock,
   };
   wirePorts(ports);
-  await provider.restore();
+  logger.info(`took over from the previous run: ${await provider.restore()}`);
   const gateway = await startGateway({
     host: config.host,
     port: config.apiPort,
@@ -74,6 +107,13 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
       : error;
   });
   await workflows.resumeInterrupted();
+  const runtimeFile = new JsonStateFile<RuntimeDescription>(join(config.dataDir, RUNTIME_FILE));
+  await runtimeFile.write({
+    pid: process.pid,
+    apiUrl: gateway.url,
+    tableName: config.tableName,
+    ...(provider.databaseEndpoint ? { databaseEndpoint: provider.databaseEndpoint } : {}),
+  });
   return {
     apiUrl: gateway.url,
     ports,
@@ -83,6 +123,7 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
       await closeServer(gateway.server);
       await workflows.shutdown();
       await provider.close();
+      await runtimeFile.remove();
     },
   };
 }

@@ -312,7 +312,7 @@ describe('ProcessCompute with the sample app', () => {
     const compute = newCompute({ artifactsDir: join(dir, 'artifacts'), logDir });
     const [instance] = (await compute.launchStack(
       tagsFor('web-v0001'),
-      sampleSpec({ artifact: 'env-dump', capacity: 1, version: '3.1.4', env: { FEATURE: 'on', PORT: '1' } }),
+      sampleSpec({ artifact: 'env-dump', capacity: 1, version: '3.1.4', env: { FEATURE: 'on' } }),
     )) as [Instance];
 
     const logFile = join(logDir, `${instance.id}.log`);

@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  awaitDeployment,
+  call,
+  environmentBody,
+  eventually,
+  fetchText,
+  type KilnProcess,
+  processesOfStack,
+  removeDataDir,
+  startKilnProcess,
+} from '../support/kiln-process.ts';
+import { realStateViolations } from '../support/real-state.ts';
+
+const ENV = 'crash-dev';
+
+/**
+ * Issue 6: a power cut at any phase of a deployment. `infra/local/main.ts` (what `npm start` runs) is
+ * SIGKILLed at each phase of a deployment and started again on the same data folder, while requests
+ * keep flowing through the environment's endpoint. After each restart the deployment finishes with the
+ * outcome that matches what happened, exactly one version serves (the one the API calls live), DESIGN's
+ * invariants hold over the real state (records, the traffic daemon's split, the processes on this
+ * host), and the next deployment succeeds. No request fails throughout.
+ */
+describe('a control plane killed at every phase of a deployment', { timeout: 600_000 }, () => {
+  let kiln: KilnProcess;
+  let dataDir: string;
+  let endpoint: string;
+  const load = new SteadyLoad(50);
+
+  before(async () => {
+    kiln = await startKilnProcess();
+    dataDir = kiln.dataDir;
+    const created = await call(kiln, 'PUT', `/environments/${ENV}`, { body: body('1.0.0') });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal((await awaitDeployment(kiln, ENV, created.body.deploymentId)).status, 'succeeded');
+    endpoint = (await call(kiln, 'GET', `/environments/${ENV}`)).body.endpoint;
+    load.start(endpoint);
+  });
+
+  after(async () => {
+    await load.stop();
+    await kiln?.stop();
+    if (dataDir) await removeDataDir(dataDir);
+  });
+
+  /** The spec of every deployment here: 2 instances, quick health checks, a drain long enough to be hit. */
+  function body(version: string, overrides: Parameters<typeof environmentBody>[1] = {}) {
+    const spec = environmentBody(version, overrides);
+    return { ...spec, spec: { ...spec.spec, drainSeconds: 3 } };
+  }
+
+  /** The state the embedded runner last entered for the deployment, from its checkpoint file. */
+  async function stateOf(deploymentId: string): Promise<string | undefined> {
+    try {
+      const file = join(dataDir, 'executions', `deploy.${deploymentId}.execution.json`);
+      return (JSON.parse(await readFile(file, 'utf8')) as { state?: { name: string } }).state?.name;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function killWhen(deploymentId: string, states: readonly string[], delayMs = 0): Promise<string> {
+    let reached: string | undefined;
+    const deadline = Date.now() + 60_000;
+    while (!reached) {
+      const state = await stateOf(deploymentId);
+      if (state && states.includes(state)) reached = state;
+      else if (Date.now() > deadline) throw new Error(`deployment never reached ${states.join(' or ')}`);
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    kiln.child.kill('SIGKILL');
+    await once(kiln.child, 'exit');
+    return reached;
+  }
+
+  async function assertAtRest(expectedVersion: string) {
+    const env = await call(kiln, 'GET', `/environments/${ENV}`);
+    assert.equal(env.body.liveStack.version, expectedVersion, JSON.stringify(env.body));
+    assert.equal(env.body.deploymentInProgress, null);
+    const served = new Set(await Promise.all(Array.from({ length: 20 }, () => fetchText(endpoint))));
+    assert.deepEqual(
+      [...served],
+      [`sample-app ${expectedVersion}\n`],
+      'exactly one version serves: the live one',
+    );
+    // Stopping what no record wants (a decommissioned stack's instances) may take a moment after the end.
+    await eventually(
+      'the invariants to hold over the real state',
+      async () => {
+        const violations = await realStateViolations(dataDir, [ENV]);
+        if (violations.length > 0) throw new Error(violations.join('\n'));
+        return true;
+      },
+      10_000,
+    );
+    const stacks = (await call(kiln, 'GET', `/environments/${ENV}/stacks`)).body.stacks as {
+      stackId: string;
+      status: string;
+    }[];
+    for (const stack of stacks.filter((s) => s.status === 'decommissioned' || s.status === 'failed')) {
+      assert.deepEqual(await processesOfStack(stack.stackId), [], `no process of ${stack.stackId} remains`);
+    }
+  }
+
+  const phases: {
+    phase: string;
+    version: string;
+    states: string[];
+    delayMs?: number;
+    failing?: boolean;
+    outcome: string;
+  }[] = [
+    { phase: 'provision', version: '2.0.0', states: ['ProvisionStack'], outcome: 'succeeded' },
+    {
+      phase: 'health wait',
+      version: '3.0.0',
+      states: ['CheckHealth', 'WaitBeforeNextProbe'],
+      outcome: 'succeeded',
+    },
+    {
+      phase: 'right after the cutover',
+      version: '4.0.0',
+      states: ['HasOldStack', 'DrainOldStack'],
+      outcome: 'succeeded',
+    },
+    { phase: 'drain', version: '5.0.0', states: ['DrainOldStack'], delayMs: 1500, outcome: 'succeeded' },
+    { phase: 'decommission', version: '6.0.0', states: ['DecommissionOldStack'], outcome: 'succeeded' },
+    {
+      phase: 'rollback',
+      version: '7.0.0',
+      states: ['RestoreTraffic', 'DecommissionNewStack'],
+      failing: true,
+      outcome: 'rolled_back',
+    },
+  ];
+
+  let live = '1.0.0';
+  for (const { phase, version, states, delayMs, failing, outcome } of phases) {
+    it(`killed during ${phase}: the deployment ends ${outcome}, one version serves, the invariants hold`, async () => {
+      const overrides = failing ? { env: { SAMPLE_HEALTH: 'fail' }, deadlineSeconds: 5 } : {};
+      const put = await call(kiln, 'PUT', `/environments/${ENV}`, { body: body(version, overrides) });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      const id = put.body.deploymentId as string;
+
+      await killWhen(id, states, delayMs);
+      kiln = await startKilnProcess(dataDir);
+
+      const record = await awaitDeployment(kiln, ENV, id);
+      assert.equal(record.status, outcome, JSON.stringify(record));
+      if (outcome === 'succeeded') live = version;
+      await assertAtRest(live);
+      assert.deepEqual(load.failures, [], 'no request through the endpoint failed');
+    });
+  }
+
+  it('after all of that, a following deployment succeeds and no request ever failed', async () => {
+    const put = await call(kiln, 'PUT', `/environments/${ENV}`, { body: body('8.0.0') });
+    assert.equal((await awaitDeployment(kiln, ENV, put.body.deploymentId)).status, 'succeeded');
+    await assertAtRest('8.0.0');
+    await load.stop();
+    assert.ok(load.succeeded > 500, `requests flowed throughout (${load.succeeded})`);
+    assert.deepEqual(load.failures, []);
+  });
+});
+
+/** Requests at a steady rate (one every 1000/rate ms, each with its own timeout), counting what failed. */
+class SteadyLoad {
+  readonly failures: string[] = [];
+  succeeded = 0;
+  readonly #intervalMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor(requestsPerSecond: number) {
+    this.#intervalMs = 1000 / requestsPerSecond;
+  }
+
+  start(url: string): void {
+    this.#timer = setInterval(() => {
+      const request = this.#once(url);
+      this.#inFlight.add(request);
+      void request.finally(() => this.#inFlight.delete(request));
+    }, this.#intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await Promise.all(this.#inFlight);
+  }
+
+  async #once(url: string): Promise<void> {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      const text = await response.text();
+      if (response.status === 200 && text.startsWith('sample-app ')) this.succeeded += 1;
+      else this.failures.push(`${new Date().toISOString()} status ${response.status}: ${text.slice(0, 200)}`);
+    } catch (error) {
+      this.failures.push(`${new Date().toISOString()} ${(error as Error).message}`);
+    }
+  }
+}
