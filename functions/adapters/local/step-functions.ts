@@ -56,6 +56,8 @@ export interface LocalStepFunctionsOptions {
   /** Folder of the running executions' checkpoints, so that the next process resumes them; unset: none kept. */
   executionsDir?: string;
   onExecutionEnd?: (end: ExecutionEnd) => void;
+  /** Called as each state is entered, nested ones (Map iterations) included: Step Functions' "state transitions". */
+  onStateEntered?: (entered: { workflow: WorkflowName; deploymentId: string; state: string }) => void;
   log?: (message: string, detail?: object) => void;
 }
 
@@ -127,6 +129,7 @@ export class LocalStepFunctions implements Workflows {
   readonly #executions = new Map<string, Execution>();
   readonly #executionsDir: string | undefined;
   readonly #onExecutionEnd: (end: ExecutionEnd) => void;
+  readonly #onStateEntered: NonNullable<LocalStepFunctionsOptions['onStateEntered']>;
   readonly #log: (message: string, detail?: object) => void;
   /** Left running by the previous process and not resumed yet: they count as running. */
   #interrupted: ExecutionCheckpoint[];
@@ -141,6 +144,7 @@ export class LocalStepFunctions implements Workflows {
     this.#executionsDir = options.executionsDir;
     this.#interrupted = interrupted;
     this.#onExecutionEnd = options.onExecutionEnd ?? (() => {});
+    this.#onStateEntered = options.onStateEntered ?? (() => {});
     this.#log = options.log ?? (() => {});
   }
 
@@ -243,7 +247,13 @@ export class LocalStepFunctions implements Workflows {
     const file = this.#executionsDir
       ? new JsonStateFile<ExecutionCheckpoint>(checkpointPath(this.#executionsDir, checkpoint))
       : undefined;
-    const execution = new Execution(checkpoint, file);
+    const execution = new Execution(checkpoint, file, (state) =>
+      this.#onStateEntered({
+        workflow: checkpoint.workflow,
+        deploymentId: checkpoint.input.deploymentId,
+        state,
+      }),
+    );
     this.#executions.set(executionKey(checkpoint.workflow, checkpoint.input.deploymentId), execution);
     return execution;
   }
@@ -292,12 +302,18 @@ class Execution {
   #abortRun: () => void = () => {};
   readonly #inFlight = new Set<Promise<unknown>>();
   #aborted = false;
+  readonly #onStateEntered: (state: string) => void;
 
-  constructor(checkpoint: ExecutionCheckpoint, file: JsonStateFile<ExecutionCheckpoint> | undefined) {
+  constructor(
+    checkpoint: ExecutionCheckpoint,
+    file: JsonStateFile<ExecutionCheckpoint> | undefined,
+    onStateEntered: (state: string) => void,
+  ) {
     this.workflow = checkpoint.workflow;
     this.input = checkpoint.input;
     this.#checkpoint = checkpoint;
     this.#file = file;
+    this.#onStateEntered = onStateEntered;
   }
 
   /** Writes the checkpoint as it stands, then runs in the background. */
@@ -321,8 +337,9 @@ class Execution {
   /** Checkpoints every top-level state as it is entered (Map iterations carry an index: not top level). */
   async #recordProgress(events: AsyncIterable<RunnerEvent>, loaded: LoadedWorkflow): Promise<void> {
     for await (const event of events) {
-      if (event.type !== 'StateEntered' || event.index !== undefined || !event.state) continue;
-      if (!loaded.isTopLevelState(event.state.name)) continue;
+      if (event.type !== 'StateEntered' || !event.state) continue;
+      this.#onStateEntered(event.state.name);
+      if (event.index !== undefined || !loaded.isTopLevelState(event.state.name)) continue;
       this.#checkpoint = {
         ...this.#checkpoint,
         state: {

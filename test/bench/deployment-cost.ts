@@ -1,0 +1,160 @@
+/**
+ * `npm run bench` (second part): what one deployment costs in the units AWS bills and throttles by —
+ * Step Functions state transitions, Lambda task invocations and DynamoDB write requests — counted while
+ * the real deploy workflow (the ASL, the task handlers, the store on the embedded DynamoDB, processes and
+ * the proxy) replaces a live stack blue/green. The API request that asks for it is counted too.
+ *
+ * Budget: fewer than 20 table writes for a blue/green replacement (issue 6; it took 34 before steps moved
+ * into the deployment item and the cutover named the live stack in the same write as the split). Every
+ * record the API shows is still written: the environment, the stacks with their statuses and instances,
+ * the deployment with every step and its timestamps, the split, the audit trail. Exits 1 over budget.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import type { Context } from 'aws-lambda';
+import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
+import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
+import { LocalStepFunctions, type TaskHandler } from '../../functions/adapters/local/step-functions.ts';
+import type { Caller } from '../../functions/core/caller.ts';
+import { systemClock } from '../../functions/core/ports/clock.ts';
+import type { Ports } from '../../functions/core/ports/index.ts';
+import { putEnvironment } from '../../functions/core/requests.ts';
+import type { Spec } from '../../functions/core/types.ts';
+import { wirePorts } from '../../functions/shared/wiring.ts';
+import { startTestDatabase } from '../support/database.ts';
+import { sampleSpec } from '../support/specs.ts';
+
+export const WRITE_BUDGET = 20;
+
+const ROOT = resolve(import.meta.dirname, '../..');
+// The document client's commands reach the middleware as the DynamoDB commands they become.
+const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand']);
+const caller: Caller = {
+  principal: 'arn:aws:sts::000000000000:assumed-role/kiln-team-platform/bench',
+  team: 'platform',
+};
+
+interface Cost {
+  transitions: number;
+  invocations: number;
+  /** Write requests, by the API request and by the workflow. */
+  apiWrites: number;
+  workflowWrites: number;
+}
+
+const counters = { transitions: 0, invocations: 0, writes: 0 };
+
+process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+const database = await startTestDatabase();
+database.documentClient.middlewareStack.add(
+  (next, context) => async (args) => {
+    if (WRITES.has(context.commandName ?? '')) counters.writes += 1;
+    return next(args);
+  },
+  { step: 'initialize', name: 'countWrites' },
+);
+const dataDir = await mkdtemp(join(tmpdir(), 'kiln-bench-'));
+const compute = new ProcessCompute({ artifactsDir: join(ROOT, 'infra/local/artifacts') });
+const traffic = new ProxyTraffic();
+const handlers = await taskHandlers();
+const workflows = await LocalStepFunctions.create({
+  stateMachinesDir: join(ROOT, 'state-machines'),
+  executionsDir: join(dataDir, 'executions'),
+  tasks: Object.fromEntries(
+    Object.entries(handlers).map(([name, handler]) => [
+      name,
+      (event: unknown, context: Context) => {
+        counters.invocations += 1;
+        return handler(event, context);
+      },
+    ]),
+  ),
+  onStateEntered: () => {
+    counters.transitions += 1;
+  },
+});
+const ports: Ports = { store: database.store, compute, traffic, workflows, clock: systemClock };
+wirePorts(ports);
+
+try {
+  const results: [string, Cost][] = [
+    ['first deployment (no live stack)', await deploy('bench-dev', spec('1.0.0'))],
+    ['blue/green replacing a live stack', await deploy('bench-dev', spec('2.0.0'))],
+    ['rolled back (never healthy)', await deploy('bench-dev', spec('3.0.0', { SAMPLE_HEALTH: 'fail' }))],
+  ];
+  console.log('\nCost of one deployment (API request + deploy workflow):\n');
+  console.log(
+    `${'deployment'.padEnd(36)}${'transitions'.padStart(12)}${'invocations'.padStart(12)}${'writes (api+workflow)'.padStart(24)}`,
+  );
+  for (const [what, cost] of results) {
+    const writes = `${cost.apiWrites + cost.workflowWrites} (${cost.apiWrites}+${cost.workflowWrites})`;
+    console.log(
+      `${what.padEnd(36)}${String(cost.transitions).padStart(12)}${String(cost.invocations).padStart(12)}${writes.padStart(24)}`,
+    );
+  }
+  const blueGreen = results[1]?.[1] as Cost;
+  const writes = blueGreen.apiWrites + blueGreen.workflowWrites;
+  console.log(`\nBudget: fewer than ${WRITE_BUDGET} table writes for a blue/green replacement: ${writes}.`);
+  if (writes >= WRITE_BUDGET) process.exitCode = 1;
+} finally {
+  await workflows.shutdown();
+  await traffic.close();
+  await compute.shutdown();
+  await database.close();
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+/** Asks for `spec` through the core's API request, then runs its workflow to the end, counting both. */
+async function deploy(environment: string, wanted: Spec): Promise<Cost> {
+  Object.assign(counters, { transitions: 0, invocations: 0, writes: 0 });
+  const accepted = await putEnvironment(ports, caller, {
+    name: environment,
+    team: 'platform',
+    tier: 'dev',
+    spec: wanted,
+  });
+  const apiWrites = counters.writes;
+  await workflows.waitForIdle(120_000);
+  const deployment = await database.store.getDeployment(environment, accepted.deploymentId as string);
+  if (!deployment || !['succeeded', 'rolled_back'].includes(deployment.status)) {
+    throw new Error(`deployment ended ${deployment?.status}: the bench measures completed deployments`);
+  }
+  return {
+    transitions: counters.transitions,
+    invocations: counters.invocations,
+    apiWrites,
+    workflowWrites: counters.writes - apiWrites,
+  };
+}
+
+function spec(version: string, env: Record<string, string> = {}): Spec {
+  return sampleSpec({
+    version,
+    capacity: 2,
+    env,
+    drainSeconds: 0,
+    healthCheck: {
+      path: '/health',
+      intervalSeconds: 1,
+      healthyThreshold: 2,
+      timeoutSeconds: 1,
+      deadlineSeconds: 4,
+    },
+  });
+}
+
+async function taskHandlers(): Promise<Record<string, TaskHandler>> {
+  const dir = join(ROOT, 'functions/handlers/tasks');
+  const files = (await readdir(dir)).filter((file) => file.endsWith('.ts'));
+  const modules = await Promise.all(
+    files.map(
+      async (file) =>
+        [
+          basename(file, '.ts'),
+          ((await import(join(dir, file))) as { handler: TaskHandler }).handler,
+        ] as const,
+    ),
+  );
+  return Object.fromEntries(modules);
+}
