@@ -55,9 +55,12 @@ export class KilnAlarms extends Construct {
     });
     const action = new SnsAction(this.topic);
 
+    // Rollbacks, cancellations and superseded requests are outcomes: their executions succeed, with the
+    // outcome in their output. An execution fails only when cleanup failed (its CleanupFailed state) or
+    // Kiln itself broke, so this alarm always needs an operator.
     for (const [workflow, stateMachine] of props.stateMachines) {
       new Alarm(this, `${workflow}ExecutionsFailed`, {
-        alarmDescription: `A Kiln ${workflow} execution failed: its compensation did not complete, look at the execution history.`,
+        alarmDescription: `A Kiln ${workflow} execution failed: cleanup did not complete (resources may be left behind) or Kiln itself broke; look at the execution history and the deployment's warnings.`,
         metric: stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
         threshold: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
