@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DaemonTraffic } from '../../functions/adapters/local/daemon-traffic.ts';
+import { instanceProcessesOf } from '../../functions/adapters/local/process-compute.ts';
 import {
   awaitDeployment,
   call,
@@ -18,6 +20,7 @@ import { realStateViolations } from '../support/real-state.ts';
 import { SteadyLoad } from '../support/steady-load.ts';
 
 const ENV = 'crash-dev';
+const DAEMON_ENTRY = resolve(import.meta.dirname, '../../infra/local/traffic-daemon.ts');
 
 /**
  * Issue 6: a power cut at any phase of a deployment. `infra/local/main.ts` (what `npm start` runs) is
@@ -125,7 +128,7 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
       outcome: 'succeeded',
     },
     {
-      phase: 'right after the cutover',
+      phase: 'the moment after the cutover',
       version: '4.0.0',
       states: ['HasOldStack', 'DrainOldStack'],
       outcome: 'succeeded',
@@ -143,13 +146,13 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
 
   let live = '1.0.0';
   for (const { phase, version, states, delayMs, failing, outcome } of phases) {
-    it(`killed during ${phase}: the deployment ends ${outcome}, one version serves, the invariants hold`, async () => {
+    it(`killed during ${phase}: the deployment ends ${outcome}, one version serves, the invariants hold`, async (t) => {
       const overrides = failing ? { env: { SAMPLE_HEALTH: 'fail' }, deadlineSeconds: 5 } : {};
       const put = await call(kiln, 'PUT', `/environments/${ENV}`, { body: body(version, overrides) });
       assert.equal(put.status, 200, JSON.stringify(put.body));
       const id = put.body.deploymentId as string;
 
-      await killWhen(id, states, delayMs);
+      t.diagnostic(`killed in state ${await killWhen(id, states, delayMs)}`);
       kiln = await startKilnProcess(dataDir);
 
       const record = await awaitDeployment(kiln, ENV, id);
@@ -167,5 +170,36 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
     await load.stop();
     assert.ok(load.succeeded > 500, `requests flowed throughout (${load.succeeded})`);
     assert.deepEqual(load.failures, []);
+  });
+
+  it('keeps the data folder private to its user: no file or folder in it is readable by others', async () => {
+    const exposed: string[] = [];
+    for (const entry of await readdir(dataDir, { recursive: true, withFileTypes: true })) {
+      const path = join(entry.parentPath, entry.name);
+      const { mode } = await lstat(path);
+      if (!entry.isSymbolicLink() && (mode & 0o077) !== 0)
+        exposed.push(`${path} ${(mode & 0o777).toString(8)}`);
+    }
+    assert.equal(((await lstat(dataDir)).mode & 0o777).toString(8), '700');
+    assert.deepEqual(exposed, []);
+  });
+
+  it('Ctrl-C still stops everything: the traffic daemon, every instance, the endpoint', async () => {
+    const scan = () => instanceProcessesOf(join(dataDir, 'compute.json'));
+    const before = await scan();
+    assert.ok(before.verifiable && before.processes.length === 2, 'the live stack runs before the stop');
+    const daemon = await DaemonTraffic.connect({ dataDir, daemonEntry: DAEMON_ENTRY });
+    assert.equal(daemon.foundRunning, true);
+    const daemonPid = (await daemon.status()).pid;
+    daemon.detach();
+
+    kiln.child.kill('SIGINT');
+    await once(kiln.child, 'exit');
+
+    const after = await scan();
+    assert.ok(after.verifiable);
+    assert.deepEqual(after.processes, [], 'no instance process is left');
+    assert.match(await fetchText(endpoint), /^error: /, 'the endpoint is closed');
+    assert.throws(() => process.kill(daemonPid, 0), /ESRCH/, 'the traffic daemon has exited');
   });
 });

@@ -7,7 +7,11 @@ import type { Context } from 'aws-lambda';
 import fc from 'fast-check';
 import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
 import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
-import { LocalStepFunctions, type TaskHandler } from '../../functions/adapters/local/step-functions.ts';
+import {
+  type ExecutionEnd,
+  LocalStepFunctions,
+  type TaskHandler,
+} from '../../functions/adapters/local/step-functions.ts';
 import type { Caller } from '../../functions/core/caller.ts';
 import { isTerminal } from '../../functions/core/deployment-lifecycle.ts';
 import { invariantViolations, takeSnapshot } from '../../functions/core/invariants.ts';
@@ -57,6 +61,8 @@ describe('random schedules of retries and crashes', { timeout: 600_000 }, () => 
   let handlers: Record<string, TaskHandler>;
   /** The runner in use; replaced by a fresh one after every crash. */
   let runner: LocalStepFunctions;
+  /** How executions ended (a crash ends one ABORTED; its resumption ends it for good). */
+  const ends: ExecutionEnd[] = [];
 
   before(async () => {
     database = await startTestDatabase();
@@ -112,6 +118,7 @@ describe('random schedules of retries and crashes', { timeout: 600_000 }, () => 
       stateMachinesDir: join(ROOT, 'state-machines'),
       tasks,
       executionsDir: join(dataDir, 'executions'),
+      onExecutionEnd: (end) => ends.push(end),
     });
     return { crashed };
   }
@@ -205,6 +212,10 @@ describe('random schedules of retries and crashes', { timeout: 600_000 }, () => 
         const deployment = await ports.store.getDeployment(environment, id);
         assert.ok(deployment && isTerminal(deployment.status), `deployment ended: ${deployment?.status}`);
         assert.equal(deployment.status, healthy ? 'succeeded' : 'rolled_back', JSON.stringify(deployment));
+        // A rollback is an outcome of a workflow that worked: its execution succeeds, saying so.
+        const end = ends.findLast((e) => e.deploymentId === id);
+        assert.equal(end?.status, 'SUCCEEDED', JSON.stringify(end));
+        assert.equal((end?.output as { finish?: { status?: string } })?.finish?.status, deployment.status);
         assert.deepEqual(await invariants(environment), []);
         const live = (await ports.store.getEnvironment(environment))?.liveSpec?.version;
         assert.equal(live, healthy ? '2.0.0' : '1.0.0');
