@@ -81,7 +81,7 @@ async function makePrivate(dataDir: string): Promise<void> {
 async function startControlPlane(config: LocalConfig, provider: Provider): Promise<Kiln> {
   const workflows = await LocalStepFunctions.create({
     stateMachinesDir: STATE_MACHINES_DIR,
-    tasks: await loadHandlers<TaskHandler>(TASKS_DIR),
+    tasks: await loadTaskHandlers(),
     executionsDir: join(config.dataDir, 'executions'),
     log: (message, detail) => logger.info(message, { ...detail }),
   });
@@ -126,6 +126,11 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
       await runtimeFile.remove();
     },
   };
+}
+
+/** Every workflow task handler module: function name (`AcquireLease`) → its handler. */
+export function loadTaskHandlers(): Promise<Record<string, TaskHandler>> {
+  return loadHandlers<TaskHandler>(TASKS_DIR);
 }
 
 /** Imports every handler module of a folder: file name (without `.ts`) → its exported `handler`. */

@@ -9,19 +9,20 @@
  * record the API shows is still written: the environment, the stacks with their statuses and instances,
  * the deployment with every step and its timestamps, the split, the audit trail. Exits 1 over budget.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
 import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
-import { LocalStepFunctions, type TaskHandler } from '../../functions/adapters/local/step-functions.ts';
+import { LocalStepFunctions } from '../../functions/adapters/local/step-functions.ts';
 import type { Caller } from '../../functions/core/caller.ts';
 import { systemClock } from '../../functions/core/ports/clock.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
 import { putEnvironment } from '../../functions/core/requests.ts';
 import type { Spec } from '../../functions/core/types.ts';
 import { wirePorts } from '../../functions/shared/wiring.ts';
+import { loadTaskHandlers } from '../../infra/local/runtime.ts';
 import { startTestDatabase } from '../support/database.ts';
 import { sampleSpec } from '../support/specs.ts';
 
@@ -57,7 +58,7 @@ database.documentClient.middlewareStack.add(
 const dataDir = await mkdtemp(join(tmpdir(), 'kiln-bench-'));
 const compute = new ProcessCompute({ artifactsDir: join(ROOT, 'infra/local/artifacts') });
 const traffic = new ProxyTraffic();
-const handlers = await taskHandlers();
+const handlers = await loadTaskHandlers();
 const workflows = await LocalStepFunctions.create({
   stateMachinesDir: join(ROOT, 'state-machines'),
   executionsDir: join(dataDir, 'executions'),
@@ -142,19 +143,4 @@ function spec(version: string, env: Record<string, string> = {}): Spec {
       deadlineSeconds: 4,
     },
   });
-}
-
-async function taskHandlers(): Promise<Record<string, TaskHandler>> {
-  const dir = join(ROOT, 'functions/handlers/tasks');
-  const files = (await readdir(dir)).filter((file) => file.endsWith('.ts'));
-  const modules = await Promise.all(
-    files.map(
-      async (file) =>
-        [
-          basename(file, '.ts'),
-          ((await import(join(dir, file))) as { handler: TaskHandler }).handler,
-        ] as const,
-    ),
-  );
-  return Object.fromEntries(modules);
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Context } from 'aws-lambda';
 import fc from 'fast-check';
@@ -21,6 +21,7 @@ import type { WorkflowInput, WorkflowName } from '../../functions/core/ports/wor
 import { putEnvironment } from '../../functions/core/requests.ts';
 import { stackIdFor } from '../../functions/core/spec.ts';
 import { wirePorts } from '../../functions/shared/wiring.ts';
+import { loadTaskHandlers } from '../../infra/local/runtime.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
 import { sampleSpec } from '../support/specs.ts';
 
@@ -77,7 +78,7 @@ describe('random schedules of retries and crashes', { timeout: 600_000 }, () => 
     };
     ports = { store: database.store, compute, traffic, workflows, clock: systemClock };
     wirePorts(ports);
-    handlers = await taskHandlers();
+    handlers = await loadTaskHandlers();
   });
 
   after(async () => {
@@ -252,22 +253,6 @@ describe('random schedules of retries and crashes', { timeout: 600_000 }, () => 
     return { env, stacks, deployment, audit, weights, instances };
   }
 });
-
-/** Every task handler module under functions/handlers/tasks, as the embedded runtime loads them. */
-async function taskHandlers(): Promise<Record<string, TaskHandler>> {
-  const dir = join(ROOT, 'functions/handlers/tasks');
-  const files = (await readdir(dir)).filter((file) => file.endsWith('.ts'));
-  const entries = await Promise.all(
-    files.map(
-      async (file) =>
-        [
-          basename(file, '.ts'),
-          ((await import(join(dir, file))) as { handler: TaskHandler }).handler,
-        ] as const,
-    ),
-  );
-  return Object.fromEntries(entries);
-}
 
 function lambdaContext(): Context {
   return { getRemainingTimeInMillis: () => 60_000, functionName: 'rerun', awsRequestId: 'rerun' } as Context;
