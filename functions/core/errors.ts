@@ -1,11 +1,10 @@
 /**
- * Named errors. Workflow tasks throw them so ASL Retry/Catch can match by `name`;
- * the HTTP edge maps them to problem+json statuses.
+ * Named errors. Workflow tasks throw them so ASL Retry/Catch can match by `name`; the HTTP edge
+ * (functions/shared/http.ts) decides which HTTP status each one answers with, as queue and schedule
+ * handlers do not speak HTTP.
  */
 
 export class KilnError extends Error {
-  /** HTTP status the edge answers with when this error reaches it. */
-  readonly status: number = 500;
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
@@ -13,7 +12,6 @@ export class KilnError extends Error {
 }
 
 export class ValidationError extends KilnError {
-  override readonly status = 400;
   readonly issues: { path: string; message: string }[];
   constructor(message: string, issues: { path: string; message: string }[] = []) {
     super(message);
@@ -21,32 +19,20 @@ export class ValidationError extends KilnError {
   }
 }
 
-export class UnauthorizedError extends KilnError {
-  override readonly status = 401;
-}
+export class UnauthorizedError extends KilnError {}
 
-export class ForbiddenError extends KilnError {
-  override readonly status = 403;
-}
+export class ForbiddenError extends KilnError {}
 
-export class NotFoundError extends KilnError {
-  override readonly status = 404;
-}
+export class NotFoundError extends KilnError {}
 
 /** The caller's If-Match (or a concurrent writer) disagrees with the stored version. */
-export class VersionConflictError extends KilnError {
-  override readonly status = 409;
-}
+export class VersionConflictError extends KilnError {}
 
 /** The request conflicts with the resource's state, e.g. cancelling a deployment that already ended. */
-export class ConflictError extends KilnError {
-  override readonly status = 409;
-}
+export class ConflictError extends KilnError {}
 
 /** Another deployment holds the environment's lease. Retried by the workflow: queued requests wait. */
-export class LeaseHeldError extends KilnError {
-  override readonly status = 409;
-}
+export class LeaseHeldError extends KilnError {}
 
 /** The new stack did not pass its health check before its deadline. */
 export class StackNotHealthyError extends KilnError {}

@@ -5,7 +5,16 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { safeParse } from 'zod/mini';
 import type { $ZodType, output } from 'zod/v4/core';
 import { type Caller, teamOfPrincipal } from '../core/caller.ts';
-import { ForbiddenError, KilnError, UnauthorizedError, ValidationError } from '../core/errors.ts';
+import {
+  ConflictError,
+  ForbiddenError,
+  KilnError,
+  LeaseHeldError,
+  NotFoundError,
+  UnauthorizedError,
+  ValidationError,
+  VersionConflictError,
+} from '../core/errors.ts';
 import type { RequestPorts } from '../core/ports/index.ts';
 import { logger } from './logger.ts';
 import { requestPorts } from './request-ports.ts';
@@ -43,17 +52,45 @@ export function apiHandler(route: (request: ApiRequest) => Promise<APIGatewayPro
     .use(problemDetails());
 }
 
+class UnsupportedMediaTypeError extends KilnError {}
+
+/**
+ * The HTTP status each of Kiln's errors answers with at the REST edge. An error not listed here (a
+ * failed launch, a broken invariant, a bug) is Kiln's problem, not the caller's: 500, message logged only.
+ */
+type ErrorClass = abstract new (...args: never[]) => Error;
+const HTTP_STATUS: ReadonlyMap<ErrorClass, number> = new Map<ErrorClass, number>([
+  [ValidationError, 400],
+  [UnauthorizedError, 401],
+  [ForbiddenError, 403],
+  [NotFoundError, 404],
+  [VersionConflictError, 409],
+  [ConflictError, 409],
+  [LeaseHeldError, 409],
+  [UnsupportedMediaTypeError, 415],
+]);
+
+/** The status an error answers with (500 for anything that is not a caller's mistake). */
+export function httpStatusOf(error: unknown): number {
+  for (const [type, status] of HTTP_STATUS) if (error instanceof type) return status;
+  return 500;
+}
+
 function problemDetails(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
   return {
     onError: async (request) => {
       const error = request.error;
-      const known = error instanceof KilnError && error.status < 500;
+      const status = httpStatusOf(error);
+      const known = status < 500;
       if (!known) logger.error('request failed', { error: { name: error?.name, message: error?.message } });
-      const status = known ? error.status : 500;
-      request.response = problem(status, known ? error.message : 'Kiln could not complete the request.', {
-        instance: request.event.requestContext?.requestId,
-        ...(error instanceof ValidationError && error.issues.length > 0 ? { errors: error.issues } : {}),
-      });
+      request.response = problem(
+        status,
+        known ? (error as Error).message : 'Kiln could not complete the request.',
+        {
+          instance: request.event.requestContext?.requestId,
+          ...(error instanceof ValidationError && error.issues.length > 0 ? { errors: error.issues } : {}),
+        },
+      );
     },
   };
 }
@@ -187,10 +224,6 @@ export function ifMatchOf(event: APIGatewayProxyEvent): number | undefined {
 /** The ETag header of an environment version. */
 export function etag(version: number): Record<string, string> {
   return { etag: `"${version}"` };
-}
-
-class UnsupportedMediaTypeError extends KilnError {
-  override readonly status = 415;
 }
 
 /** A validated path parameter (`{name}`, `{id}`). */

@@ -7,7 +7,7 @@ import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { buildSync, type Metafile } from 'esbuild';
-import { functionNameOf, loadDefinition, taskStates } from '../../functions/adapters/local/asl.ts';
+import { functionNameOf, loadDefinition, taskStates } from '../../functions/asl.ts';
 import { type Route, routes } from '../../functions/shared/routes.ts';
 import type { ComputePermissions } from './compute-permissions.ts';
 import { acknowledgeWildcardResource } from './nag.ts';

@@ -6,7 +6,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DefinitionBody, LogLevel, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct, type IConstruct } from 'constructs';
-import { functionNameOf, loadDefinition, taskStates } from '../../functions/adapters/local/asl.ts';
+import { functionNameOf, loadDefinition, taskStates } from '../../functions/asl.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 
 /** One `<workflow>.asl.json` per workflow (DESIGN: no hard-coded ARNs, `${<Name>FunctionArn}` substitutions). */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { buildSync } from 'esbuild';
-import { functionNameOf, loadDefinition, taskStates } from '../../functions/adapters/local/asl.ts';
+import { functionNameOf, loadDefinition, taskStates } from '../../functions/asl.ts';
 import { readAwsConfig } from '../../functions/shared/config.ts';
 import { routes } from '../../functions/shared/routes.ts';
 import {

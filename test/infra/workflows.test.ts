@@ -7,7 +7,7 @@ import {
   loadDefinition,
   substitute,
   taskStates,
-} from '../../functions/adapters/local/asl.ts';
+} from '../../functions/asl.ts';
 import { workflowFiles } from '../../infra/constructs/workflows.ts';
 import {
   type CfnResource,

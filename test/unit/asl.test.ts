@@ -11,7 +11,7 @@ import {
   loadDefinition,
   substitute,
   taskStates,
-} from '../../functions/adapters/local/asl.ts';
+} from '../../functions/asl.ts';
 
 function task(resource: string) {
   return { Type: 'Task', Resource: resource, End: true };

@@ -8,7 +8,7 @@ import {
   loadDefinition,
   substitute,
   taskStates,
-} from '../../functions/adapters/local/asl.ts';
+} from '../../functions/asl.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const files = readdirSync(join(ROOT, 'state-machines')).filter((f) => f.endsWith('.asl.json'));

@@ -21,7 +21,6 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
-import type { WorkflowInput, WorkflowName, Workflows } from '../../core/ports/workflows.ts';
 import {
   type AslDefinition,
   checkDefinition,
@@ -29,7 +28,8 @@ import {
   loadDefinition,
   substitute,
   taskStates,
-} from './asl.ts';
+} from '../../asl.ts';
+import type { WorkflowInput, WorkflowName, Workflows } from '../../core/ports/workflows.ts';
 import { localLambdaContext } from './lambda-context.ts';
 import { JsonStateFile } from './state-file.ts';
 

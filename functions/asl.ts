@@ -1,5 +1,6 @@
 /**
- * Pure helpers over Amazon States Language definitions: the embedded runner uses them to wire every
+ * Pure helpers over Amazon States Language definitions, shared by the CDK app and the embedded runtime:
+ * the embedded runner uses them to wire every
  * Task state to a Kiln handler, and tests (unit, integration, CDK) use them to check the real
  * `state-machines/*.asl.json` files against the conventions both runtimes rely on.
  */
