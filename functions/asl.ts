@@ -1,8 +1,8 @@
 /**
  * Pure helpers over Amazon States Language definitions, shared by the CDK app and the embedded runtime:
- * the embedded runner uses them to wire every
- * Task state to a Kiln handler, and tests (unit, integration, CDK) use them to check the real
- * `state-machines/*.asl.json` files against the conventions both runtimes rely on.
+ * the embedded runner uses them to wire every Task state to a Kiln handler, and tests (unit,
+ * integration, CDK) use them to check the real `state-machines/*.asl.json` files against the
+ * conventions both runtimes rely on.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
