@@ -493,6 +493,25 @@ describe('the embedded scheduler', () => {
   });
 });
 
+describe('the system clock', () => {
+  it('drives a scheduler in real time: a rate schedule fires at start', async () => {
+    const scheduler = new LocalScheduler();
+    const { promise: fired, resolve } = Promise.withResolvers<unknown>();
+    scheduler.add({
+      name: 'now',
+      expression: 'rate(1 hour)',
+      input: { at: '<aws.scheduler.scheduled-time>' },
+      target: async (input) => resolve(input),
+    });
+    const started = Date.now();
+    scheduler.start();
+    const input = (await fired) as { at: string };
+    assert.ok(Math.abs(Date.parse(input.at) - started) < 2000);
+    assert.ok((scheduler.nextFire('now')?.getTime() ?? 0) - started >= HOUR - 1000);
+    await scheduler.stop();
+  });
+});
+
 describe('the manual clock', () => {
   it('fires due timers in time order, awaiting each, with now() at each timer', async () => {
     const clock = new ManualClock(new Date('2026-01-01T00:00:00Z'));
