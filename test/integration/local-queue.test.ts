@@ -1,0 +1,451 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it, type TestContext } from 'node:test';
+import {
+  InvalidMessageContentsError,
+  InvalidParameterValueError,
+  LocalQueue,
+  type LocalQueueOptions,
+  MessageNotInflightError,
+  MissingDeduplicationIdError,
+  QueueClosedError,
+  QueueLockedError,
+  ReceiptHandleIsInvalidError,
+} from '../../functions/adapters/local/local-queue.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'kiln-queue-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+let folders = 0;
+function freshDir(): string {
+  return join(root, `queues-${++folders}`);
+}
+
+/** A clock the test moves by hand: visibility timeouts and deduplication windows pass without sleeping. */
+function manualClock(start = Date.UTC(2026, 11, 1, 9, 0, 0)) {
+  let now = start;
+  return {
+    now: () => new Date(now),
+    advance(ms: number) {
+      now += ms;
+    },
+    get ms() {
+      return now;
+    },
+  };
+}
+
+/** Opens a queue and closes it after the test. */
+async function openQueue(t: TestContext, options: Partial<LocalQueueOptions> = {}): Promise<LocalQueue> {
+  const queue = await LocalQueue.open({ name: 'kiln-git-pushes', visibilityTimeoutSeconds: 30, ...options });
+  t.after(() => queue.close());
+  return queue;
+}
+
+/** A source queue with a dead-letter queue, both on disk in `dir`. */
+async function withDeadLetterQueue(
+  t: TestContext,
+  options: Partial<LocalQueueOptions> & { maxReceiveCount: number },
+) {
+  const fifo = options.fifo ?? false;
+  const deadLetterQueue = await openQueue(t, {
+    ...options,
+    name: fifo ? 'kiln-git-pushes-dlq.fifo' : 'kiln-git-pushes-dlq',
+    maxReceiveCount: undefined,
+  });
+  const queue = await openQueue(t, {
+    name: fifo ? 'kiln-git-pushes.fifo' : 'kiln-git-pushes',
+    ...options,
+    deadLetterQueue,
+  });
+  return { queue, deadLetterQueue };
+}
+
+function bodies(records: { body: string }[]): string[] {
+  return records.map(({ body }) => body);
+}
+
+describe('LocalQueue', () => {
+  it('has the message on disk when send resolves: a queue reopened on the folder receives it, attributes and all', async (t) => {
+    const dir = freshDir();
+    const first = await LocalQueue.open({ name: 'kiln-git-pushes', dir, visibilityTimeoutSeconds: 30 });
+    const { messageId } = await first.send({ body: '{"ref":"main"}', attributes: { delivery: 'd-1' } });
+    await first.close();
+
+    const reopened = await openQueue(t, { dir });
+    const [record] = await reopened.receive(10);
+    assert.equal(record?.messageId, messageId);
+    assert.equal(record?.body, '{"ref":"main"}');
+    assert.deepEqual(record?.messageAttributes, {
+      delivery: { stringValue: 'd-1', stringListValues: [], binaryListValues: [], dataType: 'String' },
+    });
+  });
+
+  it("keeps each message's receive count, first receive and in-flight time across a reopen", async (t) => {
+    const dir = freshDir();
+    const clock = manualClock();
+    const options = { name: 'kiln-git-pushes', dir, visibilityTimeoutSeconds: 30, clock };
+    const first = await LocalQueue.open(options);
+    await first.send({ body: 'push' });
+    const [firstDelivery] = await first.receive(1);
+    await first.close();
+
+    clock.advance(10_000);
+    const reopened = await openQueue(t, { ...options });
+    assert.deepEqual(await reopened.receive(10), [], 'still in flight after the reopen');
+    assert.deepEqual(await reopened.counts(), { visible: 0, inFlight: 1 });
+    clock.advance(20_000);
+    const [again] = await reopened.receive(10);
+    assert.equal(again?.messageId, firstDelivery?.messageId);
+    assert.equal(again?.attributes.ApproximateReceiveCount, '2');
+    assert.equal(again?.attributes.ApproximateFirstReceiveTimestamp, String(clock.ms - 30_000));
+  });
+
+  it('brings back a received message that is not deleted after the visibility timeout, not before', async (t) => {
+    const clock = manualClock();
+    const queue = await openQueue(t, { clock });
+    await queue.send({ body: 'a' });
+    await queue.send({ body: 'b' });
+    assert.deepEqual(bodies(await queue.receive(1)), ['a']);
+    clock.advance(29_999);
+    assert.deepEqual(bodies(await queue.receive(10)), ['b'], 'a is still in flight');
+    clock.advance(1);
+    const [a] = await queue.receive(10);
+    assert.equal(a?.body, 'a');
+    assert.equal(a?.attributes.ApproximateReceiveCount, '2');
+  });
+
+  it('deletes with the latest receipt handle only: a stale handle deletes nothing', async (t) => {
+    const clock = manualClock();
+    const queue = await openQueue(t, { clock, dir: freshDir() });
+    await queue.send({ body: 'push' });
+    const [first] = await queue.receive(1);
+    clock.advance(30_000);
+    const [second] = await queue.receive(1);
+    assert.notEqual(second?.receiptHandle, first?.receiptHandle);
+
+    await queue.delete(first?.receiptHandle as string);
+    assert.deepEqual(await queue.counts(), { visible: 0, inFlight: 1 }, 'the stale handle deleted nothing');
+    await queue.delete(second?.receiptHandle as string);
+    assert.deepEqual(await queue.counts(), { visible: 0, inFlight: 0 });
+    clock.advance(60_000);
+    assert.deepEqual(await queue.receive(10), [], 'deleted for good');
+    await queue.delete(second?.receiptHandle as string); // deleting again is no error, as in SQS
+    await assert.rejects(queue.delete('not-a-handle'), ReceiptHandleIsInvalidError);
+  });
+
+  it('changeVisibility extends the visibility timeout or ends it at once', async (t) => {
+    const clock = manualClock();
+    const queue = await openQueue(t, { clock });
+    await queue.send({ body: 'slow' });
+    await queue.send({ body: 'released' });
+    const [slow, released] = await queue.receive(2);
+
+    clock.advance(20_000);
+    await queue.changeVisibility(slow?.receiptHandle as string, 60); // 60 s from now, not from the receive
+    await queue.changeVisibility(released?.receiptHandle as string, 0);
+    const [again] = await queue.receive(10);
+    assert.equal(again?.body, 'released');
+    await queue.delete(again?.receiptHandle as string);
+    clock.advance(59_999);
+    assert.deepEqual(await queue.receive(10), []);
+    clock.advance(1);
+    assert.deepEqual(bodies(await queue.receive(10)), ['slow']);
+  });
+
+  it('changeVisibility refuses a stale handle, a message no longer in flight, and more than 12 hours in flight', async (t) => {
+    const clock = manualClock();
+    const queue = await openQueue(t, { clock });
+    await queue.send({ body: 'push' });
+    const [first] = await queue.receive(1);
+    const handle = first?.receiptHandle as string;
+
+    await assert.rejects(queue.changeVisibility(handle, 43_201), InvalidParameterValueError);
+    await queue.changeVisibility(handle, 43_200);
+    clock.advance(11 * 3600_000);
+    await assert.rejects(queue.changeVisibility(handle, 3600 + 1), InvalidParameterValueError);
+    await queue.changeVisibility(handle, 3600); // exactly 12 hours after the receive
+
+    clock.advance(3600_000);
+    await assert.rejects(queue.changeVisibility(handle, 30), MessageNotInflightError);
+    const [second] = await queue.receive(1);
+    await assert.rejects(queue.changeVisibility(handle, 30), ReceiptHandleIsInvalidError);
+    await queue.changeVisibility(second?.receiptHandle as string, 30);
+  });
+
+  it('gives records the shape of a Lambda SQS event record', async (t) => {
+    const clock = manualClock();
+    const queue = await openQueue(t, { clock, region: 'eu-west-1', accountId: '123456789012' });
+    const { messageId } = await queue.send({
+      body: '{"foo": "bared"}',
+      attributes: { Hello: 'There', General: 'Kenobi' },
+    });
+    clock.advance(5);
+    const [record] = await queue.receive(1);
+    const { receiptHandle, ...rest } = record as NonNullable<typeof record>;
+    assert.ok(receiptHandle.length > 0);
+    assert.deepEqual(rest, {
+      messageId,
+      body: '{"foo": "bared"}',
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: String(clock.ms - 5),
+        SenderId: '123456789012',
+        ApproximateFirstReceiveTimestamp: String(clock.ms),
+      },
+      messageAttributes: {
+        General: { stringValue: 'Kenobi', stringListValues: [], binaryListValues: [], dataType: 'String' },
+        Hello: { stringValue: 'There', stringListValues: [], binaryListValues: [], dataType: 'String' },
+      },
+      md5OfBody: createHash('md5').update('{"foo": "bared"}').digest('hex'),
+      // The digest SQS returned for these attributes (a botocore serializer test's real response).
+      md5OfMessageAttributes: 'fca026605781cb4126a1e9044df24232',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:kiln-git-pushes',
+      awsRegion: 'eu-west-1',
+    });
+  });
+
+  it('moves a message to the dead-letter queue at the receive that would exceed maxReceiveCount, attributes and all, and never delivers it again', async (t) => {
+    const clock = manualClock();
+    const { queue, deadLetterQueue } = await withDeadLetterQueue(t, {
+      clock,
+      maxReceiveCount: 2,
+      dir: freshDir(),
+    });
+    const { messageId } = await queue.send({ body: 'poison', attributes: { delivery: 'd-9' } });
+    const sentAt = clock.ms;
+    for (const count of ['1', '2']) {
+      const [record] = await queue.receive(1);
+      assert.equal(record?.attributes.ApproximateReceiveCount, count);
+      clock.advance(30_000);
+    }
+    assert.deepEqual(await queue.counts(), { visible: 1, inFlight: 0 }, 'SQS moves it at the next receive');
+    assert.deepEqual(await queue.receive(10), []);
+    assert.deepEqual(await queue.counts(), { visible: 0, inFlight: 0 });
+    clock.advance(3600_000);
+    assert.deepEqual(await queue.receive(10), [], 'never delivered again from the source');
+
+    const [dead] = await deadLetterQueue.receive(10);
+    assert.equal(dead?.messageId, messageId);
+    assert.equal(dead?.body, 'poison');
+    assert.equal(dead?.messageAttributes.delivery?.stringValue, 'd-9');
+    assert.equal(dead?.attributes.SentTimestamp, String(sentAt), 'a standard queue keeps the enqueue time');
+    assert.equal(dead?.attributes.DeadLetterQueueSourceArn, queue.arn);
+    assert.equal(dead?.eventSourceARN, deadLetterQueue.arn);
+  });
+
+  it('counts visible and in-flight messages', async (t) => {
+    const queue = await openQueue(t, { clock: manualClock() });
+    assert.deepEqual(await queue.counts(), { visible: 0, inFlight: 0 });
+    for (const body of ['a', 'b', 'c']) await queue.send({ body });
+    await queue.receive(2);
+    assert.deepEqual(await queue.counts(), { visible: 1, inFlight: 2 });
+  });
+
+  it('refuses what SQS refuses', async (t) => {
+    const queue = await openQueue(t);
+    await assert.rejects(queue.send({ body: '' }), InvalidParameterValueError);
+    await assert.rejects(queue.send({ body: 'x'.repeat(1_048_577) }), InvalidParameterValueError);
+    await assert.rejects(
+      queue.send({ body: 'x'.repeat(1_048_570), attributes: { delivery: 'd-1' } }),
+      InvalidParameterValueError,
+      'attributes count against the size',
+    );
+    await assert.rejects(queue.send({ body: 'bell \u0007' }), InvalidMessageContentsError);
+    await assert.rejects(queue.send({ body: 'lone \uD800 surrogate' }), InvalidMessageContentsError);
+    await assert.rejects(
+      queue.send({ body: 'x', attributes: { 'AWS.trace': 'x' } }),
+      InvalidParameterValueError,
+    );
+    await assert.rejects(queue.send({ body: 'x', attributes: { empty: '' } }), InvalidParameterValueError);
+    await assert.rejects(queue.send({ body: 'x', deduplicationId: 'd' }), InvalidParameterValueError);
+    await assert.rejects(queue.receive(11), InvalidParameterValueError);
+    await assert.rejects(queue.receive(0), InvalidParameterValueError);
+    await queue.send({ body: 'x'.repeat(1_048_576) }); // the largest SQS accepts
+
+    await assert.rejects(
+      LocalQueue.open({ name: 'pushes.fifo', visibilityTimeoutSeconds: 30 }),
+      InvalidParameterValueError,
+    );
+    await assert.rejects(
+      LocalQueue.open({ name: 'pushes', fifo: true, visibilityTimeoutSeconds: 30 }),
+      InvalidParameterValueError,
+    );
+    await assert.rejects(
+      LocalQueue.open({ name: 'pushes', visibilityTimeoutSeconds: 43_201 }),
+      InvalidParameterValueError,
+    );
+    await assert.rejects(
+      LocalQueue.open({ name: 'pushes', visibilityTimeoutSeconds: 30, maxReceiveCount: 3 }),
+      InvalidParameterValueError,
+      'a redrive policy needs a dead-letter queue',
+    );
+    await assert.rejects(
+      LocalQueue.open({
+        name: 'pushes.fifo',
+        fifo: true,
+        visibilityTimeoutSeconds: 30,
+        maxReceiveCount: 3,
+        deadLetterQueue: queue,
+      }),
+      InvalidParameterValueError,
+      "a FIFO queue's dead-letter queue is FIFO",
+    );
+  });
+
+  it('keeps its folder private, lets one owner at a time open it, and refuses calls once closed', async (t) => {
+    const dir = freshDir();
+    const queue = await LocalQueue.open({ name: 'kiln-git-pushes', dir, visibilityTimeoutSeconds: 30 });
+    await queue.send({ body: 'secret-ish' });
+    const folder = join(dir, 'kiln-git-pushes');
+    assert.equal(statSync(folder).mode & 0o777, 0o700);
+    for (const file of readdirSync(folder))
+      assert.equal(statSync(join(folder, file)).mode & 0o777, 0o600, file);
+
+    await assert.rejects(
+      LocalQueue.open({ name: 'kiln-git-pushes', dir, visibilityTimeoutSeconds: 30 }),
+      QueueLockedError,
+    );
+    await queue.close();
+    await assert.rejects(queue.send({ body: 'late' }), QueueClosedError);
+    const next = await openQueue(t, { dir });
+    assert.deepEqual(bodies(await next.receive(10)), ['secret-ish']);
+  });
+
+  it('ignores the temp file of a write that a crash interrupted', async (t) => {
+    const dir = freshDir();
+    const queue = await LocalQueue.open({ name: 'kiln-git-pushes', dir, visibilityTimeoutSeconds: 30 });
+    await queue.send({ body: 'kept' });
+    await queue.close();
+    const torn = join(dir, 'kiln-git-pushes', 'f00dfeed-0000-4000-8000-000000000000.json.0123456789ab.tmp');
+    writeFileSync(torn, '{"messageId": "f00d', { mode: 0o600 });
+
+    const reopened = await openQueue(t, { dir });
+    assert.deepEqual(bodies(await reopened.receive(10)), ['kept']);
+    assert.equal(existsSync(torn), false);
+  });
+});
+
+describe('LocalQueue (FIFO)', () => {
+  const fifo = { name: 'kiln-git-pushes.fifo', fifo: true } as const;
+
+  it('delivers a group in order, and nothing more of it while one of its messages is in flight; other groups proceed', async (t) => {
+    const queue = await openQueue(t, { ...fifo, contentBasedDeduplication: true, clock: manualClock() });
+    for (const body of ['a1', 'a2', 'b1', 'a3', 'b2']) await queue.send({ body, groupId: body[0] });
+
+    assert.deepEqual(bodies(await queue.receive(1)), ['a1']);
+    assert.deepEqual(bodies(await queue.receive(10)), ['b1', 'b2'], 'group a waits for a1');
+    assert.deepEqual(await queue.receive(10), [], 'both groups are in flight');
+    assert.deepEqual(await queue.counts(), { visible: 2, inFlight: 3 });
+  });
+
+  it('delivers the rest of a group once its message in flight is deleted, and a failed one again before the rest', async (t) => {
+    const clock = manualClock();
+    const queue = await openQueue(t, { ...fifo, contentBasedDeduplication: true, clock });
+    for (const body of ['a1', 'a2', 'a3']) await queue.send({ body, groupId: 'a' });
+
+    const [a1] = await queue.receive(1);
+    await queue.delete(a1?.receiptHandle as string);
+    const [a2] = await queue.receive(1);
+    assert.equal(a2?.body, 'a2');
+    clock.advance(30_000); // a2 failed: it comes back before a3
+    assert.deepEqual(bodies(await queue.receive(10)), ['a2', 'a3']);
+  });
+
+  it('unblocks a group when its head goes to the dead-letter queue', async (t) => {
+    const clock = manualClock();
+    const { queue, deadLetterQueue } = await withDeadLetterQueue(t, {
+      fifo: true,
+      contentBasedDeduplication: true,
+      clock,
+      maxReceiveCount: 1,
+    });
+    await queue.send({ body: 'poison', groupId: 'a', attributes: { delivery: 'd-1' } });
+    await queue.send({ body: 'next', groupId: 'a' });
+    assert.deepEqual(bodies(await queue.receive(1)), ['poison']);
+    clock.advance(30_000);
+
+    assert.deepEqual(bodies(await queue.receive(10)), ['next']);
+    const [dead] = await deadLetterQueue.receive(10);
+    assert.equal(dead?.body, 'poison');
+    assert.equal(dead?.attributes.MessageGroupId, 'a');
+    assert.equal(
+      dead?.attributes.SentTimestamp,
+      String(clock.ms),
+      'a FIFO dead-letter queue restarts the enqueue time',
+    );
+  });
+
+  it('answers a duplicate deduplication id within 5 minutes with the original message id and enqueues nothing', async (t) => {
+    const clock = manualClock();
+    const queue = await openQueue(t, { ...fifo, clock });
+    await assert.rejects(queue.send({ body: 'x', groupId: 'a' }), MissingDeduplicationIdError);
+    await assert.rejects(queue.send({ body: 'x', deduplicationId: 'd-1' }), InvalidParameterValueError);
+
+    const original = await queue.send({ body: 'push 1', groupId: 'a', deduplicationId: 'delivery-1' });
+    assert.match(original.sequenceNumber as string, /^\d{20}$/);
+    clock.advance(4 * 60_000 + 59_999);
+    const duplicate = await queue.send({ body: 'another body', groupId: 'b', deduplicationId: 'delivery-1' });
+    assert.deepEqual(duplicate, original);
+    assert.deepEqual(await queue.counts(), { visible: 1, inFlight: 0 });
+
+    clock.advance(1); // the window is 5 minutes from the first send
+    const later = await queue.send({ body: 'push 1 again', groupId: 'a', deduplicationId: 'delivery-1' });
+    assert.notEqual(later.messageId, original.messageId);
+    assert.ok((later.sequenceNumber as string) > (original.sequenceNumber as string));
+    const records = await queue.receive(10);
+    assert.deepEqual(bodies(records), ['push 1', 'push 1 again']);
+    assert.equal(records[0]?.attributes.MessageDeduplicationId, 'delivery-1');
+    assert.equal(records[0]?.attributes.SequenceNumber, original.sequenceNumber);
+  });
+
+  it("deduplicates by the body's SHA-256 with content-based deduplication, attributes aside", async (t) => {
+    const queue = await openQueue(t, { ...fifo, contentBasedDeduplication: true, clock: manualClock() });
+    const first = await queue.send({ body: 'push', groupId: 'a', attributes: { delivery: 'd-1' } });
+    assert.deepEqual(
+      await queue.send({ body: 'push', groupId: 'a', attributes: { delivery: 'd-2' } }),
+      first,
+    );
+    const other = await queue.send({ body: 'push 2', groupId: 'a' });
+    assert.notEqual(other.messageId, first.messageId);
+    const [record] = await queue.receive(1);
+    assert.equal(
+      record?.attributes.MessageDeduplicationId,
+      createHash('sha256').update('push').digest('hex'),
+    );
+  });
+
+  it("remembers a deduplication id after the message's delete and across a reopen, for 5 minutes", async (t) => {
+    const dir = freshDir();
+    const clock = manualClock();
+    const options = { ...fifo, dir, clock, visibilityTimeoutSeconds: 30 };
+    const first = await LocalQueue.open(options);
+    const original = await first.send({ body: 'push', groupId: 'a', deduplicationId: 'delivery-1' });
+    const [record] = await first.receive(1);
+    await first.delete(record?.receiptHandle as string);
+    await first.close();
+
+    clock.advance(60_000);
+    const reopened = await LocalQueue.open(options);
+    assert.deepEqual(
+      await reopened.send({ body: 'push', groupId: 'a', deduplicationId: 'delivery-1' }),
+      original,
+    );
+    assert.deepEqual(await reopened.counts(), { visible: 0, inFlight: 0 });
+    await reopened.close();
+
+    clock.advance(4 * 60_000);
+    const afterWindow = await openQueue(t, options);
+    assert.deepEqual(
+      readdirSync(join(dir, fifo.name)).filter((f) => f.endsWith('.json')),
+      [],
+      'the record expired',
+    );
+    const again = await afterWindow.send({ body: 'push', groupId: 'a', deduplicationId: 'delivery-1' });
+    assert.notEqual(again.messageId, original.messageId);
+  });
+});
