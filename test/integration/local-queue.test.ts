@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import {
   InvalidMessageContentsError,
   InvalidParameterValueError,
@@ -13,6 +14,8 @@ import {
   MissingDeduplicationIdError,
   QueueClosedError,
   QueueLockedError,
+  QueuePoller,
+  type QueuePollerOptions,
   ReceiptHandleIsInvalidError,
 } from '../../functions/adapters/local/local-queue.ts';
 
@@ -62,6 +65,15 @@ async function withDeadLetterQueue(
     deadLetterQueue,
   });
   return { queue, deadLetterQueue };
+}
+
+/** Polls a condition (every 10 ms, at most `ms`). */
+async function eventually(condition: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 function bodies(records: { body: string }[]): string[] {
@@ -447,5 +459,237 @@ describe('LocalQueue (FIFO)', () => {
     );
     const again = await afterWindow.send({ body: 'push', groupId: 'a', deduplicationId: 'delivery-1' });
     assert.notEqual(again.messageId, original.messageId);
+  });
+});
+
+/** A poller over `queue` that records each invocation and stops after the test. */
+function recordingPoller(
+  t: TestContext,
+  queue: LocalQueue,
+  respond: (
+    event: SQSEvent,
+    call: number,
+  ) => Promise<SQSBatchResponse | undefined> | SQSBatchResponse | undefined,
+  options: Partial<QueuePollerOptions> = {},
+) {
+  const calls: { event: SQSEvent; context: Context }[] = [];
+  const poller = new QueuePoller(
+    queue,
+    async (event, context) => {
+      calls.push({ event, context });
+      return respond(event, calls.length);
+    },
+    { batchSize: 10, functionName: 'kiln-git-push-consumer', idlePollMs: 10, ...options },
+  );
+  t.after(() => poller.stop());
+  poller.start();
+  return { poller, calls };
+}
+
+function recordBodies(call: { event: SQSEvent } | undefined): string[] {
+  return call ? bodies(call.event.Records) : [];
+}
+
+describe('QueuePoller', () => {
+  it('invokes the handler with batches of at most batchSize records, as an SQS event with a Lambda context', async (t) => {
+    const queue = await openQueue(t, { clock: manualClock() });
+    for (let i = 1; i <= 7; i++) await queue.send({ body: `push-${i}` });
+    const { calls } = recordingPoller(t, queue, () => undefined, { batchSize: 5 });
+    await eventually(() => calls.length === 2);
+
+    assert.deepEqual(calls.map(recordBodies), [
+      ['push-1', 'push-2', 'push-3', 'push-4', 'push-5'],
+      ['push-6', 'push-7'],
+    ]);
+    const [{ event, context }] = calls as [{ event: SQSEvent; context: Context }];
+    assert.equal(event.Records[0]?.eventSource, 'aws:sqs');
+    assert.equal(event.Records[0]?.eventSourceARN, queue.arn);
+    assert.equal(context.functionName, 'kiln-git-push-consumer');
+    assert.ok(context.getRemainingTimeInMillis() > 29_000, 'the timeout defaults to the visibility timeout');
+    assert.ok(context.getRemainingTimeInMillis() <= 30_000);
+  });
+
+  it('waits up to maxBatchingWindowMs to fill a batch', async (t) => {
+    const queue = await openQueue(t, { clock: manualClock() });
+    const { calls } = recordingPoller(t, queue, () => undefined, {
+      batchSize: 3,
+      maxBatchingWindowMs: 2_000,
+    });
+    await queue.send({ body: 'a' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await queue.send({ body: 'b' });
+    await queue.send({ body: 'c' });
+    await eventually(() => calls.length === 1);
+    assert.deepEqual(recordBodies(calls[0]), ['a', 'b', 'c']);
+
+    const unbatched = await openQueue(t, { name: 'kiln-unbatched', clock: manualClock() });
+    const { calls: single } = recordingPoller(t, unbatched, () => undefined, { batchSize: 3 });
+    await unbatched.send({ body: 'a' });
+    await eventually(() => single.length === 1);
+    await unbatched.send({ body: 'b' });
+    await eventually(() => single.length === 2);
+    assert.deepEqual(single.map(recordBodies), [['a'], ['b']], 'without a window, no waiting');
+  });
+
+  it('deletes every record when the handler reports no failure', async (t) => {
+    const clock = manualClock();
+    const queue = await openQueue(t, { clock });
+    const responses: (SQSBatchResponse | undefined)[] = [
+      undefined,
+      { batchItemFailures: [] },
+      {} as SQSBatchResponse,
+      { batchItemFailures: null } as unknown as SQSBatchResponse,
+    ];
+    const { calls } = recordingPoller(t, queue, (_, call) => responses[call - 1]);
+    for (const [index, response] of responses.entries()) {
+      await queue.send({ body: `push-${index}` });
+      await eventually(() => calls.length === index + 1);
+      await eventually(async () => (await queue.counts()).inFlight === 0);
+      assert.deepEqual(await queue.counts(), { visible: 0, inFlight: 0 }, JSON.stringify(response));
+    }
+    clock.advance(60_000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(calls.length, responses.length, 'nothing came back');
+  });
+
+  it('keeps only the records named in batchItemFailures: they come back alone after the visibility timeout', async (t) => {
+    const clock = manualClock();
+    const queue = await openQueue(t, { clock });
+    for (const body of ['a', 'b', 'c']) await queue.send({ body });
+    const { calls } = recordingPoller(t, queue, (event, call) =>
+      call === 1
+        ? { batchItemFailures: [{ itemIdentifier: event.Records[1]?.messageId as string }] }
+        : undefined,
+    );
+    await eventually(() => calls.length === 1);
+    await eventually(async () => (await queue.counts()).inFlight === 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(await queue.counts(), { visible: 0, inFlight: 1 }, 'a and c deleted, b in flight');
+
+    clock.advance(30_000);
+    await eventually(() => calls.length === 2);
+    assert.deepEqual(recordBodies(calls[1]), ['b']);
+    assert.equal(calls[1]?.event.Records[0]?.attributes.ApproximateReceiveCount, '2');
+  });
+
+  it('keeps the whole batch when the handler throws', async (t) => {
+    const clock = manualClock();
+    const queue = await openQueue(t, { clock });
+    for (const body of ['a', 'b']) await queue.send({ body });
+    const { calls } = recordingPoller(t, queue, (_, call) => {
+      if (call === 1) throw new Error('GitHub is down');
+      return undefined;
+    });
+    await eventually(() => calls.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(await queue.counts(), { visible: 0, inFlight: 2 });
+    clock.advance(30_000);
+    await eventually(() => calls.length === 2);
+    assert.deepEqual(recordBodies(calls[1]), ['a', 'b']);
+  });
+
+  it('keeps the whole batch when batchItemFailures names an unknown message, an empty or a null id, or is not a list', async (t) => {
+    const invalid: unknown[] = [
+      { batchItemFailures: [{ itemIdentifier: 'not-in-this-batch' }] },
+      { batchItemFailures: [{ itemIdentifier: '' }] },
+      { batchItemFailures: [{ itemIdentifier: null }] },
+      { batchItemFailures: [{ messageId: 'bad key name' }] },
+      { batchItemFailures: 'a' },
+    ];
+    for (const [index, response] of invalid.entries()) {
+      const clock = manualClock();
+      const queue = await openQueue(t, { name: `kiln-invalid-${index}`, clock });
+      for (const body of ['a', 'b']) await queue.send({ body });
+      const { poller, calls } = recordingPoller(t, queue, () => response as SQSBatchResponse);
+      await eventually(() => calls.length === 1);
+      await poller.stop();
+      assert.deepEqual(await queue.counts(), { visible: 0, inFlight: 2 }, JSON.stringify(response));
+    }
+  });
+
+  it('keeps the whole batch when the handler outlives its timeout', async (t) => {
+    const queue = await openQueue(t, { clock: manualClock() });
+    await queue.send({ body: 'slow' });
+    let finished = false;
+    const { poller, calls } = recordingPoller(
+      t,
+      queue,
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        finished = true;
+        return undefined;
+      },
+      { timeoutMs: 50 },
+    );
+    await eventually(() => calls.length === 1);
+    await poller.stop();
+    assert.equal(finished, false, 'stop waited for the timeout, not for the abandoned handler');
+    assert.deepEqual(await queue.counts(), { visible: 0, inFlight: 1 });
+    await eventually(() => finished);
+    assert.deepEqual(await queue.counts(), { visible: 0, inFlight: 1 }, 'its late success deletes nothing');
+  });
+
+  it('moves a message that keeps failing to the dead-letter queue after maxReceiveCount deliveries', async (t) => {
+    const clock = manualClock();
+    const { queue, deadLetterQueue } = await withDeadLetterQueue(t, { clock, maxReceiveCount: 3 });
+    await queue.send({ body: 'poison' });
+    const { calls } = recordingPoller(t, queue, () => {
+      throw new Error('cannot parse');
+    });
+    for (let delivery = 1; delivery <= 3; delivery++) {
+      await eventually(() => calls.length === delivery);
+      clock.advance(30_000);
+    }
+    await eventually(async () => (await deadLetterQueue.counts()).visible === 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(calls.length, 3, 'delivered maxReceiveCount times, never again');
+    assert.deepEqual(await queue.counts(), { visible: 0, inFlight: 0 });
+  });
+
+  it('stops polling once stop resolves, after the batch in flight is done and deleted', async (t) => {
+    const queue = await openQueue(t, { clock: manualClock() });
+    await queue.send({ body: 'a' });
+    let release: () => void = () => {};
+    const { poller, calls } = recordingPoller(
+      t,
+      queue,
+      () =>
+        new Promise<undefined>((resolve) => {
+          release = () => resolve(undefined);
+        }),
+    );
+    await eventually(() => calls.length === 1);
+    const stopped = poller.stop();
+    let stoppedYet = false;
+    void stopped.then(() => {
+      stoppedYet = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(stoppedYet, false, 'stop waits for the handler');
+    release();
+    await stopped;
+    assert.deepEqual(
+      await queue.counts(),
+      { visible: 0, inFlight: 0 },
+      'the batch was deleted before stop resolved',
+    );
+    await queue.send({ body: 'b' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(calls.length, 1, 'no polling after stop');
+  });
+
+  it('refuses a mapping Lambda refuses', async (t) => {
+    const queue = await openQueue(t);
+    const fifoQueue = await openQueue(t, { name: 'kiln-git-pushes.fifo', fifo: true });
+    const handler = async () => undefined;
+    const options = { batchSize: 10, functionName: 'kiln-consumer' };
+    assert.throws(() => new QueuePoller(queue, handler, { ...options, timeoutMs: 31_000 }), RangeError);
+    assert.throws(() => new QueuePoller(queue, handler, { ...options, batchSize: 11 }), RangeError);
+    new QueuePoller(queue, handler, { ...options, batchSize: 100, maxBatchingWindowMs: 1000 });
+    assert.throws(() => new QueuePoller(fifoQueue, handler, { ...options, batchSize: 11 }), RangeError);
+    assert.throws(
+      () => new QueuePoller(fifoQueue, handler, { ...options, maxBatchingWindowMs: 100 }),
+      RangeError,
+    );
   });
 });

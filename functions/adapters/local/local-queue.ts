@@ -45,6 +45,7 @@ import {
 } from './sqs-message.ts';
 
 export * from './queue-errors.ts';
+export { type QueueHandler, QueuePoller, type QueuePollerOptions } from './queue-poller.ts';
 
 /** Time source for visibility timeouts and deduplication windows; tests inject one they can move. */
 export interface QueueClock {
