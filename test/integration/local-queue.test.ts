@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
@@ -20,6 +22,7 @@ import {
 } from '../../functions/adapters/local/local-queue.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kiln-queue-'));
+const CRASH_CHILD = join(import.meta.dirname, '../fixtures/queue-crash-child.ts');
 after(() => rmSync(root, { recursive: true, force: true }));
 
 let folders = 0;
@@ -691,5 +694,143 @@ describe('QueuePoller', () => {
       () => new QueuePoller(fifoQueue, handler, { ...options, maxBatchingWindowMs: 100 }),
       RangeError,
     );
+  });
+});
+
+describe('LocalQueue and QueuePoller across a crash', () => {
+  const visibilitySeconds = 2;
+
+  /** Spawns the crash fixture; its stderr is kept for the assertion messages. */
+  function spawnChild(t: TestContext, args: string[]): { child: ChildProcess; stderr: () => string } {
+    const child = spawn(process.execPath, [CRASH_CHILD, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    return { child, stderr: () => stderr };
+  }
+
+  function journalLines(path: string): string[][] {
+    return existsSync(path)
+      ? readFileSync(path, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.split(' '))
+      : [];
+  }
+
+  it('loses nothing to a SIGKILL mid-batch: every message is processed to completion exactly once, the in-flight ones after their visibility timeout', async (t) => {
+    const dir = freshDir();
+    const journal = join(dir, 'journal.txt');
+    const open = async () => {
+      const deadLetterQueue = await LocalQueue.open({
+        name: 'kiln-crash-dlq',
+        dir,
+        visibilityTimeoutSeconds: 30,
+      });
+      const queue = await LocalQueue.open({
+        name: 'kiln-crash',
+        dir,
+        visibilityTimeoutSeconds: visibilitySeconds,
+        maxReceiveCount: 3,
+        deadLetterQueue,
+      });
+      return { queue, deadLetterQueue };
+    };
+    const sent = new Set<string>();
+    {
+      const { queue, deadLetterQueue } = await open();
+      for (let i = 1; i <= 12; i++) sent.add((await queue.send({ body: `job-${i}` })).messageId);
+      await queue.close();
+      await deadLetterQueue.close();
+    }
+
+    const spawnedAt = Date.now();
+    const { child, stderr } = spawnChild(t, ['poll', dir, journal, String(visibilitySeconds)]);
+    await eventually(() => journalLines(journal).some(([fact]) => fact === 'blocked'), 10_000).catch(
+      (error) => {
+        throw new Error(`${error.message}; child stderr: ${stderr()}`);
+      },
+    );
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+
+    const lines = journalLines(journal);
+    const doneInChild = lines.filter(([fact]) => fact === 'done').map(([, id]) => id as string);
+    const receivedInChild = new Map(
+      lines.filter(([fact]) => fact === 'received').map(([, id, at]) => [id as string, Number(at)]),
+    );
+    const inFlightAtCrash = [...receivedInChild.keys()].filter((id) => !doneInChild.includes(id));
+    assert.equal(doneInChild.length, 5, 'the first batch completed');
+    assert.equal(inFlightAtCrash.length, 5, 'the second batch was in flight');
+
+    const { queue, deadLetterQueue } = await open();
+    t.after(() => Promise.all([queue.close(), deadLetterQueue.close()]));
+    const doneAfter: { id: string; receiveCount: string; firstReceivedAt: number; at: number }[] = [];
+    const poller = new QueuePoller(
+      queue,
+      async (event) => {
+        const at = Date.now();
+        for (const record of event.Records) {
+          doneAfter.push({
+            id: record.messageId,
+            receiveCount: record.attributes.ApproximateReceiveCount,
+            firstReceivedAt: Number(record.attributes.ApproximateFirstReceiveTimestamp),
+            at,
+          });
+        }
+      },
+      { batchSize: 5, functionName: 'kiln-crash-consumer', idlePollMs: 50 },
+    );
+    poller.start();
+    await eventually(() => doneAfter.length >= sent.size - doneInChild.length, 10_000);
+    await poller.stop();
+
+    const processed = [...doneInChild, ...doneAfter.map(({ id }) => id)];
+    assert.deepEqual(
+      processed.toSorted(),
+      [...sent].toSorted(),
+      'every message processed to completion exactly once',
+    );
+    for (const id of inFlightAtCrash) {
+      const redelivery = doneAfter.find((done) => done.id === id);
+      assert.equal(redelivery?.receiveCount, '2', 'the receive count survived the crash');
+      // Its first receive was the dead child's: the persisted time lies between the spawn and the journal line.
+      const firstReceivedAt = redelivery?.firstReceivedAt as number;
+      assert.ok(firstReceivedAt >= spawnedAt && firstReceivedAt <= (receivedInChild.get(id) as number));
+      assert.ok(
+        (redelivery?.at as number) >= firstReceivedAt + visibilitySeconds * 1000,
+        'not redelivered before its visibility timeout (wall clock)',
+      );
+    }
+    for (const done of doneAfter.filter(({ id }) => !inFlightAtCrash.includes(id))) {
+      assert.equal(done.receiveCount, '1', 'never received before the crash');
+    }
+    assert.deepEqual(await queue.counts(), { visible: 0, inFlight: 0 });
+    assert.deepEqual(await deadLetterQueue.counts(), { visible: 0, inFlight: 0 }, 'nothing went to the DLQ');
+  });
+
+  it('keeps every message whose send resolved when the sender is SIGKILLed mid-burst', async (t) => {
+    const dir = freshDir();
+    const journal = join(dir, 'journal.txt');
+    const { child, stderr } = spawnChild(t, ['send', dir, journal]);
+    await eventually(() => journalLines(journal).length >= 50, 10_000).catch((error) => {
+      throw new Error(`${error.message}; child stderr: ${stderr()}`);
+    });
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const acknowledged = new Map(journalLines(journal).map(([, id, body]) => [id as string, body as string]));
+
+    const queue = await openQueue(t, { name: 'kiln-crash', dir, visibilityTimeoutSeconds: 30 });
+    const stored = new Map<string, string>();
+    for (let batch = await queue.receive(10); batch.length > 0; batch = await queue.receive(10)) {
+      for (const record of batch) stored.set(record.messageId, record.body);
+    }
+    for (const [id, body] of acknowledged)
+      assert.equal(stored.get(id), body, `acknowledged message ${id} kept`);
+    assert.ok(stored.size - acknowledged.size <= 1, 'at most the send in progress is there unacknowledged');
   });
 });
