@@ -1,10 +1,15 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
+import { ENTRY_POINTS, type EntryPoint, QUEUES, type QueueDefinition } from '../functions/manifest.ts';
+import type { ConfigName } from '../functions/shared/config.ts';
 import { KilnAlarms } from './constructs/alarms.ts';
 import { KilnApi } from './constructs/api.ts';
 import { ComputePermissions } from './constructs/compute-permissions.ts';
+import { KilnEvents } from './constructs/events.ts';
 import { KilnFunctions } from './constructs/functions.ts';
 import { KilnNetwork } from './constructs/network.ts';
+import { KilnQueue } from './constructs/queues.ts';
 import { KilnTable } from './constructs/table.ts';
 import { executionArns, KilnWorkflows, stateMachineArn, workflowFiles } from './constructs/workflows.ts';
 
@@ -20,16 +25,17 @@ export interface KilnStackProps extends StackProps {
   endpointDomain?: string;
   /** Root device name of the AMIs Kiln launches (context `rootDeviceName`); default /dev/xvda. */
   rootDeviceName?: string;
+  /** The entry points and queues to deploy: the manifest's unless a test gives its own. */
+  entries?: readonly EntryPoint[];
+  queues?: readonly QueueDefinition[];
 }
 
 /**
  * Everything Kiln needs in one account and region: the table, where stacks run and how traffic
  * reaches them, the handlers, the workflows, the REST API and the alarms.
  *
- * Not here yet, on purpose: no SQS queue (+DLQ) and no EventBridge rules or Scheduler schedules.
- * Their triggers (Git push webhooks and events, idle sweep, orphan reaper, lease reclaim) arrive in
- * later issues with their handlers; a queue or rule with nothing behind it would only be cost and
- * findings. They go in their own constructs (events.ts) with their DLQ-depth alarms.
+ * Kiln's own event bus (lifecycle events, archived). Queues, rules and schedules come from the
+ * manifest's entry points (functions/manifest.ts), each queue with its dead-letter queue and alarm.
  */
 export class KilnStack extends Stack {
   readonly table: KilnTable;
@@ -39,6 +45,8 @@ export class KilnStack extends Stack {
   readonly workflows: KilnWorkflows;
   readonly api: KilnApi;
   readonly alarms: KilnAlarms;
+  readonly events: KilnEvents;
+  readonly queues: ReadonlyMap<string, KilnQueue>;
 
   constructor(scope: Construct, id: string, props: KilnStackProps = {}) {
     super(scope, id, props);
@@ -51,15 +59,21 @@ export class KilnStack extends Stack {
     });
     const permissions = new ComputePermissions(this, 'ComputePermissions', network);
 
+    const events = new KilnEvents(this, 'Events', { ...(props.entries ? { entries: props.entries } : {}) });
+    const queues = new Map(
+      (props.queues ?? QUEUES).map((definition) => [
+        definition.name,
+        new KilnQueue(this, `${definition.name}Queue`, definition),
+      ]),
+    );
+
     const workflows = workflowFiles().map(({ workflow }) => workflow);
-    const environment: Record<string, string> = {
+    // Every configuration variable's value; each function gets only those its ports read (see the manifest).
+    const config: Record<ConfigName, string> = {
       KILN_TABLE_NAME: table.table.tableName,
-      ...Object.fromEntries(
-        workflows.map((workflow) => [
-          `KILN_${workflow.toUpperCase()}_STATE_MACHINE_ARN`,
-          stateMachineArn(this, workflow),
-        ]),
-      ),
+      KILN_DEPLOY_STATE_MACHINE_ARN: stateMachineArn(this, 'deploy'),
+      KILN_TEARDOWN_STATE_MACHINE_ARN: stateMachineArn(this, 'teardown'),
+      KILN_EVENT_BUS_NAME: events.bus.eventBusName,
       KILN_LAUNCH_TEMPLATE_ID: network.launchTemplate.ref,
       KILN_SUBNET_IDS: network.instanceSubnets.subnetIds.join(','),
       KILN_SECURITY_GROUP_IDS: network.instanceSecurityGroup.securityGroupId,
@@ -71,8 +85,10 @@ export class KilnStack extends Stack {
     };
 
     const functions = new KilnFunctions(this, 'Functions', {
-      environment,
+      config,
       table,
+      eventBusArn: events.bus.eventBusArn,
+      ...(props.entries ? { entries: props.entries } : {}),
       permissions,
       workflows: {
         stateMachineArns: workflows.map((workflow) => stateMachineArn(this, workflow)),
@@ -80,10 +96,28 @@ export class KilnStack extends Stack {
       },
     });
     const stateMachines = new KilnWorkflows(this, 'Workflows', { functions: functions.byName });
-    const api = new KilnApi(this, 'Api', { functions: functions.byName });
+    const api = new KilnApi(this, 'Api', {
+      functions: functions.byName,
+      ...(props.entries ? { entries: props.entries } : {}),
+    });
+    events.bindTargets(functions.byName);
+    for (const entry of props.entries ?? ENTRY_POINTS) {
+      if (entry.trigger.type !== 'queue') continue;
+      const queue = queues.get(entry.trigger.queue);
+      if (!queue)
+        throw new Error(
+          `entry point ${entry.name} consumes queue ${entry.trigger.queue}, which QUEUES does not define`,
+        );
+      queue.consumeWith(
+        functions.byName.get(entry.name) as NodejsFunction,
+        entry.trigger.batchSize,
+        entry.trigger.maxBatchingWindowSeconds,
+      );
+    }
     const alarms = new KilnAlarms(this, 'Alarms', {
       stateMachines: stateMachines.stateMachines,
       functions: functions.byName,
+      queues: [...queues.values()],
     });
 
     this.table = table;
@@ -93,11 +127,17 @@ export class KilnStack extends Stack {
     this.workflows = stateMachines;
     this.api = api;
     this.alarms = alarms;
+    this.events = events;
+    this.queues = queues;
 
     new CfnOutput(this, 'ApiUrl', { value: api.api.url, description: 'Base URL of the REST API (SigV4)' });
     new CfnOutput(this, 'TableName', { value: table.table.tableName });
     new CfnOutput(this, 'LoadBalancerDnsName', { value: network.loadBalancer.loadBalancerDnsName });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarms.topic.topicArn });
+    new CfnOutput(this, 'EventBusName', {
+      value: events.bus.eventBusName,
+      description: 'Kiln lifecycle events',
+    });
     for (const [workflow, stateMachine] of stateMachines.stateMachines) {
       new CfnOutput(this, `${workflow}StateMachineArn`, { value: stateMachine.stateMachineArn });
     }

@@ -1,15 +1,22 @@
-import { assertOwnedBy, type Caller } from './caller.ts';
+import { type Actor, authorize } from './actors.ts';
 import { isTerminal } from './deployment-lifecycle.ts';
 import { ConflictError, ForbiddenError, NotFoundError, VersionConflictError } from './errors.ts';
 import { newDeploymentId } from './ids.ts';
+import {
+  deploymentStatusChanged,
+  environmentStatusChanged,
+  type LifecycleEvent,
+} from './lifecycle-events.ts';
 import type { Ports, RequestPorts } from './ports/index.ts';
 import { specsEqual } from './spec.ts';
 import type { Deployment, DeploymentAction, Environment, Spec, Tier } from './types.ts';
 
 /**
- * What the REST API asks of Kiln. Each request is one conditional write of the environment's
- * desired state (optimistic lock on `version`), then the deployment record, then the workflow start:
- * a client retrying after a failure in between re-creates what is missing (see `deploymentNeeded`).
+ * What people (through the REST API), Git pushes and schedules ask of Kiln. Every command takes the
+ * Actor that causes it, authorises it, and records it on what it writes. Each request is one
+ * conditional write of the environment's desired state (optimistic lock on `version`), then the
+ * deployment record, its lifecycle event, then the workflow start: a client retrying after a failure in
+ * between re-creates what is missing (see `deploymentNeeded`).
  */
 
 export interface EnvironmentRequest {
@@ -79,13 +86,13 @@ const realTime: BackoffEnvironment = {
 /** PUT /environments/{name}: create or replace the desired state, deploying when it differs from what is live. */
 export async function putEnvironment(
   ports: RequestPorts,
-  caller: Caller,
+  actor: Actor,
   request: EnvironmentRequest,
   ifMatch?: number,
 ): Promise<Accepted> {
-  if (request.team !== caller.team) {
+  if (actor.team !== undefined && request.team !== actor.team) {
     throw new ForbiddenError(
-      `cannot manage an environment for team ${request.team}: you act for ${caller.team}`,
+      `cannot manage an environment for team ${request.team}: you act for ${actor.team}`,
     );
   }
   // Whoever creates the record answers 201, also when a concurrent writer made it retry after that.
@@ -93,10 +100,10 @@ export async function putEnvironment(
   const accepted = await retryOnConflict(ifMatch, async () => {
     let existing = await ports.store.getEnvironment(request.name);
     if (!existing) {
-      existing = await createEnvironment(ports, caller, request, ifMatch);
+      existing = await createEnvironment(ports, actor, request, ifMatch);
       created = true;
     }
-    assertOwnedBy(caller, existing);
+    authorize(actor, existing);
     assertVersion(existing, ifMatch);
     const inFlight = await inFlightDeployment(ports, existing);
     const revived = existing.status === 'deleted';
@@ -112,7 +119,7 @@ export async function putEnvironment(
       return { environment, deploymentId: inFlight?.id, created: false };
     }
     const firstDeployment = existing.generation === 0 && existing.latestDeploymentId === undefined;
-    return startDeployment(ports, caller, existing, {
+    return startDeployment(ports, actor, existing, {
       action: 'deploy',
       spec: request.spec,
       tier: request.tier,
@@ -129,19 +136,19 @@ export async function putEnvironment(
 /** POST /environments/{name}/deployments: deploy a version (or redeploy the current spec). */
 export async function requestDeployment(
   ports: RequestPorts,
-  caller: Caller,
+  actor: Actor,
   name: string,
   request: { version?: string; reason?: string },
   ifMatch?: number,
 ): Promise<Accepted> {
   return retryOnConflict(ifMatch, async () => {
-    const existing = await ownedEnvironment(ports, caller, name);
+    const existing = await ownedEnvironment(ports, actor, name);
     assertVersion(existing, ifMatch);
     if (existing.status === 'deleted' || existing.status === 'deleting') {
       throw new ConflictError(`environment ${name} is ${existing.status}: PUT it to create it again`);
     }
     const spec = request.version ? { ...existing.spec, version: request.version } : existing.spec;
-    return startDeployment(ports, caller, existing, {
+    return startDeployment(ports, actor, existing, {
       action: 'deploy',
       spec,
       reason: request.reason ?? (request.version ? `deploy version ${request.version}` : 'redeploy'),
@@ -152,18 +159,18 @@ export async function requestDeployment(
 /** DELETE /environments/{name}: tear everything down, keep the history. Repeating it is a no-op. */
 export async function deleteEnvironment(
   ports: RequestPorts,
-  caller: Caller,
+  actor: Actor,
   name: string,
   ifMatch?: number,
 ): Promise<Accepted> {
   return retryOnConflict(ifMatch, async () => {
-    const existing = await ownedEnvironment(ports, caller, name);
+    const existing = await ownedEnvironment(ports, actor, name);
     assertVersion(existing, ifMatch);
     const inFlight = await inFlightDeployment(ports, existing);
     if (existing.status === 'deleted' || inFlight?.action === 'teardown') {
       return { environment: existing, deploymentId: inFlight?.id, created: false };
     }
-    return startDeployment(ports, caller, existing, { action: 'teardown', reason: 'environment deleted' });
+    return startDeployment(ports, actor, existing, { action: 'teardown', reason: 'environment deleted' });
   });
 }
 
@@ -172,12 +179,12 @@ export async function deleteEnvironment(
  * next phase boundary (see Deployment.cancelRequest). Repeating it is a no-op.
  */
 export async function cancelDeployment(
-  ports: RequestPorts,
-  caller: Caller,
+  ports: Pick<Ports, 'store' | 'clock'>,
+  actor: Actor,
   name: string,
   id: string,
 ): Promise<Deployment> {
-  const environment = await ownedEnvironment(ports, caller, name);
+  const environment = await ownedEnvironment(ports, actor, name);
   const deployment = await ports.store.getDeployment(environment.name, id);
   if (!deployment) throw new NotFoundError(`deployment ${id} of ${name} does not exist`);
   if (isTerminal(deployment.status)) {
@@ -191,28 +198,29 @@ export async function cancelDeployment(
   if (deployment.cancelRequest) return deployment;
   const at = ports.clock.now().toISOString();
   const updated = await ports.store.updateDeployment(name, id, {
-    cancelRequest: { at, by: caller.principal },
+    cancelRequest: { at, by: actor.principal },
   });
   await ports.store.appendAudit({
     id: `${id}:cancel-requested`,
     environment: name,
     at,
-    actor: caller.principal,
+    actor: actor.principal,
+    trigger: actor.trigger,
     action: 'deployment.cancel-requested',
     detail: { deploymentId: id, status: deployment.status },
   });
   return updated;
 }
 
-/** The caller's environment, or NotFoundError / ForbiddenError. */
+/** The environment, if the actor may act on it: NotFoundError / ForbiddenError otherwise. */
 export async function ownedEnvironment(
   ports: Pick<Ports, 'store'>,
-  caller: Caller,
+  actor: Pick<Actor, 'team' | 'principal'>,
   name: string,
 ): Promise<Environment> {
   const environment = await ports.store.getEnvironment(name);
   if (!environment) throw new NotFoundError(`environment ${name} does not exist`);
-  assertOwnedBy(caller, environment);
+  authorize(actor, environment);
   return environment;
 }
 
@@ -232,7 +240,7 @@ export function deploymentNeeded(
 /** Records a new environment (no deployment yet); VersionConflictError if someone created it first. */
 async function createEnvironment(
   ports: RequestPorts,
-  caller: Caller,
+  actor: Actor,
   request: EnvironmentRequest,
   ifMatch: number | undefined,
 ): Promise<Environment> {
@@ -258,7 +266,8 @@ async function createEnvironment(
     id: `${environment.name}:created`,
     environment: environment.name,
     at: now,
-    actor: caller.principal,
+    actor: actor.principal,
+    trigger: actor.trigger,
     action: 'environment.created',
     detail: { team: environment.team, tier: environment.tier },
   });
@@ -274,12 +283,12 @@ interface DeploymentPlan {
 
 /**
  * Claims the next generation for a new deployment (conditional on `version`), records the deployment
- * as queued and starts its workflow. The workflow waits for the environment's lease, so requests
- * never run at the same time; a queued one that a newer request overtakes ends `superseded`.
+ * as queued, announces it and starts its workflow. The workflow waits for the environment's lease, so
+ * requests never run at the same time; a queued one that a newer request overtakes ends `superseded`.
  */
 async function startDeployment(
   ports: RequestPorts,
-  caller: Caller,
+  actor: Actor,
   environment: Environment,
   plan: DeploymentPlan,
 ): Promise<Accepted> {
@@ -300,8 +309,10 @@ async function startDeployment(
     environment: environment.name,
     action: plan.action,
     generation,
-    trigger: 'api',
-    actor: caller.principal,
+    trigger: actor.trigger,
+    actor: actor.principal,
+    ...(actor.push ? { push: actor.push } : {}),
+    ...(actor.schedule ? { schedule: actor.schedule } : {}),
     reason: plan.reason,
     status: 'queued',
     requestedAt: now.toISOString(),
@@ -312,7 +323,8 @@ async function startDeployment(
     id: `${id}:requested`,
     environment: environment.name,
     at: now.toISOString(),
-    actor: caller.principal,
+    actor: actor.principal,
+    trigger: actor.trigger,
     action: plan.action === 'deploy' ? 'deployment.requested' : 'teardown.requested',
     detail: {
       deploymentId: id,
@@ -321,6 +333,12 @@ async function startDeployment(
       ...(plan.spec ? { version: plan.spec.version } : {}),
     },
   });
+  const events: LifecycleEvent[] = [deploymentStatusChanged(deployment, updated)];
+  // A new environment is `pending` from here; a teardown makes it `deleting`, a re-creation `pending`.
+  if (updated.status !== environment.status || environment.generation === 0) {
+    events.unshift(environmentStatusChanged(updated, updated.status, deployment));
+  }
+  await ports.events.publish(events);
   await ports.workflows.start(plan.action, { environment: environment.name, deploymentId: id });
   return { environment: updated, deploymentId: id, created: false };
 }

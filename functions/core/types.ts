@@ -1,3 +1,5 @@
+import type { PushRef } from './actors.ts';
+
 /**
  * Kiln's domain vocabulary (see DESIGN.md). Plain data: no behaviour, no I/O.
  * Timestamps are ISO-8601 strings so records round-trip through DynamoDB and JSON unchanged.
@@ -113,7 +115,8 @@ export interface Stack {
 }
 
 export type DeploymentAction = 'deploy' | 'teardown';
-export type DeploymentTrigger = 'api' | 'git-push' | 'schedule' | 'rollback' | 'wake';
+/** What caused a deployment (see core/actors.ts). */
+export type DeploymentTrigger = 'api' | 'git-push' | 'schedule' | 'rollback' | 'wake' | 'drift-repair';
 export type DeploymentStatus =
   | 'queued'
   | 'running'
@@ -143,7 +146,12 @@ export interface Deployment {
   action: DeploymentAction;
   generation: number;
   trigger: DeploymentTrigger;
+  /** Who caused it: a person's IAM principal, a pusher, a schedule's name, or `kiln`. */
   actor: string;
+  /** The push that caused it (trigger `git-push`). */
+  push?: PushRef;
+  /** The schedule that caused it (trigger `schedule`). */
+  schedule?: { name: string; scheduledAt: string };
   reason?: string;
   status: DeploymentStatus;
   /** Spec deployed (absent for a teardown). */
@@ -175,6 +183,7 @@ export interface AuditEvent {
   environment: string;
   at: string;
   actor: string;
+  trigger: DeploymentTrigger;
   action: string;
   detail?: Record<string, unknown>;
 }

@@ -1,65 +1,88 @@
+import type { PortName } from '../core/ports/index.ts';
 import type { WorkflowName } from '../core/ports/workflows.ts';
 
 /**
- * Where the AWS provider's resources are, read once from the environment. The CDK app sets these
- * variables on every function; hybrid mode takes them from the shell.
+ * Where the AWS adapters' resources are, read from the environment, one reader per port: a function gets
+ * (and reads) only the variables of the ports its composition root builds. The CDK app sets them from
+ * the manifest; hybrid mode takes them from the shell. Every reader fails on the first variable missing
+ * or malformed, naming it.
  */
-export interface AwsConfig {
-  /** KILN_TABLE_NAME: the DynamoDB table holding Kiln's state. */
-  tableName: string;
-  /** KILN_DEPLOY_STATE_MACHINE_ARN, KILN_TEARDOWN_STATE_MACHINE_ARN. */
-  stateMachineArns: Readonly<Record<WorkflowName, string>>;
-  /** KILN_LAUNCH_TEMPLATE_ID: the launch template instances start from (its default version). */
-  launchTemplateId: string;
-  /** KILN_SUBNET_IDS (comma-separated): subnets the instances of a stack are spread over. */
-  subnetIds: readonly string[];
-  /** KILN_SECURITY_GROUP_IDS (comma-separated, may be empty when the launch template carries them). */
-  securityGroupIds: readonly string[];
-  /** KILN_VPC_ID: the VPC of the subnets, where target groups are made. */
-  vpcId: string;
-  /** KILN_LISTENER_ARN: the ALB listener that carries one host-header rule per environment. */
-  listenerArn: string;
-  /** KILN_ENDPOINT_DOMAIN: environments are served at `http://<environment>.<domain>`. */
-  endpointDomain: string;
-  /** KILN_INSTANCE_PORT (default 8080): the port the artifact listens on. */
-  instancePort: number;
-  /** KILN_DEFAULT_INSTANCE_TYPE (default t4g.small): for specs that name no instance type. */
-  defaultInstanceType: string;
-}
+
+/** The variables each port's adapter reads: the manifest derives every function's environment from it. */
+export const PORT_CONFIG = {
+  store: ['KILN_TABLE_NAME'],
+  workflows: ['KILN_DEPLOY_STATE_MACHINE_ARN', 'KILN_TEARDOWN_STATE_MACHINE_ARN'],
+  compute: [
+    'KILN_LAUNCH_TEMPLATE_ID',
+    'KILN_SUBNET_IDS',
+    'KILN_SECURITY_GROUP_IDS',
+    'KILN_INSTANCE_PORT',
+    'KILN_DEFAULT_INSTANCE_TYPE',
+  ],
+  traffic: ['KILN_LISTENER_ARN', 'KILN_VPC_ID', 'KILN_ENDPOINT_DOMAIN', 'KILN_INSTANCE_PORT'],
+  events: ['KILN_EVENT_BUS_NAME'],
+} as const satisfies Record<PortName, readonly string[]>;
+
+export type ConfigName = (typeof PORT_CONFIG)[PortName][number];
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 const DEFAULT_INSTANCE_PORT = '8080';
 const DEFAULT_INSTANCE_TYPE = 't4g.small';
 
-/** Everything but the state machines: what hybrid mode needs, whose workflows run on the embedded runner. */
-export type AwsResourcesConfig = Omit<AwsConfig, 'stateMachineArns'>;
-
-/** Reads and checks every variable at once, failing on the first one missing or malformed. */
-export function readAwsConfig(env: Env = process.env): Readonly<AwsConfig> {
-  return Object.freeze({
-    ...readAwsResourcesConfig(env),
-    stateMachineArns: Object.freeze({
-      deploy: required(env, 'KILN_DEPLOY_STATE_MACHINE_ARN'),
-      teardown: required(env, 'KILN_TEARDOWN_STATE_MACHINE_ARN'),
-    }),
-  });
+/** KILN_TABLE_NAME: the DynamoDB table holding Kiln's state. */
+export function readStoreConfig(env: Env = process.env) {
+  return Object.freeze({ tableName: required(env, 'KILN_TABLE_NAME') });
 }
 
-/** The table, compute and traffic settings alone. */
-export function readAwsResourcesConfig(env: Env = process.env): Readonly<AwsResourcesConfig> {
+/** KILN_DEPLOY_STATE_MACHINE_ARN, KILN_TEARDOWN_STATE_MACHINE_ARN: the state machine of each workflow. */
+export function readWorkflowsConfig(env: Env = process.env) {
+  const stateMachineArns: Readonly<Record<WorkflowName, string>> = Object.freeze({
+    deploy: required(env, 'KILN_DEPLOY_STATE_MACHINE_ARN'),
+    teardown: required(env, 'KILN_TEARDOWN_STATE_MACHINE_ARN'),
+  });
+  return Object.freeze({ stateMachineArns });
+}
+
+/**
+ * KILN_LAUNCH_TEMPLATE_ID (instances start from its default version), KILN_SUBNET_IDS (comma-separated:
+ * a stack's instances are spread over them), KILN_SECURITY_GROUP_IDS (optional when the launch template
+ * carries them), KILN_INSTANCE_PORT (default 8080), KILN_DEFAULT_INSTANCE_TYPE (default t4g.small).
+ */
+export function readComputeConfig(env: Env = process.env) {
   return Object.freeze({
-    tableName: required(env, 'KILN_TABLE_NAME'),
     launchTemplateId: required(env, 'KILN_LAUNCH_TEMPLATE_ID'),
     subnetIds: Object.freeze(requiredList(env, 'KILN_SUBNET_IDS')),
     securityGroupIds: Object.freeze(list(env.KILN_SECURITY_GROUP_IDS ?? '')),
-    vpcId: required(env, 'KILN_VPC_ID'),
-    listenerArn: required(env, 'KILN_LISTENER_ARN'),
-    endpointDomain: required(env, 'KILN_ENDPOINT_DOMAIN'),
     instancePort: port(env, 'KILN_INSTANCE_PORT'),
     defaultInstanceType: optional(env, 'KILN_DEFAULT_INSTANCE_TYPE') ?? DEFAULT_INSTANCE_TYPE,
   });
 }
+
+/**
+ * KILN_LISTENER_ARN (the ALB listener carrying one host-header rule per environment), KILN_VPC_ID (where
+ * target groups are made), KILN_ENDPOINT_DOMAIN (environments are served at `http://<name>.<domain>`),
+ * KILN_INSTANCE_PORT (default 8080).
+ */
+export function readTrafficConfig(env: Env = process.env) {
+  return Object.freeze({
+    listenerArn: required(env, 'KILN_LISTENER_ARN'),
+    vpcId: required(env, 'KILN_VPC_ID'),
+    endpointDomain: required(env, 'KILN_ENDPOINT_DOMAIN'),
+    instancePort: port(env, 'KILN_INSTANCE_PORT'),
+  });
+}
+
+/** KILN_EVENT_BUS_NAME: Kiln's own EventBridge bus, where lifecycle events go. */
+export function readEventsConfig(env: Env = process.env) {
+  return Object.freeze({ eventBusName: required(env, 'KILN_EVENT_BUS_NAME') });
+}
+
+export type StoreConfig = ReturnType<typeof readStoreConfig>;
+export type WorkflowsConfig = ReturnType<typeof readWorkflowsConfig>;
+export type ComputeConfig = ReturnType<typeof readComputeConfig>;
+export type TrafficConfig = ReturnType<typeof readTrafficConfig>;
+export type EventsConfig = ReturnType<typeof readEventsConfig>;
 
 function optional(env: Env, name: string): string | undefined {
   const value = env[name]?.trim();

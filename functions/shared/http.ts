@@ -4,6 +4,7 @@ import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { safeParse } from 'zod/mini';
 import type { $ZodType, output } from 'zod/v4/core';
+import { type Actor, personActing } from '../core/actors.ts';
 import { type Caller, teamOfPrincipal } from '../core/caller.ts';
 import {
   ConflictError,
@@ -15,15 +16,15 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../core/errors.ts';
-import type { RequestPorts } from '../core/ports/index.ts';
 import { logger } from './logger.ts';
-import { requestPorts } from './request-ports.ts';
 
-/** What an API route handler gets: the event, the authenticated caller and the ports. */
-export interface ApiRequest {
+/** What an API route handler gets: the event, the authenticated caller (as an actor too) and its ports. */
+export interface ApiRequest<P> {
   event: APIGatewayProxyEvent;
   caller: Caller;
-  ports: RequestPorts;
+  /** The caller as the cause of what the request changes: a person acting for their team. */
+  actor: Actor;
+  ports: P;
 }
 
 const TITLES: Record<number, string> = {
@@ -40,13 +41,18 @@ const TITLES: Record<number, string> = {
 
 /**
  * An API Gateway (REST, proxy integration) handler: authenticates the caller from the request
- * context, runs the route, and turns errors into RFC 9457 problem+json. Only Kiln's own errors
+ * context, builds the route's ports with its composition root (`portsOf`, see roots/), runs the route,
+ * and turns errors into RFC 9457 problem+json. Only Kiln's own errors
  * reach the client with their message; anything else is logged and answered with a bare 500.
  */
-export function apiHandler(route: (request: ApiRequest) => Promise<APIGatewayProxyResult>) {
-  return middy(async (event: APIGatewayProxyEvent, _context: Context) =>
-    route({ event, caller: callerOf(event), ports: requestPorts() }),
-  )
+export function apiHandler<P>(
+  portsOf: () => P,
+  route: (request: ApiRequest<P>) => Promise<APIGatewayProxyResult>,
+) {
+  return middy(async (event: APIGatewayProxyEvent, _context: Context) => {
+    const caller = callerOf(event);
+    return route({ event, caller, actor: personActing(caller), ports: portsOf() });
+  })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(httpHeaderNormalizer())
     .use(problemDetails());

@@ -3,7 +3,7 @@ import type { Ports } from '../core/ports/index.ts';
 /**
  * Ports a host wired in (the embedded runtime, a test). Lambda wires nothing: there each handler's
  * composition root builds, on first use, only the AWS adapters that handler needs, so its bundle
- * carries only those SDK clients (see request-ports.ts, traffic-ports.ts, ports.ts).
+ * carries only those SDK clients (see roots/).
  */
 let wired: Ports | undefined;
 

@@ -14,6 +14,7 @@ import { FilterPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import type { KilnQueue } from './queues.ts';
 
 /**
  * Errors a workflow retries by design, thrown in normal operation: AcquireLease throws LeaseHeldError
@@ -30,6 +31,8 @@ export interface KilnAlarmsProps {
   stateMachines: ReadonlyMap<string, IStateMachine>;
   /** Handler module name → function. */
   functions: ReadonlyMap<string, LambdaFunction>;
+  /** Queues whose dead-letter alarms notify the topic too. */
+  queues?: readonly KilnQueue[];
 }
 
 /**
@@ -68,6 +71,8 @@ export class KilnAlarms extends Construct {
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }).addAlarmAction(action);
     }
+
+    for (const queue of props.queues ?? []) queue.deadLetterAlarm.addAlarmAction(action);
 
     for (const [name, fn] of props.functions) {
       new Alarm(this, `${name}Errors`, {

@@ -16,7 +16,7 @@ import {
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { routes } from '../../functions/shared/routes.ts';
+import { type EntryPoint, ROUTES, routesOf } from '../../functions/manifest.ts';
 
 /**
  * Stage-wide throttling: far above what internal teams send, low enough that a runaway client cannot
@@ -27,10 +27,12 @@ export const THROTTLING = { rateLimit: 20, burstLimit: 40 } as const;
 export interface KilnApiProps {
   /** Handler module name → its function; every route's handler must be here. */
   functions: ReadonlyMap<string, IFunction>;
+  /** The entry points whose routes to serve: the manifest's unless a test gives its own. */
+  entries?: readonly EntryPoint[];
 }
 
 /**
- * The REST API: every route of functions/shared/routes.ts, each a Lambda proxy integration with IAM
+ * The REST API: every `http` entry point of functions/manifest.ts, each a Lambda proxy integration with IAM
  * (SigV4) authorization. The gateway checks the request's shape cheaply (path parameters present, a
  * JSON object body where one is required); the handlers validate everything else with the zod schemas
  * of functions/shared/api-schemas.ts, the single definition of what a valid request is, and answer
@@ -112,7 +114,7 @@ export class KilnApi extends Construct {
       schema: { type: JsonSchemaType.OBJECT },
     });
 
-    for (const route of routes) {
+    for (const route of props.entries ? routesOf(props.entries) : ROUTES) {
       const fn = props.functions.get(route.handler);
       if (!fn)
         throw new Error(`route ${route.method} ${route.path} has no function for handler ${route.handler}`);

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AssetHashType, DockerImage, Duration, type ILocalBundling, RemovalPolicy } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -8,15 +8,21 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { buildSync, type Metafile } from 'esbuild';
 import { functionNameOf, loadDefinition, taskStates } from '../../functions/asl.ts';
-import { type Route, routes } from '../../functions/shared/routes.ts';
+import {
+  type Access,
+  configOf,
+  ENTRY_POINTS,
+  type EntryPoint,
+  EVENT_HANDLER_TIMEOUT_SECONDS,
+} from '../../functions/manifest.ts';
+import type { ConfigName } from '../../functions/shared/config.ts';
 import type { ComputePermissions } from './compute-permissions.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
-import type { KilnTable, TableAccess } from './table.ts';
+import type { KilnTable } from './table.ts';
 import { workflowFiles } from './workflows.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-export const API_HANDLERS_DIR = join(ROOT, 'functions/handlers/api');
-export const TASK_HANDLERS_DIR = join(ROOT, 'functions/handlers/tasks');
+export const HANDLERS_DIR = join(ROOT, 'functions/handlers');
 
 /**
  * How every handler is bundled: the single source for the CDK functions and for `npm run bench`, which
@@ -27,6 +33,9 @@ export const TASK_HANDLERS_DIR = join(ROOT, 'functions/handlers/tasks');
  * - The banner gives CommonJS dependencies (middy, Powertools internals) a `require` inside an ES module.
  * - Source maps without sources: stack traces map back to `.ts` lines (NODE_OPTIONS=--enable-source-maps)
  *   without shipping the sources again.
+ * - The SDK's default credential chain is replaced by the environment's credentials, which is where
+ *   Lambda puts the execution role's (functions/shared/aws/lambda-credentials.ts): a bundle loses the
+ *   STS/SSO/login clients it never calls, about 40 % of its size and of its cold import.
  */
 export const HANDLER_BUNDLE = {
   format: 'esm',
@@ -41,6 +50,7 @@ export const HANDLER_BUNDLE = {
   mainFields: ['module', 'main'],
   banner: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
   external: [] as string[],
+  alias: { '@aws-sdk/credential-provider-node': join(ROOT, 'functions/shared/aws/lambda-credentials.ts') },
 } as const;
 
 /**
@@ -60,7 +70,7 @@ export function bundleHandlers(
     mainFields: [...mainFields],
     external: [...external],
     bundle: true,
-    entryPoints: Object.fromEntries(modules.map((module) => [`${module.name}/index`, module.entry])),
+    entryPoints: Object.fromEntries(modules.map((module) => [`${module.entry.name}/index`, module.file])),
     outdir,
     outExtension: { '.js': '.mjs' },
     metafile: true,
@@ -105,96 +115,32 @@ class SharedBuildBundler implements ILocalBundling {
 }
 
 function handlerCode(module: HandlerModule): Code {
-  return Code.fromAsset(dirname(module.entry), {
+  return Code.fromAsset(dirname(module.file), {
     assetHashType: AssetHashType.OUTPUT,
     bundling: {
-      local: new SharedBuildBundler(module.name),
+      local: new SharedBuildBundler(module.entry.name),
       // Required by the type; never pulled or run, because local bundling always succeeds.
       image: DockerImage.fromRegistry('dummy'),
     },
   });
 }
 
-export type HandlerKind = 'api' | 'task';
-
+/** A handler module to bundle: an entry point of the manifest, with its file. */
 export interface HandlerModule {
-  kind: HandlerKind;
-  /** Module name: `putEnvironment`, `AcquireLease`. */
-  name: string;
-  entry: string;
-  /** For API handlers: the route it serves. */
-  route?: Route;
+  entry: EntryPoint;
+  /** Absolute path of the module. */
+  file: string;
 }
 
-/** Every handler deployed as a function: one per route of the REST API, one per task module. */
-export function handlerModules(): HandlerModule[] {
-  const api = routes.map((route) => ({
-    kind: 'api' as const,
-    name: route.handler,
-    entry: join(API_HANDLERS_DIR, `${route.handler}.ts`),
-    route,
-  }));
-  const tasks = readdirSync(TASK_HANDLERS_DIR)
-    .filter((file) => file.endsWith('.ts'))
-    .sort()
-    .map((file) => ({
-      kind: 'task' as const,
-      name: basename(file, '.ts'),
-      entry: join(TASK_HANDLERS_DIR, file),
-    }));
-  const modules = [...api, ...tasks];
-  for (const { name, entry } of modules) {
-    if (!existsSync(entry)) throw new Error(`handler module ${entry} does not exist`);
-    // Functions, grants and ASL substitutions are keyed by module name.
-    if (modules.filter((module) => module.name === name).length > 1) {
-      throw new Error(`two handler modules are named ${name}: function names must be unique`);
-    }
-  }
-  return modules;
+/** Every entry point of the manifest with its module file, which must exist. */
+export function handlerModules(entries: readonly EntryPoint[] = ENTRY_POINTS): HandlerModule[] {
+  return entries.map((entry) => {
+    const file = join(HANDLERS_DIR, `${entry.module}.ts`);
+    if (!existsSync(file))
+      throw new Error(`handler module ${file} (manifest entry ${entry.name}) does not exist`);
+    return { entry, file };
+  });
 }
-
-/** What a handler may touch beyond its own logs and traces. */
-export interface HandlerAccess {
-  table: TableAccess;
-  /** Starts deploy and teardown executions (API requests that change an environment). */
-  startsWorkflows?: true;
-  /** Describes executions: the lease is reclaimed only from a workflow that is no longer running. */
-  readsWorkflows?: true;
-  /** Launching a stack's instances, or terminating them. */
-  compute?: 'launch' | 'terminate';
-  /** Target health only, or creating/weighting/removing rules and target groups. */
-  traffic?: 'read' | 'manage';
-}
-
-/**
- * Least privilege per handler, derived from what its core function does through the ports
- * (functions/core/requests.ts and deployment-tasks.ts). A handler missing here fails synth.
- */
-export const HANDLER_ACCESS: Readonly<Record<string, HandlerAccess>> = {
-  listEnvironments: { table: 'read' },
-  getEnvironment: { table: 'read' },
-  listDeployments: { table: 'read' },
-  getDeployment: { table: 'read' },
-  listStacks: { table: 'read' },
-  putEnvironment: { table: 'readWrite', startsWorkflows: true },
-  startDeployment: { table: 'readWrite', startsWorkflows: true },
-  deleteEnvironment: { table: 'readWrite', startsWorkflows: true },
-  // Records the cancel request; the workflow acts on it.
-  cancelDeployment: { table: 'readWrite' },
-  AcquireLease: { table: 'readWrite', readsWorkflows: true },
-  // launchStack, then ensureEndpoint + registerStack (rule and target group).
-  ProvisionStack: { table: 'readWrite', compute: 'launch', traffic: 'manage' },
-  // probeHealth reads target health.
-  CheckHealth: { table: 'readWrite', traffic: 'read' },
-  CutOver: { table: 'readWrite', traffic: 'manage' },
-  DrainStack: { table: 'readWrite', traffic: 'manage' },
-  // Drains (weight 0, deregister) then terminates.
-  DecommissionStack: { table: 'readWrite', compute: 'terminate', traffic: 'manage' },
-  RestoreTraffic: { table: 'readWrite', traffic: 'manage' },
-  PlanTeardown: { table: 'read' },
-  RemoveEndpoint: { table: 'readWrite', traffic: 'manage' },
-  FinishDeployment: { table: 'readWrite' },
-};
 
 /** API Gateway's integration timeout: a longer Lambda timeout would only let work outlive its request. */
 export const API_TIMEOUT = Duration.seconds(29);
@@ -218,43 +164,32 @@ export function taskTimeouts(): Map<string, number> {
 }
 
 export interface KilnFunctionsProps {
-  /** The environment every function gets: the AWS composition root reads exactly these names. */
-  environment: Readonly<Record<string, string>>;
+  /** The value of every configuration variable; each function gets only those its ports read (configOf). */
+  config: Readonly<Record<ConfigName, string>>;
   table: KilnTable;
   permissions: ComputePermissions;
   /** ARNs of the state machines (formatted, see workflows.ts) and of their executions. */
   workflows: { stateMachineArns: string[]; executionArns: string[] };
+  /** ARN of Kiln's event bus, the only one its functions may put events on. */
+  eventBusArn: string;
+  /** The entry points to deploy (the manifest's unless a test gives its own). */
+  entries?: readonly EntryPoint[];
 }
 
-/** One NodejsFunction per handler module, each with its own role, log group and least-privilege grants. */
+/** One function per entry point of the manifest, each with its own role, log group and least-privilege grants. */
 export class KilnFunctions extends Construct {
-  /** Handler module name → function. */
+  /** Entry point name → function. */
   readonly byName = new Map<string, NodejsFunction>();
   readonly modules: HandlerModule[];
 
   constructor(scope: Construct, id: string, props: KilnFunctionsProps) {
     super(scope, id);
-    this.modules = handlerModules();
+    this.modules = handlerModules(props.entries);
     const timeouts = taskTimeouts();
 
     for (const module of this.modules) {
-      const access = HANDLER_ACCESS[module.name];
-      if (!access)
-        throw new Error(
-          `handler ${module.name} has no entry in HANDLER_ACCESS (infra/constructs/functions.ts)`,
-        );
-      let timeout = API_TIMEOUT;
-      if (module.kind === 'task') {
-        const seconds = timeouts.get(module.name);
-        if (seconds === undefined) {
-          throw new Error(
-            `task handler ${module.name} is not called by any state machine in state-machines/`,
-          );
-        }
-        timeout = Duration.seconds(seconds);
-      }
-
-      const group = new Construct(this, module.name);
+      const { entry } = module;
+      const group = new Construct(this, entry.name);
       const logGroup = new LogGroup(group, 'Logs', {
         retention: RetentionDays.THREE_MONTHS,
         removalPolicy: RemovalPolicy.DESTROY,
@@ -262,34 +197,32 @@ export class KilnFunctions extends Construct {
       // Its own role instead of AWSLambdaBasicExecutionRole: it writes to its own log group only.
       const role = new Role(group, 'Role', {
         assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-        description: `Kiln ${module.kind} handler ${module.name}`,
+        description: `Kiln ${entry.trigger.type} handler ${entry.name}`,
       });
       logGroup.grantWrite(role);
 
       const fn = new NodejsFunction(group, 'Function', {
-        entry: module.entry,
+        entry: module.file,
         handler: 'index.handler',
-        description: module.route
-          ? `Kiln API ${module.route.method} ${module.route.path}`
-          : `Kiln workflow task ${module.name}`,
+        description: describe(entry),
         runtime: Runtime.NODEJS_24_X,
         architecture: Architecture.ARM_64,
         // API handlers answer people: more memory buys more CPU for a faster cold start.
-        memorySize: module.kind === 'api' ? 512 : 256,
-        timeout,
+        memorySize: entry.trigger.type === 'http' ? 512 : 256,
+        timeout: timeoutOf(entry, timeouts),
         tracing: Tracing.ACTIVE,
         logGroup,
         role,
         environment: {
-          ...props.environment,
+          ...Object.fromEntries(configOf(entry).map((name) => [name, props.config[name]])),
           POWERTOOLS_SERVICE_NAME: 'kiln',
           POWERTOOLS_LOG_LEVEL: 'INFO',
           NODE_OPTIONS: '--enable-source-maps',
         },
         code: handlerCode(module),
       });
-      this.byName.set(module.name, fn);
-      this.bind(role, access, props);
+      this.byName.set(entry.name, fn);
+      this.bind(role, entry.access, props);
 
       acknowledgeWildcardResource(
         role.node.findChild('DefaultPolicy'),
@@ -299,14 +232,14 @@ export class KilnFunctions extends Construct {
     }
   }
 
-  /** Every function, API handlers first, in route order. */
+  /** Every function, in manifest order. */
   get all(): NodejsFunction[] {
     return [...this.byName.values()];
   }
 
-  private bind(role: Role, access: HandlerAccess, props: KilnFunctionsProps): void {
+  private bind(role: Role, access: Access, props: KilnFunctionsProps): void {
     props.table.grant(role, access.table);
-    if (access.startsWorkflows) {
+    if (access.workflows === 'start') {
       role.addToPrincipalPolicy(
         new PolicyStatement({
           sid: 'StartWorkflows',
@@ -315,7 +248,7 @@ export class KilnFunctions extends Construct {
         }),
       );
     }
-    if (access.readsWorkflows) {
+    if (access.workflows === 'observe') {
       role.addToPrincipalPolicy(
         new PolicyStatement({
           sid: 'DescribeWorkflowExecutions',
@@ -335,5 +268,41 @@ export class KilnFunctions extends Construct {
     if (access.compute === 'terminate') props.permissions.grantTerminate(role);
     if (access.traffic === 'read') props.permissions.grantTrafficRead(role);
     if (access.traffic === 'manage') props.permissions.grantTrafficManage(role);
+    if (access.events === 'publish') {
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'PublishLifecycleEvents',
+          actions: ['events:PutEvents'],
+          resources: [props.eventBusArn],
+        }),
+      );
+    }
   }
+}
+
+function describe(entry: EntryPoint): string {
+  const { trigger } = entry;
+  switch (trigger.type) {
+    case 'http':
+      return `Kiln API ${trigger.method} ${trigger.path}`;
+    case 'task':
+      return `Kiln workflow task ${entry.name}`;
+    case 'queue':
+      return `Kiln consumer of queue ${trigger.queue}`;
+    case 'rule':
+      return `Kiln target of rule ${trigger.rule}`;
+    case 'schedule':
+      return `Kiln schedule ${trigger.schedule} (${trigger.expression})`;
+  }
+}
+
+/** A task's timeout is its Task states' (taskTimeouts); an API handler's is API Gateway's; the others 60 s. */
+function timeoutOf(entry: EntryPoint, taskTimeouts: ReadonlyMap<string, number>): Duration {
+  if (entry.trigger.type === 'http') return API_TIMEOUT;
+  if (entry.trigger.type !== 'task') return Duration.seconds(EVENT_HANDLER_TIMEOUT_SECONDS);
+  const seconds = taskTimeouts.get(entry.name);
+  if (seconds === undefined) {
+    throw new Error(`task handler ${entry.name} is not called by any state machine in state-machines/`);
+  }
+  return Duration.seconds(seconds);
 }

@@ -14,6 +14,8 @@ export interface LocalConfig {
   tableName: string;
   /** Folder of runnable artifacts (each `<name>/server.ts`), the embedded stand-in for AMIs. */
   artifactsDir: string;
+  /** KILN_EVENT_WEBHOOKS: URLs every lifecycle event is POSTed to (embedded API destinations), at most 5. */
+  eventWebhooks: readonly string[];
 }
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
@@ -30,7 +32,23 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): Readonly<
     tokens: parseTokens(env.KILN_TOKENS ?? DEFAULT_TOKENS),
     tableName: env.KILN_TABLE_NAME ?? 'kiln',
     artifactsDir: resolve(env.KILN_ARTIFACTS_DIR ?? resolve(PROJECT_ROOT, 'infra/local/artifacts')),
+    eventWebhooks: Object.freeze(webhooks(env.KILN_EVENT_WEBHOOKS ?? '')),
   });
+}
+
+/** Comma-separated http(s) URLs; a rule takes at most 5 targets, as on EventBridge. */
+export function webhooks(value: string): string[] {
+  const urls = value
+    .split(',')
+    .map((url) => url.trim())
+    .filter(Boolean);
+  for (const url of urls) {
+    if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) {
+      throw new Error(`KILN_EVENT_WEBHOOKS entry "${url}" is not an http(s) URL`);
+    }
+  }
+  if (urls.length > 5) throw new Error(`KILN_EVENT_WEBHOOKS names ${urls.length} URLs: at most 5`);
+  return urls;
 }
 
 /** `token=team,token2=team2` → map; a malformed entry stops startup with the reason. */

@@ -3,9 +3,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { localLambdaContext } from '../../functions/adapters/local/lambda-context.ts';
+import type { Route } from '../../functions/manifest.ts';
 import { problem } from '../../functions/shared/http.ts';
 import { logger } from '../../functions/shared/logger.ts';
-import type { Route } from '../../functions/shared/routes.ts';
 
 /** An API handler as API Gateway's Lambda proxy integration calls it. */
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;

@@ -1,12 +1,16 @@
 import { join } from 'node:path';
-import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DOCUMENT_CLIENT_OPTIONS, DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.ts';
 import { DaemonTraffic } from '../../functions/adapters/local/daemon-traffic.ts';
 import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
 import { stackIsWanted } from '../../functions/core/wanted-stacks.ts';
-import { buildAwsClients, buildAwsCompute } from '../../functions/shared/aws-ports.ts';
-import { buildAwsTraffic } from '../../functions/shared/aws-traffic-ports.ts';
-import { readAwsResourcesConfig } from '../../functions/shared/config.ts';
+import { buildAwsCompute } from '../../functions/shared/aws/compute.ts';
+import { buildAwsTraffic } from '../../functions/shared/aws/traffic.ts';
+import { readComputeConfig, readStoreConfig, readTrafficConfig } from '../../functions/shared/config.ts';
 import type { LocalConfig } from './config.ts';
 import { startDatabase } from './database.ts';
 
@@ -89,13 +93,22 @@ async function localProvider(config: LocalConfig): Promise<Provider> {
 }
 
 function awsProvider(): Provider {
-  const aws = readAwsResourcesConfig();
-  const clients = buildAwsClients();
+  const { tableName } = readStoreConfig();
+  const compute = readComputeConfig();
+  const traffic = readTrafficConfig();
+  const clients = {
+    dynamodb: new DynamoDBClient({}),
+    ec2: new EC2Client({}),
+    elb: new ElasticLoadBalancingV2Client({}),
+  };
   return {
-    store: new DynamoDbStateStore({ client: clients.documentClient, tableName: aws.tableName }),
-    compute: buildAwsCompute(aws, clients.ec2),
-    traffic: buildAwsTraffic(aws, clients.elb),
-    description: `AWS (table ${aws.tableName}, listener ${aws.listenerArn})`,
+    store: new DynamoDbStateStore({
+      client: DynamoDBDocumentClient.from(clients.dynamodb, DOCUMENT_CLIENT_OPTIONS),
+      tableName,
+    }),
+    compute: buildAwsCompute(compute, clients.ec2),
+    traffic: buildAwsTraffic(traffic, clients.elb),
+    description: `AWS (table ${tableName}, listener ${traffic.listenerArn})`,
     // Instances and the ALB keep running on their own: nothing to bring back or stop.
     restore: async () => 'nothing to take over: EC2 and the ALB run on their own',
     close: async () => {

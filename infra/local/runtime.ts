@@ -1,20 +1,21 @@
 import { chmod, mkdir, readdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { LocalBusEvents } from '../../functions/adapters/local/bus-events.ts';
 import { JsonStateFile } from '../../functions/adapters/local/state-file.ts';
-import { LocalStepFunctions, type TaskHandler } from '../../functions/adapters/local/step-functions.ts';
+import { LocalStepFunctions } from '../../functions/adapters/local/step-functions.ts';
 import { systemClock } from '../../functions/core/ports/clock.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
+import { ROUTES } from '../../functions/manifest.ts';
 import { logger } from '../../functions/shared/logger.ts';
-import { routes } from '../../functions/shared/routes.ts';
 import { wirePorts } from '../../functions/shared/wiring.ts';
 import type { LocalConfig } from './config.ts';
-import { type ApiHandler, startGateway } from './gateway.ts';
+import { loadApiHandlers, loadTaskHandlers } from './entry-points.ts';
+import { EventSources } from './event-sources.ts';
+import { startGateway } from './gateway.ts';
 import { type Provider, startProvider } from './providers.ts';
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
-const TASKS_DIR = join(PROJECT_ROOT, 'functions/handlers/tasks');
-const API_DIR = join(PROJECT_ROOT, 'functions/handlers/api');
 const STATE_MACHINES_DIR = join(PROJECT_ROOT, 'state-machines');
 
 /** A running embedded Kiln. */
@@ -22,6 +23,8 @@ export interface Kiln {
   apiUrl: string;
   ports: Ports;
   workflows: LocalStepFunctions;
+  /** The embedded buses, queues and schedules. */
+  sources: EventSources;
   /** Which state, compute and traffic this control plane drives. */
   provider: string;
   /** Stops everything it started; instances and in-flight workflows come back on the next start. */
@@ -79,6 +82,8 @@ async function makePrivate(dataDir: string): Promise<void> {
 }
 
 async function startControlPlane(config: LocalConfig, provider: Provider): Promise<Kiln> {
+  const log = (message: string, detail?: object) => logger.info(message, { ...detail });
+  const sources = await EventSources.open({ dataDir: config.dataDir, webhooks: config.eventWebhooks, log });
   const workflows = await LocalStepFunctions.create({
     stateMachinesDir: STATE_MACHINES_DIR,
     tasks: await loadTaskHandlers(),
@@ -90,6 +95,7 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
     compute: provider.compute,
     traffic: provider.traffic,
     workflows,
+    events: new LocalBusEvents(sources.kilnBus, (message, detail) => logger.error(message, { ...detail })),
     clock: systemClock,
   };
   wirePorts(ports);
@@ -98,15 +104,17 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
     host: config.host,
     port: config.apiPort,
     tokens: config.tokens,
-    routes,
-    handlers: new Map(Object.entries(await loadHandlers<ApiHandler>(API_DIR))),
+    routes: ROUTES,
+    handlers: await loadApiHandlers(),
   }).catch(async (error: NodeJS.ErrnoException) => {
     await workflows.shutdown();
+    await sources.close();
     throw error.code === 'EADDRINUSE'
       ? new Error(`port ${config.apiPort} is in use: stop what uses it or set KILN_API_PORT`)
       : error;
   });
   await workflows.resumeInterrupted();
+  await sources.startConsumers();
   const runtimeFile = new JsonStateFile<RuntimeDescription>(join(config.dataDir, RUNTIME_FILE));
   await runtimeFile.write({
     pid: process.pid,
@@ -118,31 +126,16 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
     apiUrl: gateway.url,
     ports,
     workflows,
+    sources,
     provider: provider.description,
     close: async () => {
       await closeServer(gateway.server);
+      await sources.close();
       await workflows.shutdown();
       await provider.close();
       await runtimeFile.remove();
     },
   };
-}
-
-/** Every workflow task handler module: function name (`AcquireLease`) → its handler. */
-export function loadTaskHandlers(): Promise<Record<string, TaskHandler>> {
-  return loadHandlers<TaskHandler>(TASKS_DIR);
-}
-
-/** Imports every handler module of a folder: file name (without `.ts`) → its exported `handler`. */
-async function loadHandlers<H>(dir: string): Promise<Record<string, H>> {
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.ts'));
-  const entries = await Promise.all(
-    files.map(async (file) => {
-      const module = (await import(join(dir, file))) as { handler: H };
-      return [basename(file, '.ts'), module.handler] as const;
-    }),
-  );
-  return Object.fromEntries(entries);
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -16,14 +16,15 @@ import type { Context } from 'aws-lambda';
 import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
 import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
 import { LocalStepFunctions } from '../../functions/adapters/local/step-functions.ts';
-import type { Caller } from '../../functions/core/caller.ts';
+import type { Actor } from '../../functions/core/actors.ts';
 import { systemClock } from '../../functions/core/ports/clock.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
 import { putEnvironment } from '../../functions/core/requests.ts';
 import type { Spec } from '../../functions/core/types.ts';
 import { wirePorts } from '../../functions/shared/wiring.ts';
-import { loadTaskHandlers } from '../../infra/local/runtime.ts';
+import { loadTaskHandlers } from '../../infra/local/entry-points.ts';
 import { startTestDatabase } from '../support/database.ts';
+import { RecordingEvents } from '../support/recording-events.ts';
 import { sampleSpec } from '../support/specs.ts';
 
 export const WRITE_BUDGET = 20;
@@ -31,7 +32,8 @@ export const WRITE_BUDGET = 20;
 const ROOT = resolve(import.meta.dirname, '../..');
 // The document client's commands reach the middleware as the DynamoDB commands they become.
 const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand']);
-const caller: Caller = {
+const caller: Actor = {
+  trigger: 'api',
   principal: 'arn:aws:sts::000000000000:assumed-role/kiln-team-platform/bench',
   team: 'platform',
 };
@@ -75,7 +77,14 @@ const workflows = await LocalStepFunctions.create({
     counters.transitions += 1;
   },
 });
-const ports: Ports = { store: database.store, compute, traffic, workflows, clock: systemClock };
+const ports: Ports = {
+  store: database.store,
+  compute,
+  traffic,
+  workflows,
+  events: new RecordingEvents(),
+  clock: systemClock,
+};
 wirePorts(ports);
 
 try {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
-import { routes } from '../../functions/shared/routes.ts';
+import { ROUTES as routes } from '../../functions/manifest.ts';
 import { THROTTLING } from '../../infra/constructs/api.ts';
 import { functionIds, kiln, referencedId, resourcesOf } from './kiln-template.ts';
 

@@ -7,8 +7,8 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { AnyPrincipal, Policy, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import { targetGroupName } from '../../functions/adapters/aws/elb-traffic.ts';
 import { MANAGED_TAG } from '../../functions/adapters/aws/tags.ts';
+import { ENTRY_POINTS, entryPoint } from '../../functions/manifest.ts';
 import { TARGET_GROUP_NAME_PREFIX } from '../../infra/constructs/compute-permissions.ts';
-import { HANDLER_ACCESS } from '../../infra/constructs/functions.ts';
 import { checkTagConditions } from './iam-tag-conditions.ts';
 import { kiln, logicalIdOf, ROOT, resourcesOf } from './kiln-template.ts';
 
@@ -158,9 +158,8 @@ describe('EC2 and ELB rights', () => {
 
   it('only the tasks that move traffic may change the ALB, and CheckHealth may only read it', () => {
     const { stack } = kiln();
-    const managers = Object.entries(HANDLER_ACCESS)
-      .filter(([, access]) => access.traffic === 'manage')
-      .map(([name]) => name)
+    const managers = ENTRY_POINTS.filter(({ access }) => access.traffic === 'manage')
+      .map(({ name }) => name)
       .sort();
     assert.deepEqual(managers, [
       'CutOver',
@@ -212,17 +211,15 @@ describe('EC2 and ELB rights', () => {
     }
   });
 
-  it('grants each handler only what HANDLER_ACCESS says about workflows', () => {
+  it('grants each handler only what the manifest says about workflows and events', () => {
     const { stack, template } = kiln();
     const json = template.toJSON();
     for (const [name, fn] of stack.functions.byName) {
+      const { access } = entryPoint(name);
       const actions = actionsOfRole(json, logicalIdOf(stack, fn.role ?? fn));
-      assert.equal(actions.has('states:StartExecution'), Boolean(HANDLER_ACCESS[name].startsWorkflows), name);
-      assert.equal(
-        actions.has('states:DescribeExecution'),
-        Boolean(HANDLER_ACCESS[name].readsWorkflows),
-        name,
-      );
+      assert.equal(actions.has('states:StartExecution'), access.workflows === 'start', name);
+      assert.equal(actions.has('states:DescribeExecution'), access.workflows === 'observe', name);
+      assert.equal(actions.has('events:PutEvents'), access.events === 'publish', name);
     }
   });
 });

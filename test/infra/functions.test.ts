@@ -6,18 +6,22 @@ import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { buildSync } from 'esbuild';
 import { functionNameOf, loadDefinition, taskStates } from '../../functions/asl.ts';
-import { readAwsConfig } from '../../functions/shared/config.ts';
-import { routes } from '../../functions/shared/routes.ts';
+import { configOf, ENTRY_POINTS, entryPoint, ROOT_PORTS } from '../../functions/manifest.ts';
+import {
+  readComputeConfig,
+  readEventsConfig,
+  readStoreConfig,
+  readTrafficConfig,
+  readWorkflowsConfig,
+} from '../../functions/shared/config.ts';
 import {
   bundleHandlers,
-  HANDLER_ACCESS,
   HANDLER_BUNDLE,
+  HANDLERS_DIR,
   handlerModules,
 } from '../../infra/constructs/functions.ts';
 import { workflowFiles } from '../../infra/constructs/workflows.ts';
 import { functionIds, kiln, logicalIdOf, ROOT, resourcesOf } from './kiln-template.ts';
-
-const TASKS_DIR = join(ROOT, 'functions/handlers/tasks');
 
 function functionProperties(name: string): Record<string, unknown> {
   const { stack, template } = kiln();
@@ -31,16 +35,39 @@ function environmentOf(name: string): Record<string, unknown> {
 }
 
 describe('functions', () => {
-  it('exist once per route handler and once per task module', () => {
-    const expected = [
-      ...routes.map((route) => route.handler),
-      ...readdirSync(TASKS_DIR)
-        .filter((file) => file.endsWith('.ts'))
-        .map((file) => file.replace(/\.ts$/, '')),
-    ].sort();
-    assert.equal(expected.length, 19);
-    assert.deepEqual([...kiln().stack.functions.byName.keys()].sort(), expected);
-    assert.deepEqual(Object.keys(HANDLER_ACCESS).sort(), expected);
+  it('every handler module is an entry point of the manifest, and every entry point has its module', () => {
+    const modules = readdirSync(HANDLERS_DIR, { recursive: true, withFileTypes: true })
+      .filter((file) => file.isFile() && file.name.endsWith('.ts'))
+      .map((file) =>
+        join(file.parentPath, file.name)
+          .slice(HANDLERS_DIR.length + 1)
+          .replace(/\.ts$/, ''),
+      )
+      .sort();
+    assert.deepEqual(ENTRY_POINTS.map((entry) => entry.module).sort(), modules);
+    assert.equal(
+      new Set(ENTRY_POINTS.map((entry) => entry.name)).size,
+      ENTRY_POINTS.length,
+      'names are unique',
+    );
+  });
+
+  it('exist exactly once per entry point of the manifest', () => {
+    assert.deepEqual(
+      [...kiln().stack.functions.byName.keys()].sort(),
+      ENTRY_POINTS.map((entry) => entry.name).sort(),
+    );
+    // Any other function in the template is one of CDK's own custom-resource providers, never a handler.
+    const { stack, template } = kiln();
+    const handlers = new Set(functionIds(stack).values());
+    for (const [id, fn] of Object.entries(resourcesOf(template, 'AWS::Lambda::Function'))) {
+      if (handlers.has(id)) continue;
+      assert.doesNotMatch(
+        String(fn.Properties.Handler),
+        /^index\.handler$/,
+        `${id} looks like a handler outside the manifest`,
+      );
+    }
   });
 
   it('run on Node.js 24, ARM64, with active tracing', () => {
@@ -53,27 +80,30 @@ describe('functions', () => {
     }
   });
 
-  it('all get the environment the AWS composition root reads, and Powertools settings', () => {
+  it('each get exactly the configuration their ports read (the manifest’s), and Powertools settings', () => {
     const { stack } = kiln();
-    const first = environmentOf('listEnvironments');
     for (const name of stack.functions.byName.keys()) {
-      assert.deepEqual(environmentOf(name), first, `${name} has a different environment`);
+      const environment = environmentOf(name);
+      const kilnVariables = Object.keys(environment).filter((key) => key.startsWith('KILN_'));
+      assert.deepEqual(kilnVariables.sort(), configOf(entryPoint(name)), name);
+      assert.equal(environment.POWERTOOLS_SERVICE_NAME, 'kiln', name);
+      assert.equal(environment.POWERTOOLS_LOG_LEVEL, 'INFO', name);
+      assert.equal(environment.NODE_OPTIONS, '--enable-source-maps', name);
     }
-    const configSource = readFileSync(join(ROOT, 'functions/shared/config.ts'), 'utf8');
-    const read = new Set([...configSource.matchAll(/\bKILN_[A-Z_]+\b/g)].map((match) => match[0]));
-    const set = Object.keys(first).filter((key) => key.startsWith('KILN_'));
-    assert.deepEqual(set.sort(), [...read].sort());
-    assert.equal(first.POWERTOOLS_SERVICE_NAME, 'kiln');
-    assert.equal(first.POWERTOOLS_LOG_LEVEL, 'INFO');
-    assert.equal(first.NODE_OPTIONS, '--enable-source-maps');
-    assert.equal(first.KILN_INSTANCE_PORT, '8080');
-    assert.equal(first.KILN_DEFAULT_INSTANCE_TYPE, 't4g.small');
+    // An API function that reads records cannot start a workflow, launch or route anything: it is not told how.
+    assert.deepEqual(
+      Object.keys(environmentOf('getEnvironment')).filter((k) => k.startsWith('KILN_')),
+      ['KILN_TABLE_NAME'],
+    );
+    assert.equal(environmentOf('ProvisionStack').KILN_INSTANCE_PORT, '8080');
+    assert.equal(environmentOf('ProvisionStack').KILN_DEFAULT_INSTANCE_TYPE, 't4g.small');
   });
 
   it('point the environment at the stack resources', () => {
     const { stack } = kiln();
-    const environment = environmentOf('putEnvironment');
+    const environment = { ...environmentOf('putEnvironment'), ...environmentOf('ProvisionStack') };
     assert.deepEqual(environment.KILN_TABLE_NAME, { Ref: logicalIdOf(stack, stack.table.table) });
+    assert.deepEqual(environment.KILN_EVENT_BUS_NAME, { Ref: logicalIdOf(stack, stack.events.bus) });
     assert.deepEqual(environment.KILN_LISTENER_ARN, { Ref: logicalIdOf(stack, stack.network.listener) });
     assert.deepEqual(environment.KILN_LAUNCH_TEMPLATE_ID, {
       Ref: logicalIdOf(stack, stack.network.launchTemplate),
@@ -89,17 +119,24 @@ describe('functions', () => {
     assert.equal((subnets.match(/instancesSubnet/g) ?? []).length, 2, subnets);
   });
 
-  it('give the composition root a configuration it accepts', () => {
-    const environment = environmentOf('CutOver');
-    const asStrings = Object.fromEntries(
-      Object.entries(environment).map(([key, value]) => [
-        key,
-        typeof value === 'string' ? value : `resolved-${key}`,
-      ]),
-    );
-    const config = readAwsConfig(asStrings);
-    assert.equal(config.instancePort, 8080);
-    assert.equal(config.defaultInstanceType, 't4g.small');
+  it('give each composition root a configuration its port readers accept', () => {
+    const readers = {
+      store: readStoreConfig,
+      workflows: readWorkflowsConfig,
+      compute: readComputeConfig,
+      traffic: readTrafficConfig,
+      events: readEventsConfig,
+    };
+    for (const name of kiln().stack.functions.byName.keys()) {
+      const asStrings = Object.fromEntries(
+        Object.entries(environmentOf(name)).map(([key, value]) => [
+          key,
+          typeof value === 'string' ? value : `resolved-${key}`,
+        ]),
+      );
+      for (const port of ROOT_PORTS[entryPoint(name).root])
+        assert.doesNotThrow(() => readers[port](asStrings), `${name}.${port}`);
+    }
   });
 
   it('give API handlers the 29 s integration timeout and tasks their Task state timeouts', () => {
@@ -110,12 +147,12 @@ describe('functions', () => {
         longest.set(name, Math.max(longest.get(name) ?? 0, task.timeoutSeconds ?? Number.POSITIVE_INFINITY));
       }
     }
-    for (const module of handlerModules()) {
-      const timeout = functionProperties(module.name).Timeout as number;
-      if (module.kind === 'api') assert.equal(timeout, 29, module.name);
+    for (const { entry } of handlerModules()) {
+      const timeout = functionProperties(entry.name).Timeout as number;
+      if (entry.trigger.type === 'http') assert.equal(timeout, 29, entry.name);
       else {
-        const asl = longest.get(module.name);
-        assert.ok(asl !== undefined && timeout >= asl, `${module.name}: ${timeout}s < Task timeout ${asl}s`);
+        const asl = longest.get(entry.name);
+        assert.ok(asl !== undefined && timeout >= asl, `${entry.name}: ${timeout}s < Task timeout ${asl}s`);
       }
     }
     assert.equal(functionProperties('DrainStack').Timeout, 360);
@@ -179,21 +216,53 @@ describe('handler bundles', () => {
   });
 
   it('load in Node as ES modules exporting handler, built by the same esbuild run as the functions', async () => {
-    const modules = handlerModules().filter((module) =>
-      ['getEnvironment', 'AcquireLease'].includes(module.name),
+    const modules = handlerModules().filter(({ entry }) =>
+      ['getEnvironment', 'AcquireLease'].includes(entry.name),
     );
     assert.equal(modules.length, 2);
     bundleHandlers(dir, modules);
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-    for (const module of modules) {
-      const outfile = join(dir, module.name, 'index.mjs');
-      assert.ok(readFileSync(outfile, 'utf8').startsWith(HANDLER_BUNDLE.banner), module.name);
+    for (const { entry } of modules) {
+      const outfile = join(dir, entry.name, 'index.mjs');
+      assert.ok(readFileSync(outfile, 'utf8').startsWith(HANDLER_BUNDLE.banner), entry.name);
       assert.ok(
         readFileSync(`${outfile}.map`, 'utf8').includes('"sources"'),
-        `${module.name} has a source map`,
+        `${entry.name} has a source map`,
       );
       const loaded = (await import(pathToFileURL(outfile).href)) as { handler?: unknown };
-      assert.equal(typeof loaded.handler, 'function', module.name);
+      assert.equal(typeof loaded.handler, 'function', entry.name);
+    }
+  });
+
+  it('each carry the composition root the manifest names and no other, so only its ports’ clients', () => {
+    const metafile = bundleHandlers(join(dir, 'all'));
+    const roots = Object.keys(ROOT_PORTS);
+    for (const { entry } of handlerModules()) {
+      const output = Object.entries(metafile.outputs).find(([path]) =>
+        path.endsWith(`${entry.name}/index.mjs`),
+      )?.[1];
+      assert.ok(output, entry.name);
+      const carried = roots.filter((root) =>
+        Object.keys(output.inputs).some((input) => input.endsWith(`functions/shared/roots/${root}.ts`)),
+      );
+      assert.deepEqual(carried, [entry.root], `${entry.name} bundles the roots ${carried.join(', ')}`);
+      const clients = [
+        'client-ec2',
+        'client-elastic-load-balancing-v2',
+        'client-sfn',
+        'client-eventbridge',
+      ].filter((client) => Object.keys(output.inputs).some((input) => input.includes(`@aws-sdk/${client}/`)));
+      const expected = {
+        compute: 'client-ec2',
+        traffic: 'client-elastic-load-balancing-v2',
+        workflows: 'client-sfn',
+        events: 'client-eventbridge',
+      };
+      assert.deepEqual(
+        clients.sort(),
+        ROOT_PORTS[entry.root].flatMap((port) => (port === 'store' ? [] : [expected[port]])).sort(),
+        `${entry.name} carries the clients of its ports only`,
+      );
     }
   });
 });

@@ -124,10 +124,14 @@ describe('network and compute target', () => {
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::EC2::VPC', 0);
     template.resourceCountIs('AWS::EC2::FlowLog', 0);
-    const [fn] = Object.values(resourcesOf(template, 'AWS::Lambda::Function')).filter(
-      (resource) => (resource.Properties.Environment as { Variables?: object } | undefined)?.Variables,
-    );
-    const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    // The functions that route traffic and launch instances get the VPC and its subnets.
+    const variables = Object.assign(
+      {},
+      ...Object.values(resourcesOf(template, 'AWS::Lambda::Function')).map(
+        (resource) =>
+          (resource.Properties.Environment as { Variables?: object } | undefined)?.Variables ?? {},
+      ),
+    ) as Record<string, unknown>;
     assert.match(String(variables.KILN_VPC_ID), /^vpc-/);
     assert.match(String(variables.KILN_SUBNET_IDS), /^[^,]+(,[^,]+)+$/);
   });

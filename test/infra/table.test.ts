@@ -10,7 +10,7 @@ import {
   TEAM_INDEX,
   TTL_ATTRIBUTE,
 } from '../../functions/adapters/aws/table.ts';
-import { HANDLER_ACCESS } from '../../infra/constructs/functions.ts';
+import { entryPoint } from '../../functions/manifest.ts';
 import { STORE_COMMAND_ACTIONS } from '../../infra/constructs/table.ts';
 import { kiln, logicalIdOf, ROOT, resourcesOf } from './kiln-template.ts';
 
@@ -83,7 +83,7 @@ describe('table grants', () => {
         );
       const actions = new Set(statements.flatMap((statement) => [statement.Action].flat() as string[]));
       const canWrite = writes.some((action) => actions.has(action));
-      assert.equal(canWrite, HANDLER_ACCESS[name].table === 'readWrite', `${name} write access`);
+      assert.equal(canWrite, entryPoint(name).access.table === 'readWrite', `${name} write access`);
       assert.ok(actions.has('dynamodb:Query'), `${name} reads the table`);
       assert.ok(!JSON.stringify(statements).includes('/index/*'), `${name} is granted index/*`);
     }

@@ -510,6 +510,7 @@ describe('DynamoDbStateStore', () => {
           environment: name,
           at,
           actor: 'alice',
+          trigger: 'api' as const,
           action: `action-${index}`,
         }),
       );
@@ -531,6 +532,7 @@ describe('DynamoDbStateStore', () => {
         environment: name,
         at: '2025-01-01T00:00:01.000Z',
         actor: 'kiln',
+        trigger: 'api' as const,
         action: 'deploy.succeeded',
       };
       await store.appendAudit(event);
@@ -550,6 +552,7 @@ describe('DynamoDbStateStore', () => {
           environment: name,
           at,
           actor: 'alice',
+          trigger: 'api',
           action: 'noted',
           detail: { padding },
         });

@@ -3,8 +3,8 @@ import type { Server } from 'node:http';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { ROUTES as routes } from '../../functions/manifest.ts';
 import { apiHandler, json } from '../../functions/shared/http.ts';
-import { routes } from '../../functions/shared/routes.ts';
 import { type ApiHandler, startGateway } from '../../infra/local/gateway.ts';
 import { TOKEN } from '../support/kiln-process.ts';
 
@@ -98,9 +98,12 @@ describe('embedded API gateway', { timeout: 120_000 }, () => {
     });
     handlers.set(
       'getDeployment',
-      apiHandler(async () => {
-        throw new Error(HOST_DETAIL);
-      }),
+      apiHandler(
+        () => ({}),
+        async () => {
+          throw new Error(HOST_DETAIL);
+        },
+      ),
     );
     const gateway = await startGateway({
       host: '127.0.0.1',

@@ -3,8 +3,6 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EventPattern } from '../../functions/adapters/local/event-patterns.ts';
-import { InvalidEventPatternError } from '../../functions/adapters/local/event-patterns.ts';
 import {
   type BusEvent,
   LocalEventBus,
@@ -12,6 +10,8 @@ import {
   type PutEventsRequestEntry,
   PutEventsValidationError,
 } from '../../functions/adapters/local/local-event-bus.ts';
+import type { EventPattern } from '../../functions/event-patterns.ts';
+import { InvalidEventPatternError } from '../../functions/event-patterns.ts';
 import { codeCommitBranchCreated } from '../fixtures/eventbridge-events.ts';
 
 const checkoutFailures: EventPattern = {

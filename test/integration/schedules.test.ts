@@ -12,7 +12,7 @@ import {
   LocalStepFunctions,
   type TaskHandler,
 } from '../../functions/adapters/local/step-functions.ts';
-import type { Caller } from '../../functions/core/caller.ts';
+import type { Actor } from '../../functions/core/actors.ts';
 import { isTerminal } from '../../functions/core/deployment-lifecycle.ts';
 import { invariantViolations, takeSnapshot } from '../../functions/core/invariants.ts';
 import { systemClock } from '../../functions/core/ports/clock.ts';
@@ -21,12 +21,14 @@ import type { WorkflowInput, WorkflowName } from '../../functions/core/ports/wor
 import { putEnvironment } from '../../functions/core/requests.ts';
 import { stackIdFor } from '../../functions/core/spec.ts';
 import { wirePorts } from '../../functions/shared/wiring.ts';
-import { loadTaskHandlers } from '../../infra/local/runtime.ts';
+import { loadTaskHandlers } from '../../infra/local/entry-points.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
+import { RecordingEvents } from '../support/recording-events.ts';
 import { sampleSpec } from '../support/specs.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const caller: Caller = {
+const caller: Actor = {
+  trigger: 'api',
   principal: 'arn:aws:sts::000000000000:assumed-role/kiln-team-platform/t',
   team: 'platform',
 };
@@ -76,7 +78,14 @@ describe('random schedules of retries and crashes', { timeout: 600_000 }, () => 
       isRunning: async (workflow: WorkflowName, id: string) =>
         (await runner?.isRunning(workflow, id)) ?? false,
     };
-    ports = { store: database.store, compute, traffic, workflows, clock: systemClock };
+    ports = {
+      store: database.store,
+      compute,
+      traffic,
+      workflows,
+      events: new RecordingEvents(),
+      clock: systemClock,
+    };
     wirePorts(ports);
     handlers = await loadTaskHandlers();
   });

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
 import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
-import type { Caller } from '../../functions/core/caller.ts';
+import type { Actor } from '../../functions/core/actors.ts';
 import { finishDeployment } from '../../functions/core/deployment/finish.ts';
 import { checkHealth } from '../../functions/core/deployment/health-wait.ts';
 import { acquireLease, type LeaseOutcome } from '../../functions/core/deployment/lease.ts';
@@ -17,6 +17,7 @@ import type { Ports } from '../../functions/core/ports/index.ts';
 import type { WorkflowInput, WorkflowName, Workflows } from '../../functions/core/ports/workflows.ts';
 import { cancelDeployment, putEnvironment, requestDeployment } from '../../functions/core/requests.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
+import { RecordingEvents } from '../support/recording-events.ts';
 import { sampleSpec } from '../support/specs.ts';
 
 /** Records starts instead of running workflows: this test plays the workflow itself, task by task. */
@@ -31,7 +32,8 @@ class RecordingWorkflows implements Workflows {
   }
 }
 
-const caller: Caller = {
+const caller: Actor = {
+  trigger: 'api',
   principal: 'arn:aws:sts::000000000000:assumed-role/kiln-team-platform/t',
   team: 'platform',
 };
@@ -56,7 +58,14 @@ describe('workflow tasks under retry', { timeout: 120_000 }, () => {
       artifactsDir: fileURLToPath(new URL('../../infra/local/artifacts', import.meta.url)),
     });
     traffic = new ProxyTraffic();
-    ports = { store: database.store, compute, traffic, workflows, clock: systemClock };
+    ports = {
+      store: database.store,
+      compute,
+      traffic,
+      workflows,
+      events: new RecordingEvents(),
+      clock: systemClock,
+    };
   });
 
   after(async () => {

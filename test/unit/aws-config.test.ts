@@ -1,16 +1,31 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
-import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
-import { DescribeRulesCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.ts';
 import { Ec2Compute } from '../../functions/adapters/aws/ec2-compute.ts';
 import { ElbTraffic } from '../../functions/adapters/aws/elb-traffic.ts';
+import { EventBridgeEvents } from '../../functions/adapters/aws/eventbridge-events.ts';
 import { StepFunctionsWorkflows } from '../../functions/adapters/aws/sfn-workflows.ts';
-import { buildAwsClients } from '../../functions/shared/aws-ports.ts';
-import { readAwsConfig } from '../../functions/shared/config.ts';
-import { ports } from '../../functions/shared/ports.ts';
+import { configOf, ROOT_PORTS, type RootName } from '../../functions/manifest.ts';
+import { buildAwsCompute } from '../../functions/shared/aws/compute.ts';
+import { buildAwsEvents } from '../../functions/shared/aws/events.ts';
+import { buildAwsStore } from '../../functions/shared/aws/store.ts';
+import { buildAwsTraffic } from '../../functions/shared/aws/traffic.ts';
+import { buildAwsWorkflows } from '../../functions/shared/aws/workflows.ts';
+import {
+  PORT_CONFIG,
+  readComputeConfig,
+  readEventsConfig,
+  readStoreConfig,
+  readTrafficConfig,
+  readWorkflowsConfig,
+} from '../../functions/shared/config.ts';
+import { announcePorts } from '../../functions/shared/roots/announce.ts';
+import { requestPorts } from '../../functions/shared/roots/request.ts';
+import { stackPorts } from '../../functions/shared/roots/stack.ts';
+import { storePorts } from '../../functions/shared/roots/store.ts';
+import { trafficPorts } from '../../functions/shared/roots/traffic.ts';
 
 const ENVIRONMENT = {
   KILN_TABLE_NAME: 'kiln',
@@ -22,6 +37,7 @@ const ENVIRONMENT = {
   KILN_VPC_ID: 'vpc-kiln',
   KILN_LISTENER_ARN: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/kiln/1/2',
   KILN_ENDPOINT_DOMAIN: 'apps.example.com',
+  KILN_EVENT_BUS_NAME: 'Kiln-events',
 };
 
 const saved = new Map<string, string | undefined>();
@@ -43,34 +59,36 @@ afterEach(() => {
   saved.clear();
 });
 
-describe('readAwsConfig', () => {
+describe('configuration, one reader per port', () => {
   it('reads every setting, splits the lists and applies the defaults', () => {
-    const config = readAwsConfig(ENVIRONMENT);
-
-    assert.deepEqual(config, {
-      tableName: 'kiln',
+    assert.deepEqual(readStoreConfig(ENVIRONMENT), { tableName: 'kiln' });
+    assert.deepEqual(readWorkflowsConfig(ENVIRONMENT), {
       stateMachineArns: {
         deploy: ENVIRONMENT.KILN_DEPLOY_STATE_MACHINE_ARN,
         teardown: ENVIRONMENT.KILN_TEARDOWN_STATE_MACHINE_ARN,
       },
+    });
+    assert.deepEqual(readComputeConfig(ENVIRONMENT), {
       launchTemplateId: 'lt-0kiln',
       subnetIds: ['subnet-a', 'subnet-b'],
       securityGroupIds: ['sg-app'],
-      vpcId: 'vpc-kiln',
-      listenerArn: ENVIRONMENT.KILN_LISTENER_ARN,
-      endpointDomain: 'apps.example.com',
       instancePort: 8080,
       defaultInstanceType: 't4g.small',
     });
-    assert.ok(
-      Object.isFrozen(config) &&
-        Object.isFrozen(config.subnetIds) &&
-        Object.isFrozen(config.stateMachineArns),
-    );
+    assert.deepEqual(readTrafficConfig(ENVIRONMENT), {
+      listenerArn: ENVIRONMENT.KILN_LISTENER_ARN,
+      vpcId: 'vpc-kiln',
+      endpointDomain: 'apps.example.com',
+      instancePort: 8080,
+    });
+    assert.deepEqual(readEventsConfig(ENVIRONMENT), { eventBusName: 'Kiln-events' });
+    const compute = readComputeConfig(ENVIRONMENT);
+    assert.ok(Object.isFrozen(compute) && Object.isFrozen(compute.subnetIds));
+    assert.ok(Object.isFrozen(readWorkflowsConfig(ENVIRONMENT).stateMachineArns));
   });
 
   it('takes the instance port and type when given, and no security groups when the launch template has them', () => {
-    const config = readAwsConfig({
+    const config = readComputeConfig({
       ...ENVIRONMENT,
       KILN_SECURITY_GROUP_IDS: '',
       KILN_INSTANCE_PORT: '3000',
@@ -82,84 +100,127 @@ describe('readAwsConfig', () => {
     assert.equal(config.defaultInstanceType, 'm7g.medium');
   });
 
-  it('names the missing variable', () => {
-    for (const name of Object.keys(ENVIRONMENT)) {
-      if (name === 'KILN_SECURITY_GROUP_IDS') continue;
-      assert.throws(() => readAwsConfig({ ...ENVIRONMENT, [name]: undefined }), {
-        message: `Environment variable ${name} is required`,
-      });
+  it('each reader names the variable it misses, and reads no other port’s', () => {
+    const readers = {
+      store: readStoreConfig,
+      workflows: readWorkflowsConfig,
+      compute: readComputeConfig,
+      traffic: readTrafficConfig,
+      events: readEventsConfig,
+    };
+    const optional = new Set(['KILN_SECURITY_GROUP_IDS', 'KILN_INSTANCE_PORT', 'KILN_DEFAULT_INSTANCE_TYPE']);
+    for (const [port, read] of Object.entries(readers)) {
+      const own: readonly string[] = PORT_CONFIG[port as keyof typeof PORT_CONFIG];
+      const only = Object.fromEntries(Object.entries(ENVIRONMENT).filter(([name]) => own.includes(name)));
+      assert.doesNotThrow(() => read(only), `${port} needs only ${own.join(', ')}`);
+      for (const name of own.filter((n) => !optional.has(n))) {
+        assert.throws(() => read({ ...only, [name]: undefined }), {
+          message: `Environment variable ${name} is required`,
+        });
+      }
     }
-    assert.throws(() => readAwsConfig({ ...ENVIRONMENT, KILN_SUBNET_IDS: ' , ' }), {
+    assert.throws(() => readComputeConfig({ ...ENVIRONMENT, KILN_SUBNET_IDS: ' , ' }), {
       message: 'Environment variable KILN_SUBNET_IDS is required',
     });
   });
 
   it('refuses an instance port that is not a port', () => {
     assert.throws(
-      () => readAwsConfig({ ...ENVIRONMENT, KILN_INSTANCE_PORT: '80a' }),
+      () => readTrafficConfig({ ...ENVIRONMENT, KILN_INSTANCE_PORT: '80a' }),
       /KILN_INSTANCE_PORT must be a port number \(1-65535\), not "80a"/,
     );
   });
 });
 
-describe('AWS clients', () => {
-  /** A build-step middleware: stops every request before it is signed or sent, reporting its host. */
-  const captureHost = () => async (args: { request: unknown }) => {
-    const { hostname, port } = args.request as { hostname: string; port?: number };
-    throw Object.assign(new Error('request captured'), { host: `${hostname}:${port}` });
-  };
-  const capture = { step: 'build', name: 'captureHost' } as const;
+describe('AWS adapters built from the standard SDK settings', () => {
+  /** A stand-in AWS endpoint: records which service each request was for, answers 400. */
+  let server: Server;
+  let endpoint: string;
+  const seen: string[] = [];
 
-  async function hostOf(request: Promise<unknown>): Promise<string> {
-    const error = await request.then(
-      () => assert.fail('the request was not captured'),
-      (caught: Error & { host?: string }) => caught,
-    );
-    assert.ok(error.host, String(error));
-    return error.host;
-  }
+  before(async () => {
+    server = createServer((req: IncomingMessage, res) => {
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const body: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => body.push(chunk));
+      req.on('end', () => {
+        const action = /Action=(\w+)/.exec(Buffer.concat(body).toString())?.[1];
+        seen.push(`${req.headers.host} ${target || action || req.url}`);
+        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify({ __type: 'ValidationException', message: 'stand-in' }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   it('send to AWS_ENDPOINT_URL_<SERVICE> when set, and to AWS_ENDPOINT_URL otherwise', async () => {
     setEnv({
+      ...ENVIRONMENT,
       AWS_REGION: 'eu-west-1',
       // Dummy static credentials: the SDK resolves an identity before it builds the request.
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
-      AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:8000',
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+      AWS_ENDPOINT_URL_SFN: endpoint,
       AWS_ENDPOINT_URL_EC2: undefined,
       AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2: undefined,
-      AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:8083',
+      AWS_ENDPOINT_URL_EVENTBRIDGE: undefined,
+      AWS_MAX_ATTEMPTS: '1',
     });
-    const { documentClient, ec2, elb, sfn } = buildAwsClients();
-    documentClient.middlewareStack.add(captureHost, capture);
-    ec2.middlewareStack.add(captureHost, capture);
-    elb.middlewareStack.add(captureHost, capture);
-    sfn.middlewareStack.add(captureHost, capture);
-
-    const get = new GetCommand({ TableName: 'kiln', Key: { pk: 'x' } });
-    assert.equal(await hostOf(documentClient.send(get)), '127.0.0.1:8000');
-    assert.equal(await hostOf(ec2.send(new DescribeInstancesCommand({}))), '127.0.0.1:4566');
-    assert.equal(await hostOf(elb.send(new DescribeRulesCommand({ ListenerArn: 'x' }))), '127.0.0.1:4566');
-    assert.equal(
-      await hostOf(sfn.send(new DescribeExecutionCommand({ executionArn: 'x' }))),
-      '127.0.0.1:8083',
+    const host = new URL(endpoint).host;
+    seen.length = 0;
+    await assert.rejects(buildAwsStore().getEnvironment('x'));
+    await assert.rejects(buildAwsWorkflows().isRunning('deploy', 'd-1'));
+    await assert.rejects(buildAwsTraffic().getWeights('x'));
+    await assert.rejects(buildAwsCompute().describeStack('x-v0001'));
+    const events = buildAwsEvents();
+    assert.ok(events instanceof EventBridgeEvents);
+    assert.deepEqual(
+      seen.map((line) => line.split(' ')[0]),
+      [host, host, host, host],
     );
+    assert.match(seen[0] ?? '', /DynamoDB_20120810\.GetItem/);
+    assert.match(seen[1] ?? '', /AWSStepFunctions\.DescribeExecution/);
   });
 });
 
-describe('ports() without wiring', () => {
-  it('builds the AWS ports once from the environment, failing on a missing variable', () => {
-    setEnv({ ...ENVIRONMENT, AWS_REGION: 'eu-west-1', KILN_LISTENER_ARN: undefined });
-    assert.throws(() => ports(), { message: 'Environment variable KILN_LISTENER_ARN is required' });
+describe('composition roots without wiring', () => {
+  const roots: Record<RootName, () => object> = {
+    store: storePorts,
+    request: requestPorts,
+    announce: announcePorts,
+    traffic: trafficPorts,
+    stack: stackPorts,
+  };
+  const adapters = {
+    store: DynamoDbStateStore,
+    workflows: StepFunctionsWorkflows,
+    compute: Ec2Compute,
+    traffic: ElbTraffic,
+    events: EventBridgeEvents,
+  };
 
-    setEnv({ KILN_LISTENER_ARN: ENVIRONMENT.KILN_LISTENER_ARN });
-    const built = ports();
-
-    assert.ok(built.store instanceof DynamoDbStateStore);
-    assert.ok(built.compute instanceof Ec2Compute);
-    assert.ok(built.traffic instanceof ElbTraffic);
-    assert.ok(built.workflows instanceof StepFunctionsWorkflows);
-    assert.equal(ports(), built, 'later calls reuse the same ports and clients');
-  });
+  for (const [name, root] of Object.entries(roots) as [RootName, () => Record<string, unknown>][]) {
+    it(`${name}: builds its ports, once, from its own configuration alone`, () => {
+      const needed = configOf({ root: name });
+      setEnv({
+        ...Object.fromEntries(Object.keys(ENVIRONMENT).map((k) => [k, undefined])),
+        AWS_REGION: 'eu-west-1',
+      });
+      assert.throws(root, (error: Error) => {
+        const named = /^Environment variable (\w+) is required$/.exec(error.message)?.[1];
+        return named !== undefined && (needed as string[]).includes(named);
+      });
+      setEnv(Object.fromEntries(needed.map((n) => [n, ENVIRONMENT[n as keyof typeof ENVIRONMENT]])));
+      const built = root();
+      assert.deepEqual(Object.keys(built).sort(), [...ROOT_PORTS[name], 'clock'].sort());
+      for (const port of ROOT_PORTS[name])
+        assert.ok(built[port] instanceof adapters[port], `${name}.${port}`);
+      assert.equal(root(), built, 'later calls reuse the same ports and clients');
+    });
+  }
 });

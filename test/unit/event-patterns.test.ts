@@ -5,7 +5,7 @@ import {
   type EventPattern,
   InvalidEventPatternError,
   matchesEventPattern,
-} from '../../functions/adapters/local/event-patterns.ts';
+} from '../../functions/event-patterns.ts';
 import {
   codeCommitBranchCreated,
   codeCommitBranchDeleted,

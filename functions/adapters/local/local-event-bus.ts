@@ -28,7 +28,7 @@ import {
   type EventPattern,
   InvalidEventPatternError,
   matchesEventPattern,
-} from './event-patterns.ts';
+} from '../../event-patterns.ts';
 
 /** An event as EventBridge delivers it to targets. */
 export type BusEvent = EventBridgeEvent<string, unknown>;

@@ -1,6 +1,7 @@
 import { isTerminal } from '../deployment-lifecycle.ts';
 import { DeploymentCancelledError } from '../errors.ts';
-import type { RequestPorts } from '../ports/index.ts';
+import { deploymentStatusChanged, environmentStatusChanged } from '../lifecycle-events.ts';
+import type { AnnouncePorts } from '../ports/index.ts';
 import type { ObservedStateChange } from '../ports/state-store.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
 import type { Deployment, DeploymentError, DeploymentStatus, Environment } from '../types.ts';
@@ -32,13 +33,15 @@ export interface FinishOutcome {
  * (keyed by the deployment and its outcome, so a rerun adds nothing).
  */
 export async function finishDeployment(
-  ports: RequestPorts,
+  ports: AnnouncePorts,
   input: WorkflowInput & { error?: CaughtError; cleanupError?: CaughtError },
 ): Promise<FinishOutcome> {
   const { store, clock } = ports;
   const context = await loadTask(ports, input);
   const { environment } = context;
   let { deployment } = context;
+  /** The environment's status as this deployment settled it, when it held the lease to do so. */
+  let settledStatus: Environment['status'] | null | undefined;
   const error = input.error ? describeCaught(input.error) : undefined;
   const cleanupError = input.cleanupError ? describeCaught(input.cleanupError) : undefined;
   if (!isTerminal(deployment.status)) {
@@ -56,11 +59,8 @@ export async function finishDeployment(
         : []),
     ];
     if (deployment.status === 'running') {
-      await store.releaseLease(
-        input.environment,
-        deployment.id,
-        settledEnvironment(deployment, environment, status, now),
-      );
+      const settled = settledEnvironment(deployment, environment, status, now);
+      if (await store.releaseLease(input.environment, deployment.id, settled)) settledStatus = settled.status;
     }
     deployment = await recordStep(
       ports,
@@ -74,11 +74,17 @@ export async function finishDeployment(
       },
     );
   }
+  // A rerun announces the outcome again (same id); the environment's status only when it settled it now.
+  await ports.events.publish([
+    ...(settledStatus ? [environmentStatusChanged(environment, settledStatus, deployment)] : []),
+    deploymentStatusChanged(deployment, environment),
+  ]);
   await store.appendAudit({
     id: `${deployment.id}:${deployment.action}.${deployment.status}`,
     environment: input.environment,
     at: deployment.endedAt ?? context.startedAt,
     actor: 'kiln',
+    trigger: deployment.trigger,
     action: `${deployment.action}.${deployment.status}`,
     detail: {
       deploymentId: deployment.id,

@@ -1,5 +1,6 @@
 import { isTerminal } from '../deployment-lifecycle.ts';
 import { LeaseHeldError } from '../errors.ts';
+import { deploymentStatusChanged, environmentStatusChanged } from '../lifecycle-events.ts';
 import type { RequestPorts } from '../ports/index.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
 import { stackIdFor } from '../spec.ts';
@@ -28,16 +29,17 @@ export async function acquireLease(ports: RequestPorts, input: WorkflowInput): P
   const { deployment, environment } = context;
   if (isTerminal(deployment.status)) return { proceed: false };
   if (deployment.status === 'queued' && deployment.cancelRequest) {
-    await recordStep(
+    const cancelled = await recordStep(
       ports,
       context,
       { name: 'Cancelled', detail: `cancelled by ${deployment.cancelRequest.by} before it started` },
       { status: 'cancelled', endedAt: context.startedAt },
     );
+    await ports.events.publish([deploymentStatusChanged(cancelled, environment)]);
     return { proceed: false };
   }
   if (deployment.status === 'queued' && environment.generation > deployment.generation) {
-    await recordStep(
+    const superseded = await recordStep(
       ports,
       context,
       {
@@ -46,6 +48,7 @@ export async function acquireLease(ports: RequestPorts, input: WorkflowInput): P
       },
       { status: 'superseded', endedAt: context.startedAt },
     );
+    await ports.events.publish([deploymentStatusChanged(superseded, environment)]);
     return { proceed: false };
   }
   await takeLease(ports, environment, deployment);
@@ -53,15 +56,26 @@ export async function acquireLease(ports: RequestPorts, input: WorkflowInput): P
   const toStackId =
     deployment.action === 'deploy' ? stackIdFor(environment.name, deployment.generation) : undefined;
   const stacks = { ...(fromStackId ? { fromStackId } : {}), ...(toStackId ? { toStackId } : {}) };
-  if (deployment.status !== 'running') {
-    await recordStep(
-      ports,
-      context,
-      { name: 'AcquireLease' },
-      { status: 'running', startedAt: context.startedAt, ...stacks },
-    );
-  }
+  const running =
+    deployment.status === 'running'
+      ? deployment
+      : await recordStep(
+          ports,
+          context,
+          { name: 'AcquireLease' },
+          { status: 'running', startedAt: context.startedAt, ...stacks },
+        );
+  // Also on a rerun: the same events again (same ids), in case the run before stopped before announcing.
+  await ports.events.publish([
+    environmentStatusChanged(environment, leasedStatus(deployment), running),
+    deploymentStatusChanged(running, environment),
+  ]);
   return { proceed: true, ...stacks };
+}
+
+/** What the environment is while a deployment holds its lease. */
+function leasedStatus(deployment: Deployment): Environment['status'] {
+  return deployment.action === 'deploy' ? 'deploying' : 'deleting';
 }
 
 async function takeLease(
@@ -70,7 +84,7 @@ async function takeLease(
   deployment: Deployment,
 ): Promise<void> {
   const lease = { holder: deployment.id, acquiredAt: ports.clock.now().toISOString() };
-  const status = deployment.action === 'deploy' ? 'deploying' : 'deleting';
+  const status = leasedStatus(deployment);
   const holder = environment.lease?.holder;
   if (!holder || holder === deployment.id) {
     return ports.store.acquireLease(environment.name, lease, undefined, { status });
@@ -81,7 +95,7 @@ async function takeLease(
   }
   await ports.store.acquireLease(environment.name, lease, holder, { status });
   if (holding && !isTerminal(holding.status)) {
-    await ports.store.updateDeployment(environment.name, holder, {
+    const lost = await ports.store.updateDeployment(environment.name, holder, {
       status: 'failed',
       endedAt: ports.clock.now().toISOString(),
       error: {
@@ -89,5 +103,6 @@ async function takeLease(
         message: 'its workflow stopped without finishing; lease reclaimed',
       },
     });
+    await ports.events.publish([deploymentStatusChanged(lost, environment)]);
   }
 }

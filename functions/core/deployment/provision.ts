@@ -1,6 +1,6 @@
 import { InvalidTransitionError } from '../errors.ts';
 import { type HealthProgress, healthDeadline } from '../health.ts';
-import type { Ports } from '../ports/index.ts';
+import type { StackPorts } from '../ports/index.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
 import type { Deployment, Spec, Stack } from '../types.ts';
 import { assertNotCancelled } from './cancel.ts';
@@ -19,7 +19,7 @@ export interface ProvisionOutcome {
  * a stack id that a running deployment names is one Kiln wants (see `stackShouldRun`). Once the stack
  * has moved past `provisioning`, a rerun launches nothing.
  */
-export async function provisionStack(ports: Ports, input: WorkflowInput): Promise<ProvisionOutcome> {
+export async function provisionStack(ports: StackPorts, input: WorkflowInput): Promise<ProvisionOutcome> {
   const { store, compute, traffic, clock } = ports;
   const context = await loadTask(ports, input);
   const { deployment, environment } = context;
@@ -58,7 +58,7 @@ export async function provisionStack(ports: Ports, input: WorkflowInput): Promis
 }
 
 /** Creates the stack record with its instances, or brings an existing one's instance list up to date. */
-async function recordInstances(ports: Ports, recorded: Stack | undefined, stack: Stack): Promise<Stack> {
+async function recordInstances(ports: StackPorts, recorded: Stack | undefined, stack: Stack): Promise<Stack> {
   const stored = recorded ?? (await ports.store.putStackIfAbsent(stack));
   if (JSON.stringify(stored.instances) === JSON.stringify(stack.instances)) return stored;
   return ports.store.updateStack(stack.environment, stack.generation, {

@@ -1,5 +1,5 @@
 import { InvalidTransitionError } from '../errors.ts';
-import type { Ports, TrafficPorts } from '../ports/index.ts';
+import type { StackPorts, TrafficPorts } from '../ports/index.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
 import { assertStackTransition } from '../stack-lifecycle.ts';
 import type { Spec, StackStatus } from '../types.ts';
@@ -40,7 +40,7 @@ export async function drainStack(ports: TrafficPorts, input: StackTaskInput): Pr
  * was cut short), and recorded `failed` then so that the API shows it.
  */
 export async function decommissionStack(
-  ports: Ports,
+  ports: StackPorts,
   input: StackTaskInput & { outcome?: Extract<StackStatus, 'decommissioned' | 'failed'>; reason?: string },
 ): Promise<void> {
   const { store, compute, traffic } = ports;

@@ -1,13 +1,10 @@
-import type { RequestPorts, TrafficPorts } from '../ports/index.ts';
+import type { StorePorts, TrafficPorts } from '../ports/index.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
 import { stacksStillRunning } from '../spec.ts';
 import { loadTask, recordStep } from './context.ts';
 
 /** The stacks a teardown removes, the live one last so it serves until the end. */
-export async function planTeardown(
-  ports: RequestPorts,
-  input: WorkflowInput,
-): Promise<{ stackIds: string[] }> {
+export async function planTeardown(ports: StorePorts, input: WorkflowInput): Promise<{ stackIds: string[] }> {
   const { environment, acting } = await loadTask(ports, input);
   if (!acting) return { stackIds: [] };
   const running = stacksStillRunning(await ports.store.listStacks(input.environment));

@@ -1,5 +1,6 @@
 import type { Clock } from './clock.ts';
 import type { Compute } from './compute.ts';
+import type { EventPublisher } from './events.ts';
 import type { StateStore } from './state-store.ts';
 import type { Traffic } from './traffic.ts';
 import type { Workflows } from './workflows.ts';
@@ -10,11 +11,30 @@ export interface Ports {
   compute: Compute;
   traffic: Traffic;
   workflows: Workflows;
+  events: EventPublisher;
   clock: Clock;
 }
 
-/** What serving an API request needs: records and workflow starts, never compute or traffic. */
-export type RequestPorts = Pick<Ports, 'store' | 'workflows' | 'clock'>;
+/** A port that reaches the outside world (the clock is everywhere and needs nothing). */
+export type PortName = Exclude<keyof Ports, 'clock'>;
 
-/** What the workflow tasks that move traffic but launch nothing need: no compute. */
-export type TrafficPorts = RequestPorts & Pick<Ports, 'traffic'>;
+/**
+ * The port sets the core's functions take, each the least one: a handler's composition root builds
+ * exactly one of them, and so its bundle carries only those clients and its function gets only that
+ * configuration (see functions/manifest.ts).
+ */
+
+/** Reading records: the API's GET routes, planning a teardown. */
+export type StorePorts = Pick<Ports, 'store' | 'clock'>;
+
+/** Changing desired state and announcing it: the API's writes, taking the lease. */
+export type RequestPorts = Pick<Ports, 'store' | 'workflows' | 'events' | 'clock'>;
+
+/** Recording an outcome and announcing it: finishing a deployment. */
+export type AnnouncePorts = Pick<Ports, 'store' | 'events' | 'clock'>;
+
+/** Moving traffic and probing targets, launching nothing. */
+export type TrafficPorts = Pick<Ports, 'store' | 'traffic' | 'clock'>;
+
+/** Launching or terminating a stack's instances, and their targets. */
+export type StackPorts = Pick<Ports, 'store' | 'compute' | 'traffic' | 'clock'>;

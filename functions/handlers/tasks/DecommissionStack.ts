@@ -1,6 +1,6 @@
 import { decommissionStack } from '../../core/deployment/retire.ts';
-import { ports } from '../../shared/ports.ts';
+import { stackPorts } from '../../shared/roots/stack.ts';
 import { taskHandler } from '../../shared/task-handler.ts';
 
 /** Task state DecommissionStack of the workflows in state-machines/: see `decommissionStack` in functions/core/deployment/. */
-export const handler = taskHandler(decommissionStack, ports);
+export const handler = taskHandler(decommissionStack, stackPorts);

@@ -1,0 +1,169 @@
+import type { PortName } from './core/ports/index.ts';
+import type { EventPattern } from './event-patterns.ts';
+import { type ConfigName, PORT_CONFIG } from './shared/config.ts';
+
+/**
+ * Every entry point of Kiln, once: what triggers it, which ports it uses (and so which clients its
+ * bundle carries and which configuration its function gets), and what it may touch. The CDK app (its
+ * functions, routes, state-machine bindings, queues, rules, schedules, environments and IAM grants),
+ * the embedded runtime (gateway, ASL runner, queues, bus, scheduler), the bundle bench and the tests all
+ * derive from this list; nothing else lists handlers. Adding an entry point is one entry here and its
+ * module under functions/handlers/.
+ */
+
+export type { EventPattern };
+
+export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+/** What invokes an entry point. */
+export type Trigger =
+  /** A REST API route (API Gateway proxy integration). `iam`: SigV4, the caller's team from its role. */
+  | { type: 'http'; method: HttpMethod; path: string; auth: 'iam' }
+  /** A Task state of a workflow: which states call it is read from state-machines/*.asl.json. */
+  | { type: 'task' }
+  /** Batches from a queue of QUEUES (event source mapping, partial batch failures reported). */
+  | { type: 'queue'; queue: string; batchSize: number; maxBatchingWindowSeconds?: number }
+  /** Events matching `pattern` on Kiln's bus or the account's default bus. */
+  | { type: 'rule'; rule: string; bus: 'kiln' | 'default'; pattern: EventPattern }
+  /** An EventBridge Scheduler schedule (`rate(...)` or `cron(...)`, in `timezone`). */
+  | { type: 'schedule'; schedule: string; expression: string; timezone?: string };
+
+/**
+ * A composition root under functions/shared/roots/: the port set a handler's core function takes. The
+ * handler module imports exactly this root (a test checks its bundle).
+ */
+export type RootName = 'store' | 'request' | 'announce' | 'traffic' | 'stack';
+
+export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
+  store: ['store'],
+  request: ['store', 'workflows', 'events'],
+  announce: ['store', 'events'],
+  traffic: ['store', 'traffic'],
+  stack: ['store', 'compute', 'traffic'],
+};
+
+/** What an entry point may do through its ports, beyond its own logs and traces: its IAM grants. */
+export interface Access {
+  table: 'read' | 'readWrite';
+  /** `start`: starts deploy and teardown executions; `observe`: describes them (lease reclaim). */
+  workflows?: 'start' | 'observe';
+  /** Launching a stack's instances, or terminating them. */
+  compute?: 'launch' | 'terminate';
+  /** Target health only, or creating/weighting/removing rules and target groups. */
+  traffic?: 'read' | 'manage';
+  /** Puts lifecycle events on Kiln's bus. */
+  events?: 'publish';
+}
+
+export interface EntryPoint {
+  /** Function name, and the module's file name: `putEnvironment`, `AcquireLease`. */
+  name: string;
+  /** The module under functions/handlers/, without `.ts`: `api/putEnvironment`. */
+  module: string;
+  trigger: Trigger;
+  root: RootName;
+  access: Access;
+}
+
+const READ: Access = { table: 'read' };
+
+export const ENTRY_POINTS: readonly EntryPoint[] = [
+  // The REST API (functions/handlers/api/): people, through API Gateway with IAM auth.
+  http('listEnvironments', 'GET', '/environments', 'store', READ),
+  http('putEnvironment', 'PUT', '/environments/{name}', 'request', {
+    table: 'readWrite',
+    workflows: 'start',
+    events: 'publish',
+  }),
+  http('getEnvironment', 'GET', '/environments/{name}', 'store', READ),
+  http('deleteEnvironment', 'DELETE', '/environments/{name}', 'request', {
+    table: 'readWrite',
+    workflows: 'start',
+    events: 'publish',
+  }),
+  http('startDeployment', 'POST', '/environments/{name}/deployments', 'request', {
+    table: 'readWrite',
+    workflows: 'start',
+    events: 'publish',
+  }),
+  http('listDeployments', 'GET', '/environments/{name}/deployments', 'store', READ),
+  http('getDeployment', 'GET', '/environments/{name}/deployments/{id}', 'store', READ),
+  // Records the cancel request; the workflow acts on it.
+  http('cancelDeployment', 'POST', '/environments/{name}/deployments/{id}/cancel', 'store', {
+    table: 'readWrite',
+  }),
+  http('listStacks', 'GET', '/environments/{name}/stacks', 'store', READ),
+
+  // Workflow tasks (functions/handlers/tasks/), one per Task state name in state-machines/.
+  task('AcquireLease', 'request', { table: 'readWrite', workflows: 'observe', events: 'publish' }),
+  // launchStack, then ensureEndpoint + registerStack (rule and target group).
+  task('ProvisionStack', 'stack', { table: 'readWrite', compute: 'launch', traffic: 'manage' }),
+  // probeHealth reads target health.
+  task('CheckHealth', 'traffic', { table: 'readWrite', traffic: 'read' }),
+  task('CutOver', 'traffic', { table: 'readWrite', traffic: 'manage' }),
+  task('DrainStack', 'traffic', { table: 'readWrite', traffic: 'manage' }),
+  // Drains (weight 0, deregister) then terminates.
+  task('DecommissionStack', 'stack', { table: 'readWrite', compute: 'terminate', traffic: 'manage' }),
+  task('RestoreTraffic', 'traffic', { table: 'readWrite', traffic: 'manage' }),
+  task('PlanTeardown', 'store', READ),
+  task('RemoveEndpoint', 'traffic', { table: 'readWrite', traffic: 'manage' }),
+  task('FinishDeployment', 'announce', { table: 'readWrite', events: 'publish' }),
+];
+
+/** Queue, rule and schedule handlers' timeout: short work per invocation (a batch, an event, a sweep). */
+export const EVENT_HANDLER_TIMEOUT_SECONDS = 60;
+
+/** A queue and its dead-letter queue (see infra/constructs/queues.ts, embedded: LocalQueue). */
+export interface QueueDefinition {
+  name: string;
+  fifo: boolean;
+  /** At least six times the consumer's timeout, as AWS advises for event source mappings. */
+  visibilityTimeoutSeconds: number;
+  /** Receives before a message goes to the dead-letter queue. */
+  maxReceiveCount: number;
+}
+
+/** Every queue Kiln consumes. */
+export const QUEUES: readonly QueueDefinition[] = [];
+
+/** The configuration variables an entry point's function gets: exactly those its ports read. */
+export function configOf(entry: Pick<EntryPoint, 'root'>): ConfigName[] {
+  return [
+    ...new Set(ROOT_PORTS[entry.root].flatMap((port): readonly ConfigName[] => PORT_CONFIG[port])),
+  ].sort();
+}
+
+/** A REST route: what the embedded gateway and API Gateway both build from. */
+export interface Route {
+  method: HttpMethod;
+  /** API Gateway resource path; `{name}` segments become path parameters. */
+  path: string;
+  /** The entry point serving it. */
+  handler: string;
+}
+
+/** The routes of `http` entry points. */
+export function routesOf(entries: readonly EntryPoint[]): Route[] {
+  return entries.flatMap((entry) =>
+    entry.trigger.type === 'http'
+      ? [{ method: entry.trigger.method, path: entry.trigger.path, handler: entry.name }]
+      : [],
+  );
+}
+
+export const ROUTES: readonly Route[] = routesOf(ENTRY_POINTS);
+
+/** The entry point named `name`; throws for a name the manifest does not list. */
+export function entryPoint(name: string): EntryPoint {
+  const found = ENTRY_POINTS.find((entry) => entry.name === name);
+  if (!found) throw new Error(`no entry point named ${name} in functions/manifest.ts`);
+  return found;
+}
+
+function http(name: string, method: HttpMethod, path: string, root: RootName, access: Access): EntryPoint {
+  return { name, module: `api/${name}`, trigger: { type: 'http', method, path, auth: 'iam' }, root, access };
+}
+
+function task(name: string, root: RootName, access: Access): EntryPoint {
+  return { name, module: `tasks/${name}`, trigger: { type: 'task' }, root, access };
+}

@@ -1,0 +1,18 @@
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { ElbTraffic } from '../../adapters/aws/elb-traffic.ts';
+import type { Traffic } from '../../core/ports/traffic.ts';
+import { readTrafficConfig } from '../config.ts';
+
+/** The ALB listener carrying one host-header rule per environment. */
+export function buildAwsTraffic(
+  config = readTrafficConfig(),
+  client = new ElasticLoadBalancingV2Client({}),
+): Traffic {
+  return new ElbTraffic({
+    client,
+    listenerArn: config.listenerArn,
+    vpcId: config.vpcId,
+    endpointDomain: config.endpointDomain,
+    instancePort: config.instancePort,
+  });
+}
