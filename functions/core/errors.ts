@@ -43,5 +43,12 @@ export class DeploymentCancelledError extends KilnError {}
 /** The compute provider could not launch the stack (unknown artifact, no capacity, ...). */
 export class LaunchFailedError extends KilnError {}
 
+/**
+ * The spec's artifact has no image to launch yet: no available image of its family is tagged with its
+ * version (the bake pipeline is slower than the push), or the image is still being created. Nothing was
+ * launched. The deploy workflow retries it on a bounded schedule, then rolls back with its message.
+ */
+export class ArtifactNotReadyError extends KilnError {}
+
 /** A state transition the domain forbids, e.g. making a decommissioned stack live. */
 export class InvalidTransitionError extends KilnError {}

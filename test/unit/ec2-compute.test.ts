@@ -5,11 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import {
+  DescribeImagesCommand,
+  type DescribeImagesCommandInput,
   DescribeInstancesCommand,
   type DescribeInstancesCommandInput,
   EC2Client,
   EC2ServiceException,
   type Instance as Ec2Instance,
+  type Image,
   type InstanceStateName,
   RunInstancesCommand,
   type RunInstancesCommandInput,
@@ -17,7 +20,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { APP_ENV_FILE, Ec2Compute, SLOT_TAG } from '../../functions/adapters/aws/ec2-compute.ts';
-import { LaunchFailedError } from '../../functions/core/errors.ts';
+import { ArtifactNotReadyError, LaunchFailedError } from '../../functions/core/errors.ts';
 import type { StackTags } from '../../functions/core/ports/compute.ts';
 import { sampleSpec } from '../support/specs.ts';
 
@@ -28,7 +31,22 @@ const tags: StackTags = {
   deploymentId: 'd-0001',
 };
 const spec = sampleSpec({ artifact: 'ami-0123456789abcdef0', version: '2.4.1', capacity: 3 });
+/** A push builds an image family at a commit: the AMI shows up once the bake pipeline is done. */
+const COMMIT = '9fceb02d0ae598e95dc970b74767f19372d61af8';
+const familySpec = sampleSpec({ artifact: 'checkout', version: COMMIT, capacity: 1 });
 const stackFilter = { Filters: [{ Name: 'tag:kiln:stack-id', Values: [tags.stackId] }] };
+/** The root volume RunInstances asks for, for the images `amiImage` describes by default. */
+const encryptedXvda = {
+  DeviceName: '/dev/xvda',
+  Ebs: {
+    Encrypted: true,
+    DeleteOnTermination: true,
+    VolumeType: 'gp3',
+    VolumeSize: 8,
+    Iops: 3000,
+    Throughput: 125,
+  },
+};
 let sleeps: number[];
 
 function newCompute(securityGroupIds: string[] = ['sg-app']): Ec2Compute {
@@ -50,13 +68,79 @@ function ec2Instance(
   slot: number,
   state: InstanceStateName,
   ip = `10.0.0.${slot + 10}`,
+  imageId = spec.artifact,
 ): Ec2Instance {
   return {
     InstanceId: id,
+    ImageId: imageId,
     State: { Name: state },
     ...(state === 'terminated' ? {} : { PrivateIpAddress: ip }),
     Tags: [{ Key: SLOT_TAG, Value: String(slot) }],
   };
+}
+
+/** An available, EBS-backed AMI as DescribeImages reports it (Amazon Linux style: root on /dev/xvda, gp3). */
+function amiImage(overrides: Partial<Image> = {}): Image {
+  const rootDeviceName = overrides.RootDeviceName ?? '/dev/xvda';
+  return {
+    ImageId: spec.artifact,
+    State: 'available',
+    CreationDate: '2026-11-02T09:00:00.000Z',
+    RootDeviceType: 'ebs',
+    RootDeviceName: rootDeviceName,
+    BlockDeviceMappings: [
+      {
+        DeviceName: rootDeviceName,
+        Ebs: {
+          SnapshotId: 'snap-0root',
+          VolumeSize: 8,
+          VolumeType: 'gp3',
+          Iops: 3000,
+          Throughput: 125,
+          DeleteOnTermination: true,
+          Encrypted: false,
+        },
+      },
+    ],
+    ...overrides,
+  };
+}
+
+/** DescribeImages as EC2 answers it: by id, or by the owner and tag filters over `images`. */
+function imagesInAccount(...images: Image[]): void {
+  ec2.on(DescribeImagesCommand).callsFake((input: DescribeImagesCommandInput) => {
+    if (input.ImageIds) {
+      const found = images.filter((image) => input.ImageIds?.includes(image.ImageId ?? ''));
+      if (found.length === 0)
+        throw ec2Error('InvalidAMIID.NotFound', `The image id '[${input.ImageIds}]' does not exist`);
+      return { Images: found };
+    }
+    const matches = (image: Image) =>
+      (input.Filters ?? []).every(({ Name, Values }) => {
+        const key = Name?.replace(/^tag:/, '');
+        return image.Tags?.some((tag) => tag.Key === key && Values?.includes(tag.Value ?? ''));
+      });
+    return { Images: images.filter(matches) };
+  });
+}
+
+function familyImage(imageId: string, creationDate: string, overrides: Partial<Image> = {}): Image {
+  return amiImage({
+    ImageId: imageId,
+    CreationDate: creationDate,
+    Tags: [
+      { Key: 'kiln:artifact', Value: 'checkout' },
+      { Key: 'kiln:version', Value: COMMIT },
+    ],
+    ...overrides,
+  });
+}
+
+/** What each DescribeImages call sent (JSON drops the paginator's undefined NextToken and MaxResults). */
+function imageCalls(): DescribeImagesCommandInput[] {
+  return ec2
+    .commandCalls(DescribeImagesCommand)
+    .map((call) => JSON.parse(JSON.stringify(call.args[0].input)));
 }
 
 function reservations(...instances: Ec2Instance[]) {
@@ -82,6 +166,7 @@ function launchBySlot(): void {
 beforeEach(() => {
   ec2.reset();
   sleeps = [];
+  imagesInAccount(amiImage());
 });
 
 describe('Ec2Compute.launchStack', () => {
@@ -114,6 +199,7 @@ describe('Ec2Compute.launchStack', () => {
     assert.deepEqual(rest, {
       LaunchTemplate: { LaunchTemplateId: 'lt-0kiln', Version: '$Default' },
       ImageId: 'ami-0123456789abcdef0',
+      BlockDeviceMappings: [encryptedXvda],
       InstanceType: 't4g.small',
       MinCount: 1,
       MaxCount: 1,
@@ -343,6 +429,317 @@ describe('Ec2Compute.launchStack', () => {
       sleeps.reduce((sum, ms) => sum + ms, 0),
       120_000,
     );
+  });
+});
+
+describe('Ec2Compute images', () => {
+  /** A stack of `capacity` that has nothing yet, then runs what was launched. */
+  function emptyStackThenRunning(...running: Ec2Instance[]): void {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(reservations())
+      .resolves(reservations(...running));
+  }
+
+  it('launches the newest available AMI of the account tagged with the family and the version', async () => {
+    imagesInAccount(
+      familyImage('ami-00000000000000001', '2026-11-01T10:00:00.000Z'),
+      familyImage('ami-00000000000000003', '2026-11-03T10:00:00.000Z'),
+      familyImage('ami-00000000000000002', '2026-11-02T10:00:00.000Z'),
+      familyImage('ami-00000000000000004', '2026-11-04T10:00:00.000Z', { State: 'pending' }),
+      familyImage('ami-00000000000000005', '2026-11-05T10:00:00.000Z', {
+        Tags: [
+          { Key: 'kiln:artifact', Value: 'checkout' },
+          { Key: 'kiln:version', Value: 'another-commit' },
+        ],
+      }),
+    );
+    emptyStackThenRunning(ec2Instance('i-0', 0, 'running', undefined, 'ami-00000000000000003'));
+    launchBySlot();
+
+    await newCompute().launchStack(tags, familySpec);
+
+    assert.deepEqual(imageCalls(), [
+      {
+        Owners: ['self'],
+        Filters: [
+          { Name: 'tag:kiln:artifact', Values: ['checkout'] },
+          { Name: 'tag:kiln:version', Values: [COMMIT] },
+        ],
+      },
+    ]);
+    const [input] = runInputs();
+    assert.equal(input?.ImageId, 'ami-00000000000000003');
+    assert.deepEqual(input?.BlockDeviceMappings, [encryptedXvda]);
+  });
+
+  it('still launches an explicit AMI id, mapping its root device encrypted', async () => {
+    emptyStackThenRunning(ec2Instance('i-0', 0, 'running'));
+    launchBySlot();
+
+    await newCompute().launchStack(tags, { ...spec, capacity: 1 });
+
+    assert.deepEqual(imageCalls(), [{ ImageIds: ['ami-0123456789abcdef0'] }]);
+    const [input] = runInputs();
+    assert.equal(input?.ImageId, 'ami-0123456789abcdef0');
+    assert.deepEqual(input?.BlockDeviceMappings, [encryptedXvda]);
+  });
+
+  it('launches an AMI whose root device is /dev/sda1 with exactly one mapping, for /dev/sda1, encrypted', async () => {
+    imagesInAccount(
+      amiImage({
+        RootDeviceName: '/dev/sda1',
+        BlockDeviceMappings: [
+          { DeviceName: '/dev/sda1', Ebs: { SnapshotId: 'snap-0ubuntu', VolumeSize: 20, VolumeType: 'gp2' } },
+          { DeviceName: '/dev/sdb', VirtualName: 'ephemeral0' },
+        ],
+      }),
+    );
+    emptyStackThenRunning(ec2Instance('i-0', 0, 'running'));
+    launchBySlot();
+
+    await newCompute().launchStack(tags, { ...spec, capacity: 1 });
+
+    assert.deepEqual(runInputs()[0]?.BlockDeviceMappings, [
+      {
+        DeviceName: '/dev/sda1',
+        // The image's size and type; no IOPS, which gp2 refuses.
+        Ebs: { Encrypted: true, DeleteOnTermination: true, VolumeType: 'gp2', VolumeSize: 20 },
+      },
+    ]);
+  });
+
+  it('keeps the provisioned IOPS of an io2 root volume', async () => {
+    imagesInAccount(
+      amiImage({
+        BlockDeviceMappings: [
+          {
+            DeviceName: '/dev/xvda',
+            Ebs: { VolumeSize: 30, VolumeType: 'io2', Iops: 6000, Encrypted: true },
+          },
+        ],
+      }),
+    );
+    emptyStackThenRunning(ec2Instance('i-0', 0, 'running'));
+    launchBySlot();
+
+    await newCompute().launchStack(tags, { ...spec, capacity: 1 });
+
+    assert.deepEqual(runInputs()[0]?.BlockDeviceMappings?.[0]?.Ebs, {
+      Encrypted: true,
+      DeleteOnTermination: true,
+      VolumeType: 'io2',
+      VolumeSize: 30,
+      Iops: 6000,
+    });
+  });
+
+  it('throws ArtifactNotReadyError naming the family, version and tags when no image has that version yet, launching nothing', async () => {
+    imagesInAccount(
+      familyImage('ami-00000000000000001', '2026-11-01T10:00:00.000Z', {
+        Tags: [
+          { Key: 'kiln:artifact', Value: 'checkout' },
+          { Key: 'kiln:version', Value: 'an-older-commit' },
+        ],
+      }),
+    );
+    ec2.on(DescribeInstancesCommand).resolves(reservations());
+
+    await assert.rejects(newCompute().launchStack(tags, familySpec), (error: Error) => {
+      assert.ok(error instanceof ArtifactNotReadyError);
+      assert.equal(error.name, 'ArtifactNotReadyError');
+      assert.equal(
+        error.message,
+        `artifact checkout version ${COMMIT} has no image yet: no available AMI owned by this account is tagged kiln:artifact=checkout and kiln:version=${COMMIT}`,
+      );
+      return true;
+    });
+    assert.equal(ec2.commandCalls(RunInstancesCommand).length, 0);
+  });
+
+  it('reads every page of the family lookup', async () => {
+    ec2.on(DescribeImagesCommand).callsFake((input: DescribeImagesCommandInput) =>
+      input.NextToken === 'page-2'
+        ? { Images: [familyImage('ami-00000000000000007', '2026-11-07T10:00:00.000Z')] }
+        : {
+            Images: [familyImage('ami-00000000000000003', '2026-11-03T10:00:00.000Z')],
+            NextToken: 'page-2',
+          },
+    );
+    emptyStackThenRunning(ec2Instance('i-0', 0, 'running', undefined, 'ami-00000000000000007'));
+    launchBySlot();
+
+    await newCompute().launchStack(tags, familySpec);
+
+    assert.equal(imageCalls().length, 2);
+    assert.equal(runInputs()[0]?.ImageId, 'ami-00000000000000007');
+  });
+
+  it('throws ArtifactNotReadyError while the only image of the version is still pending', async () => {
+    imagesInAccount(familyImage('ami-00000000000000004', '2026-11-04T10:00:00.000Z', { State: 'pending' }));
+    ec2.on(DescribeInstancesCommand).resolves(reservations());
+
+    await assert.rejects(
+      newCompute().launchStack(tags, familySpec),
+      (error: Error) =>
+        error instanceof ArtifactNotReadyError && /; ami-00000000000000004 is pending$/.test(error.message),
+    );
+    assert.equal(ec2.commandCalls(RunInstancesCommand).length, 0);
+  });
+
+  it('does not take a tag filter wildcard for the version', async () => {
+    // EC2 reads `*` in a filter value as a wildcard (and answers with the image): tags must match exactly.
+    ec2.on(DescribeImagesCommand).resolves({
+      Images: [familyImage('ami-00000000000000001', '2026-11-01T10:00:00.000Z')],
+    });
+    ec2.on(DescribeInstancesCommand).resolves(reservations());
+
+    await assert.rejects(
+      newCompute().launchStack(tags, { ...familySpec, version: '9fce*' }),
+      ArtifactNotReadyError,
+    );
+    assert.equal(ec2.commandCalls(RunInstancesCommand).length, 0);
+  });
+
+  it('fails with LaunchFailedError, launching nothing, when an explicit AMI does not exist', async () => {
+    imagesInAccount();
+    ec2.on(DescribeInstancesCommand).resolves(reservations());
+
+    await assert.rejects(
+      newCompute().launchStack(tags, { ...spec, capacity: 1 }),
+      (error: Error) =>
+        error instanceof LaunchFailedError &&
+        /^image ami-0123456789abcdef0 \(the artifact, version 2\.4\.1\) was not found/.test(error.message),
+    );
+    assert.equal(ec2.commandCalls(RunInstancesCommand).length, 0);
+  });
+
+  it('throws ArtifactNotReadyError for an explicit AMI still being created', async () => {
+    imagesInAccount(amiImage({ State: 'pending' }));
+    ec2.on(DescribeInstancesCommand).resolves(reservations());
+
+    await assert.rejects(
+      newCompute().launchStack(tags, { ...spec, capacity: 1 }),
+      (error: Error) =>
+        error instanceof ArtifactNotReadyError &&
+        error.message ===
+          'image ami-0123456789abcdef0 (the artifact, version 2.4.1) is not available yet: it is still pending',
+    );
+    assert.equal(ec2.commandCalls(RunInstancesCommand).length, 0);
+  });
+
+  it('refuses an instance-store AMI, whose root volume it could not encrypt', async () => {
+    imagesInAccount(amiImage({ RootDeviceType: 'instance-store', BlockDeviceMappings: [] }));
+    ec2.on(DescribeInstancesCommand).resolves(reservations());
+
+    await assert.rejects(
+      newCompute().launchStack(tags, { ...spec, capacity: 1 }),
+      (error: Error) => error instanceof LaunchFailedError && /EBS-backed images only/.test(error.message),
+    );
+    assert.equal(ec2.commandCalls(RunInstancesCommand).length, 0);
+  });
+
+  it('tops a stack up with the image its instances run, even after a newer AMI of the version appeared', async () => {
+    const launchedWith = familyImage('ami-00000000000000003', '2026-11-03T10:00:00.000Z');
+    const newer = familyImage('ami-00000000000000009', '2026-11-09T10:00:00.000Z', {
+      RootDeviceName: '/dev/sda1',
+      BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeSize: 16, VolumeType: 'gp3' } }],
+    });
+    imagesInAccount(launchedWith, newer);
+    const running = (id: string, slot: number) =>
+      ec2Instance(id, slot, 'running', undefined, 'ami-00000000000000003');
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(
+        reservations(
+          running('i-0', 0),
+          ec2Instance('i-dead1', 1, 'terminated', undefined, 'ami-00000000000000003'),
+          running('i-2', 2),
+        ),
+      )
+      .resolves(reservations(running('i-0', 0), running('i-1', 1), running('i-2', 2)));
+    launchBySlot();
+
+    await newCompute().launchStack(tags, { ...familySpec, capacity: 3 });
+
+    assert.deepEqual(imageCalls(), [{ ImageIds: ['ami-00000000000000003'] }], 'no family lookup');
+    const inputs = runInputs();
+    assert.equal(inputs.length, 1);
+    assert.equal(inputs[0]?.ImageId, 'ami-00000000000000003');
+    assert.deepEqual(inputs[0]?.BlockDeviceMappings, [encryptedXvda]);
+  });
+
+  it('replaces a stack whose every instance was lost with the image they ran', async () => {
+    imagesInAccount(
+      familyImage('ami-00000000000000003', '2026-11-03T10:00:00.000Z'),
+      familyImage('ami-00000000000000009', '2026-11-09T10:00:00.000Z'),
+    );
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(reservations(ec2Instance('i-dead0', 0, 'terminated', undefined, 'ami-00000000000000003')))
+      .resolves(reservations(ec2Instance('i-0', 0, 'running', undefined, 'ami-00000000000000003')));
+    launchBySlot();
+
+    await newCompute().launchStack(tags, familySpec);
+
+    assert.equal(runInputs()[0]?.ImageId, 'ami-00000000000000003');
+  });
+
+  it('keeps an explicit AMI stack on its image too, looked up by id only', async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(reservations(ec2Instance('i-0', 0, 'running')))
+      .resolves(reservations(ec2Instance('i-0', 0, 'running'), ec2Instance('i-1', 1, 'running')));
+    launchBySlot();
+
+    await newCompute().launchStack(tags, { ...spec, capacity: 2 });
+
+    assert.deepEqual(imageCalls(), [{ ImageIds: ['ami-0123456789abcdef0'] }]);
+    assert.equal(runInputs()[0]?.ImageId, 'ami-0123456789abcdef0');
+  });
+
+  it('fails a top-up when the image the stack runs was deregistered, rather than mix images', async () => {
+    imagesInAccount(familyImage('ami-00000000000000009', '2026-11-09T10:00:00.000Z'));
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolves(reservations(ec2Instance('i-0', 0, 'running', undefined, 'ami-00000000000000003')));
+
+    await assert.rejects(
+      newCompute().launchStack(tags, { ...familySpec, capacity: 2 }),
+      (error: Error) =>
+        error instanceof LaunchFailedError &&
+        /^image ami-00000000000000003 \(run by stack checkout-dev-v0003, whose new instances must run it too\) was not found/.test(
+          error.message,
+        ),
+    );
+    assert.equal(ec2.commandCalls(RunInstancesCommand).length, 0);
+  });
+
+  it('refuses to top up a stack whose instances run different images', async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolves(
+        reservations(
+          ec2Instance('i-0', 0, 'running', undefined, 'ami-00000000000000003'),
+          ec2Instance('i-1', 1, 'running', undefined, 'ami-00000000000000009'),
+        ),
+      );
+
+    await assert.rejects(
+      newCompute().launchStack(tags, { ...familySpec, capacity: 3 }),
+      (error: Error) =>
+        error instanceof LaunchFailedError &&
+        /run different images \(ami-00000000000000003, ami-00000000000000009\)/.test(error.message),
+    );
+    assert.equal(ec2.commandCalls(RunInstancesCommand).length, 0);
+  });
+
+  it('looks no image up when the stack already has its capacity', async () => {
+    ec2.on(DescribeInstancesCommand).resolves(reservations(ec2Instance('i-0', 0, 'running')));
+
+    await newCompute().launchStack(tags, familySpec);
+
+    assert.equal(imageCalls().length, 0);
   });
 });
 

@@ -13,6 +13,7 @@ import { LaunchFailedError } from '../../core/errors.ts';
 import type { Compute, StackTags } from '../../core/ports/compute.ts';
 import type { Instance, InstanceState, Spec } from '../../core/types.ts';
 import { awsErrorCode, isAwsError } from './aws-errors.ts';
+import { imageById, type LaunchableImage, resolveArtifactImage } from './ec2-images.ts';
 import { pollUntil, realSleep, retry, type Sleep } from './retry.ts';
 import { kilnTags, STACK_TAG } from './tags.ts';
 
@@ -79,10 +80,12 @@ const INSTANCE_STATES: Record<InstanceStateName, InstanceState> = {
 
 /**
  * AWS compute: a stack is EC2 instances launched from a launch template, one `RunInstances` per slot
- * with the spec's AMI and instance type, each instance and its volumes tagged with the environment,
- * stack and deployment. EC2's tags are the only record: every call reads them afresh and acts on the
- * difference, so any call can be retried. The launch template must not define network interfaces
- * (Kiln sets the subnet per instance).
+ * with the spec's image (an AMI id, or the newest AMI of an image family at the spec's version: see
+ * ec2-images.ts), its root volume encrypted, and the spec's instance type, each instance and its volumes
+ * tagged with the environment, stack and deployment. EC2 is the only record (the tags, and the image each
+ * instance runs): every call reads it afresh and acts on the difference, so any call can be retried. The
+ * launch template must not define network interfaces (Kiln sets the subnet per instance) nor block
+ * devices (Kiln maps each image's own root device).
  */
 export class Ec2Compute implements Compute {
   readonly #client: EC2Client;
@@ -98,7 +101,9 @@ export class Ec2Compute implements Compute {
 
   /**
    * Launches one instance per empty slot, then waits until every live instance runs: ELB registers
-   * running instances only, and a rerun may find instances an earlier attempt left pending.
+   * running instances only, and a rerun may find instances an earlier attempt left pending. The image is
+   * settled before anything launches: ArtifactNotReadyError (nothing launched) while the artifact has
+   * no image yet.
    */
   async launchStack(tags: StackTags, spec: Spec): Promise<Instance[]> {
     const reported = await this.#describe(tags.stackId);
@@ -106,8 +111,9 @@ export class Ec2Compute implements Compute {
     const launched: string[] = [];
     if (slots.length > 0) {
       const userData = encodeUserData(userDataScript(tags, spec, this.#options.instancePort));
+      const image = await this.#imageToLaunch(tags.stackId, reported, spec);
       for (const slot of slots) {
-        const input = this.#launchRequest(tags, spec, userData, slot, launchesInSlot(reported, slot));
+        const input = this.#launchRequest(tags, spec, image, userData, slot, launchesInSlot(reported, slot));
         launched.push(await this.#launch(tags.stackId, input));
       }
     }
@@ -140,6 +146,17 @@ export class Ec2Compute implements Compute {
   }
 
   /**
+   * The image the stack's missing instances launch from. All instances of a stack run one image: once the
+   * stack has instances (live ones, else those EC2 still reports), a top-up launches the image they run,
+   * never a newer AMI of the family that appeared since. A new stack resolves the spec's artifact.
+   */
+  async #imageToLaunch(stackId: string, reported: Ec2Instance[], spec: Spec): Promise<LaunchableImage> {
+    const running = imageOfStack(stackId, reported);
+    if (running === undefined) return resolveArtifactImage(this.#client, spec.artifact, spec.version);
+    return imageById(this.#client, running, `run by stack ${stackId}, whose new instances must run it too`);
+  }
+
+  /**
    * One instance for one slot. The client token makes a retried call (a task rerun after a timeout, before
    * DescribeInstances shows the first launch) return the instance already launched instead of a second
    * one. It counts the slot's earlier launches so that replacing a dead instance gets a new token: EC2
@@ -148,6 +165,7 @@ export class Ec2Compute implements Compute {
   #launchRequest(
     tags: StackTags,
     spec: Spec,
+    image: LaunchableImage,
     userData: string,
     slot: number,
     earlierLaunches: number,
@@ -160,7 +178,9 @@ export class Ec2Compute implements Compute {
     ];
     return {
       LaunchTemplate: { LaunchTemplateId: launchTemplateId, Version: '$Default' },
-      ImageId: spec.artifact,
+      ImageId: image.imageId,
+      // The image's own root device, encrypted: the launch template maps no device, as root device names vary.
+      BlockDeviceMappings: [image.rootVolume],
       // EC2 judges the type (an unknown one fails the launch); the SDK's list lags behind new types.
       InstanceType: (spec.instanceType ?? defaultInstanceType) as _InstanceType,
       MinCount: 1,
@@ -265,6 +285,22 @@ function emptySlots(reported: Ec2Instance[], capacity: number): number[] {
   const held = new Set(live.map(slotOf));
   const free = Array.from({ length: capacity }, (_, slot) => slot).filter((slot) => !held.has(slot));
   return free.slice(0, Math.max(0, capacity - live.length));
+}
+
+/**
+ * The image the stack's instances run (its live ones, else those EC2 still reports, terminated or not);
+ * undefined for a stack without instances. LaunchFailedError if they run several: which one to add would
+ * be a guess, and no launch of Kiln's makes such a stack.
+ */
+function imageOfStack(stackId: string, reported: Ec2Instance[]): string | undefined {
+  const live = reported.filter(isLive);
+  const images = new Set((live.length > 0 ? live : reported).flatMap((i) => (i.ImageId ? [i.ImageId] : [])));
+  if (images.size > 1) {
+    throw new LaunchFailedError(
+      `instances of stack ${stackId} run different images (${[...images].join(', ')}): a stack runs one image, and Kiln will not guess which one to add`,
+    );
+  }
+  return [...images][0];
 }
 
 function launchesInSlot(reported: Ec2Instance[], slot: number): number {

@@ -9,6 +9,14 @@ export const ENVIRONMENT_TAG = 'kiln:environment';
 export const STACK_TAG = 'kiln:stack-id';
 export const DEPLOYMENT_TAG = 'kiln:deployment-id';
 
+/**
+ * Tags the bake pipeline puts on each AMI it builds (Kiln only reads them): the image family, which a
+ * spec names as its `artifact`, and the version built, which a spec names as its `version` (e.g. the full
+ * commit SHA). Compute launches the newest AMI of the account carrying both (see ec2-images.ts).
+ */
+export const ARTIFACT_TAG = 'kiln:artifact';
+export const VERSION_TAG = 'kiln:version';
+
 /** Who a Kiln resource belongs to; the stack and deployment are absent on per-environment resources. */
 export interface ResourceOwner {
   environment: string;
