@@ -11,11 +11,13 @@ const RESOURCE_IS_MANAGED = { StringEquals: { [`aws:ResourceTag/${MANAGED_TAG.ke
 const REQUEST_TAGS_MANAGED = { StringEquals: { [`aws:RequestTag/${MANAGED_TAG.key}`]: MANAGED_TAG.value } };
 
 /**
- * The reads Kiln's adapters make (functions/adapters/aws/ec2-compute.ts, elb-traffic.ts; a test keeps
- * these lists and the adapters' commands in step). No EC2 or ELB Describe action supports
+ * The reads Kiln's adapters make (functions/adapters/aws/ec2-compute.ts, ec2-images.ts, elb-traffic.ts; a
+ * test keeps these lists and the adapters' commands in step). No EC2 or ELB Describe action supports
  * resource-level permissions.
  */
 export const EC2_READ_ACTIONS = ['ec2:DescribeInstances'];
+/** Only launching reads images: which AMI an artifact names, and its root device (ec2-images.ts). */
+export const EC2_IMAGE_READ_ACTIONS = ['ec2:DescribeImages'];
 export const ELB_READ_ACTIONS = [
   'elasticloadbalancing:DescribeRules',
   'elasticloadbalancing:DescribeTags',
@@ -64,6 +66,11 @@ export class ComputePermissions extends Construct {
     this.ec2Launch = new Policy(this, 'Ec2Launch', {
       statements: [
         new PolicyStatement({
+          sid: 'DescribeImagesToChooseWhatToLaunch',
+          actions: EC2_IMAGE_READ_ACTIONS,
+          resources: ['*'],
+        }),
+        new PolicyStatement({
           sid: 'LaunchOnlyTaggedInstances',
           actions: ['ec2:RunInstances'],
           resources: launchedResources,
@@ -105,6 +112,11 @@ export class ComputePermissions extends Construct {
       "The AMI is each stack's artifact, named by the environment's spec at run time (and its EBS snapshots belong to whoever built it); what may be launched is still bound by the tag, launch template, subnet and security-group statements.";
     acknowledgeResource(this.ec2Launch, ec2('image', '*', ''), imageReason);
     acknowledgeResource(this.ec2Launch, ec2('snapshot', '*', ''), imageReason);
+    Validations.of(this.ec2Launch).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ec2:DescribeImages supports no resource-level permissions, so it can only be granted on "*"; it is the only action on "*" in this policy, a read that resolves the spec\'s artifact to an AMI and its root device, and it is part of the launch grant so that no other function gets it.',
+    });
 
     this.ec2Terminate = new Policy(this, 'Ec2Terminate', {
       statements: [
@@ -195,7 +207,7 @@ export class ComputePermissions extends Construct {
     );
   }
 
-  /** ProvisionStack: launch instances (and see them). */
+  /** ProvisionStack: launch instances (and see them, and the images they launch from). */
   grantLaunch(role: IRole): void {
     this.ec2Read.attachToRole(role);
     this.ec2Launch.attachToRole(role);

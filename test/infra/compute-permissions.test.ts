@@ -176,6 +176,28 @@ describe('EC2 and ELB rights', () => {
     );
   });
 
+  it('lets only ProvisionStack read images (ec2:DescribeImages), on "*" since the action takes no resource', () => {
+    const { stack, template } = kiln();
+    const json = template.toJSON();
+    const readers = [...stack.functions.byName]
+      .filter(([, fn]) => actionsOfRole(json, logicalIdOf(stack, fn.role ?? fn)).has('ec2:DescribeImages'))
+      .map(([name]) => name);
+    assert.deepEqual(readers, ['ProvisionStack']);
+    const statements = Object.entries(json.Resources as Resources)
+      .filter(([, resource]) => resource.Type === 'AWS::IAM::Policy')
+      .flatMap(([id]) => policyStatements(json, id))
+      .filter((statement) => [statement.Action].flat().includes('ec2:DescribeImages'));
+    assert.equal(statements.length, 1);
+    assert.deepEqual(statements[0], {
+      Sid: 'DescribeImagesToChooseWhatToLaunch',
+      Effect: 'Allow',
+      Action: 'ec2:DescribeImages',
+      Resource: '*',
+    });
+    const launch = policyStatements(json, logicalIdOf(stack, stack.permissions.ec2Launch));
+    assert.ok(launch.includes(statements[0] as JsonStatement), 'granted with the launch, not with the reads');
+  });
+
   it('lets the launch role pass only the instance role, and only to EC2', () => {
     const { stack, template } = kiln();
     const statements = policyStatements(template.toJSON(), logicalIdOf(stack, stack.permissions.ec2Launch));
@@ -194,6 +216,7 @@ describe('EC2 and ELB rights', () => {
   it('grants every EC2, ELB and Step Functions call the AWS adapters make', () => {
     const adapters: Array<[string, string]> = [
       ['ec2-compute.ts', 'ec2'],
+      ['ec2-images.ts', 'ec2'],
       ['elb-traffic.ts', 'elasticloadbalancing'],
       ['sfn-workflows.ts', 'states'],
     ];
