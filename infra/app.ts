@@ -5,8 +5,7 @@ import { KilnStack } from './kiln-stack.ts';
 /**
  * The CDK app (`npx cdk synth`, `npx cdk deploy`). Context:
  * - `vpcId`: deploy into an existing VPC (looked up, so it needs credentials for the target account);
- * - `endpointDomain`: the domain environments are reached under (default: the ALB's DNS name);
- * - `rootDeviceName`: root device of the AMIs Kiln launches (default /dev/xvda).
+ * - `endpointDomain`: the domain environments are reached under (default: the ALB's DNS name).
  * The stack is bound to the CLI's region (profile or AWS_REGION; the CLI falls back to us-east-1), because
  * the ALB access-log bucket policy names that region's ELB log-delivery principal at synth.
  */
@@ -21,7 +20,6 @@ new KilnStack(app, 'Kiln', {
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   ...optional('vpcId', context('vpcId')),
   ...optional('endpointDomain', context('endpointDomain')),
-  ...optional('rootDeviceName', context('rootDeviceName')),
 });
 
 // cdk-nag 3: AWS Solutions checks run as a validation plugin on every synth; an unacknowledged finding fails it.

@@ -23,8 +23,6 @@ export interface KilnStackProps extends StackProps {
   vpcId?: string;
   /** Domain environments are reached under (context `endpointDomain`); default: the ALB's DNS name. */
   endpointDomain?: string;
-  /** Root device name of the AMIs Kiln launches (context `rootDeviceName`); default /dev/xvda. */
-  rootDeviceName?: string;
   /** The entry points and queues to deploy: the manifest's unless a test gives its own. */
   entries?: readonly EntryPoint[];
   queues?: readonly QueueDefinition[];
@@ -55,7 +53,6 @@ export class KilnStack extends Stack {
     const network = new KilnNetwork(this, 'Network', {
       ...(props.vpcId ? { vpcId: props.vpcId } : {}),
       instancePort: INSTANCE_PORT,
-      rootDeviceName: props.rootDeviceName ?? '/dev/xvda',
     });
     const permissions = new ComputePermissions(this, 'ComputePermissions', network);
 

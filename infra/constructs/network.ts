@@ -27,18 +27,14 @@ export interface KilnNetworkProps {
   vpcId?: string;
   /** Port every Kiln instance serves on; the ALB reaches instances on it and nothing else. */
   instancePort: number;
-  /**
-   * Root device of the AMIs Kiln launches. Amazon Linux (what t4g instances usually boot) uses
-   * /dev/xvda; an AMI with another root device would get this mapping as an extra volume instead.
-   */
-  rootDeviceName: string;
 }
 
 /**
  * Where Kiln's stacks run and how traffic reaches them: the VPC, an internet-facing ALB whose HTTP
  * listener answers 404 until environments add host-header rules at runtime, the instances' security
  * group (instance port from the ALB only), their role (SSM managed, no SSH) and the launch template every
- * stack's instances start from (Kiln sets ImageId and InstanceType per stack).
+ * stack's instances start from (Kiln sets ImageId and InstanceType per stack, and the root volume: see
+ * the launch template).
  */
 export class KilnNetwork extends Construct {
   readonly vpc: IVpc;
@@ -121,13 +117,9 @@ export class KilnNetwork extends Construct {
         iamInstanceProfile: { arn: instanceProfile.instanceProfileArn },
         securityGroupIds: [this.instanceSecurityGroup.securityGroupId],
         metadataOptions: { httpTokens: 'required', httpEndpoint: 'enabled', httpPutResponseHopLimit: 1 },
-        blockDeviceMappings: [
-          {
-            deviceName: props.rootDeviceName,
-            // No size: the volume takes the AMI snapshot's size, whatever the artifact.
-            ebs: { encrypted: true, volumeType: 'gp3', deleteOnTermination: true },
-          },
-        ],
+        // No block device mappings: a mapping names a device, and AMIs differ in their root device's name
+        // (/dev/xvda, /dev/sda1), so a fixed one gives other AMIs an extra volume. Kiln maps each image's
+        // own root device, encrypted, at RunInstances (functions/adapters/aws/ec2-images.ts).
         monitoring: { enabled: true },
         // Stacks are immutable: an instance that shuts down is gone, never restarted in place.
         instanceInitiatedShutdownBehavior: 'terminate',

@@ -52,7 +52,7 @@ describe('network and compute target', () => {
     );
   });
 
-  it('launches from a template with IMDSv2, encrypted EBS, the instance SG and an SSM-managed profile, and no AMI', () => {
+  it('launches from a template with IMDSv2, the instance SG and an SSM-managed profile, and no AMI', () => {
     const { stack, template } = kiln();
     const templates = Object.values(resourcesOf(template, 'AWS::EC2::LaunchTemplate'));
     assert.equal(templates.length, 1);
@@ -64,9 +64,6 @@ describe('network and compute target', () => {
       HttpEndpoint: 'enabled',
       HttpPutResponseHopLimit: 1,
     });
-    assert.deepEqual(data.BlockDeviceMappings, [
-      { DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeType: 'gp3', DeleteOnTermination: true } },
-    ]);
     assert.deepEqual(data.SecurityGroupIds, [
       { 'Fn::GetAtt': [logicalIdOf(stack, stack.network.instanceSecurityGroup), 'GroupId'] },
     ]);
@@ -81,6 +78,13 @@ describe('network and compute target', () => {
         }),
       ],
     });
+  });
+
+  it("maps no block device in the launch template: Kiln maps each image's own root device, encrypted, at launch", () => {
+    // A fixed device (/dev/xvda) would give an AMI whose root is /dev/sda1 a second, invalid volume.
+    const [launchTemplate] = Object.values(resourcesOf(kiln().template, 'AWS::EC2::LaunchTemplate'));
+    const data = launchTemplate?.Properties.LaunchTemplateData as Record<string, unknown>;
+    assert.equal(data.BlockDeviceMappings, undefined);
   });
 
   it('creates a VPC with a flow log when none is given', () => {
