@@ -22,7 +22,7 @@ beforeEach(() => secretsManager.reset());
 function newSecrets(): SecretsManagerSecrets {
   return new SecretsManagerSecrets({
     client: new SecretsManagerClient({ region: 'eu-west-1' }),
-    secretId: SECRET_ARN,
+    githubWebhookSecretArn: SECRET_ARN,
   });
 }
 

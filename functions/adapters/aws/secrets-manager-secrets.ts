@@ -7,8 +7,11 @@ export class SecretUnavailableError extends KilnError {}
 
 export interface SecretsManagerSecretsOptions {
   client: SecretsManagerClient;
-  /** The ARN of Kiln's edge secret (the CDK app creates it and grants secretsmanager:GetSecretValue). */
-  secretId: string;
+  /**
+   * The ARN of the secret holding the GitHub webhook secret (KILN_GITHUB_WEBHOOK_SECRET_ARN; the CDK app
+   * grants secretsmanager:GetSecretValue on it).
+   */
+  githubWebhookSecretArn: string;
 }
 
 /** What the secret's SecretString holds: JSON, one key per edge secret. */
@@ -36,7 +39,7 @@ export class SecretsManagerSecrets implements Secrets {
 
   constructor(options: SecretsManagerSecretsOptions) {
     this.#client = options.client;
-    this.#secretId = options.secretId;
+    this.#secretId = options.githubWebhookSecretArn;
   }
 
   async githubWebhookSecret(): Promise<string> {
