@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { PushQueue } from '../../core/ports/push-queue.ts';
+import type { Push } from '../../core/pushes.ts';
+
+/** A push as a FIFO message: what SendMessage gets on AWS and LocalQueue#send embedded. */
+export interface PushMessage {
+  /** `{"push": <Push>}`: what the push consumer reads back (parsePushMessage). */
+  body: string;
+  /** One group per branch: pushes to a branch are read in order, one at a time; branches in parallel. */
+  groupId: string;
+  /** From the delivery id: a delivery queued twice within SQS's 5-minute window is kept once. */
+  deduplicationId: string;
+}
+
+/** SQS's MessageGroupId and MessageDeduplicationId: 1 to 128 ASCII letters, digits and punctuation. */
+const SQS_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** The FIFO message that carries a push. */
+export function pushMessage(push: Push): PushMessage {
+  return {
+    body: JSON.stringify({ push }),
+    groupId: pushGroupId(push),
+    deduplicationId: pushDeduplicationId(push),
+  };
+}
+
+/**
+ * `<provider>:<repository>:<branch>` when SQS takes it as it is (a readable group in the console), else
+ * `<provider>#<SHA-256 of provider, repository and branch>` (75 characters): a branch name may be 256
+ * characters, or not ASCII. Collision-free: a provider holds neither `:` nor `#`, so the character
+ * after it tells the two forms apart; a readable id is only used when the repository holds no `:`, so
+ * it splits back into one (provider, repository, branch); hashed ids differ as SHA-256 does.
+ */
+export function pushGroupId(push: Pick<Push, 'provider' | 'repository' | 'branch'>): string {
+  const readable = `${push.provider}:${push.repository}:${push.branch}`;
+  if (SQS_ID.test(readable) && !push.repository.includes(':')) return readable;
+  return `${push.provider}#${sha256([push.provider, push.repository, push.branch])}`;
+}
+
+/**
+ * `<provider>:<delivery id>`, or `<provider>#<SHA-256 of the delivery id>` when that is too long for
+ * SQS (delivery ids are GUIDs in practice). Collision-free for the reasons pushGroupId gives.
+ */
+export function pushDeduplicationId(push: Pick<Push, 'provider' | 'deliveryId'>): string {
+  const readable = `${push.provider}:${push.deliveryId}`;
+  if (SQS_ID.test(readable)) return readable;
+  return `${push.provider}#${sha256([push.deliveryId])}`;
+}
+
+/** SHA-256 of a JSON array: its encoding keeps the parts apart, whatever characters they hold. */
+function sha256(parts: string[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+export interface SqsPushQueueOptions {
+  client: SQSClient;
+  /** The FIFO push queue (its name ends in `.fifo`; the CDK app gives it a dead-letter queue). */
+  queueUrl: string;
+}
+
+/**
+ * Pushes on an SQS FIFO queue. `enqueue` resolves once SQS has the message (SendMessage answered); its
+ * errors, after the SDK's retries, are thrown: the webhook then fails and GitHub can deliver again.
+ */
+export class SqsPushQueue implements PushQueue {
+  readonly #client: SQSClient;
+  readonly #queueUrl: string;
+
+  constructor(options: SqsPushQueueOptions) {
+    this.#client = options.client;
+    this.#queueUrl = options.queueUrl;
+  }
+
+  async enqueue(push: Push): Promise<void> {
+    const message = pushMessage(push);
+    await this.#client.send(
+      new SendMessageCommand({
+        QueueUrl: this.#queueUrl,
+        MessageBody: message.body,
+        MessageGroupId: message.groupId,
+        MessageDeduplicationId: message.deduplicationId,
+      }),
+    );
+  }
+}
