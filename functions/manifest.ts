@@ -17,8 +17,11 @@ export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
 /** What invokes an entry point. */
 export type Trigger =
-  /** A REST API route (API Gateway proxy integration). `iam`: SigV4, the caller's team from its role. */
-  | { type: 'http'; method: HttpMethod; path: string; auth: 'iam' }
+  /**
+   * A REST API route (API Gateway proxy integration). `iam`: SigV4, the caller's team from its role;
+   * `none`: open to the internet (a webhook, which authenticates its caller itself by signature).
+   */
+  | { type: 'http'; method: HttpMethod; path: string; auth: 'iam' | 'none' }
   /** A Task state of a workflow: which states call it is read from state-machines/*.asl.json. */
   | { type: 'task' }
   /** Batches from a queue of QUEUES (event source mapping, partial batch failures reported). */
@@ -32,7 +35,7 @@ export type Trigger =
  * A composition root under functions/shared/roots/: the port set a handler's core function takes. The
  * handler module imports exactly this root (a test checks its bundle).
  */
-export type RootName = 'store' | 'request' | 'announce' | 'traffic' | 'stack';
+export type RootName = 'store' | 'request' | 'announce' | 'traffic' | 'stack' | 'ingest' | 'enqueue';
 
 export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
   store: ['store'],
@@ -40,11 +43,14 @@ export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
   announce: ['store', 'events'],
   traffic: ['store', 'traffic'],
   stack: ['store', 'compute', 'traffic'],
+  ingest: ['pushQueue', 'secrets'],
+  enqueue: ['pushQueue'],
 };
 
 /** What an entry point may do through its ports, beyond its own logs and traces: its IAM grants. */
 export interface Access {
-  table: 'read' | 'readWrite';
+  /** `none`: the function never touches the table (the webhook: it only checks and queues). */
+  table: 'none' | 'read' | 'readWrite';
   /** `start`: starts deploy and teardown executions; `observe`: describes them (lease reclaim). */
   workflows?: 'start' | 'observe';
   /** Launching a stack's instances, or terminating them. */
@@ -53,6 +59,10 @@ export interface Access {
   traffic?: 'read' | 'manage';
   /** Puts lifecycle events on Kiln's bus. */
   events?: 'publish';
+  /** Sends accepted pushes to the push queue. */
+  pushQueue?: 'send';
+  /** Reads the GitHub webhook secret. */
+  secrets?: 'read';
 }
 
 export interface EntryPoint {
@@ -66,6 +76,16 @@ export interface EntryPoint {
 }
 
 const READ: Access = { table: 'read' };
+
+/** The queue accepted Git pushes wait in (FIFO: one ordered group per branch). */
+export const PUSH_QUEUE = 'kiln-git-pushes';
+
+/** CodeCommit's branch pushes on the account's default bus (referenceCreated/Updated/Deleted). */
+export const CODECOMMIT_BRANCH_PUSHES: EventPattern = {
+  source: ['aws.codecommit'],
+  'detail-type': ['CodeCommit Repository State Change'],
+  detail: { event: ['referenceCreated', 'referenceUpdated', 'referenceDeleted'], referenceType: ['branch'] },
+};
 
 export const ENTRY_POINTS: readonly EntryPoint[] = [
   // The REST API (functions/handlers/api/): people, through API Gateway with IAM auth.
@@ -93,6 +113,34 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
     table: 'readWrite',
   }),
   http('listStacks', 'GET', '/environments/{name}/stacks', 'store', READ),
+  http('listPushes', 'GET', '/environments/{name}/pushes', 'store', READ),
+  http('listTemplates', 'GET', '/templates', 'store', READ),
+  http('putTemplate', 'PUT', '/templates/{name}', 'store', { table: 'readWrite' }),
+  http('getTemplate', 'GET', '/templates/{name}', 'store', READ),
+  http('deleteTemplate', 'DELETE', '/templates/{name}', 'store', { table: 'readWrite' }),
+
+  // Git pushes: GitHub's webhook and CodeCommit's events are queued; the consumer ingests them.
+  {
+    name: 'githubWebhook',
+    module: 'hooks/githubWebhook',
+    trigger: { type: 'http', method: 'POST', path: '/hooks/github', auth: 'none' },
+    root: 'ingest',
+    access: { table: 'none', pushQueue: 'send', secrets: 'read' },
+  },
+  {
+    name: 'enqueueCodeCommitPush',
+    module: 'events/enqueueCodeCommitPush',
+    trigger: { type: 'rule', rule: 'codecommit-pushes', bus: 'default', pattern: CODECOMMIT_BRANCH_PUSHES },
+    root: 'enqueue',
+    access: { table: 'none', pushQueue: 'send' },
+  },
+  {
+    name: 'ingestPushes',
+    module: 'queues/ingestPushes',
+    trigger: { type: 'queue', queue: PUSH_QUEUE, batchSize: 10 },
+    root: 'request',
+    access: { table: 'readWrite', workflows: 'start', events: 'publish' },
+  },
 
   // Workflow tasks (functions/handlers/tasks/), one per Task state name in state-machines/.
   task('AcquireLease', 'request', { table: 'readWrite', workflows: 'observe', events: 'publish' }),
@@ -124,7 +172,10 @@ export interface QueueDefinition {
 }
 
 /** Every queue Kiln consumes. */
-export const QUEUES: readonly QueueDefinition[] = [];
+export const QUEUES: readonly QueueDefinition[] = [
+  // 6 × the consumer's 60 s timeout (AWS's advice for event source mappings); 5 tries before the DLQ.
+  { name: PUSH_QUEUE, fifo: true, visibilityTimeoutSeconds: 360, maxReceiveCount: 5 },
+];
 
 /** The configuration variables an entry point's function gets: exactly those its ports read. */
 export function configOf(entry: Pick<EntryPoint, 'root'>): ConfigName[] {
@@ -140,13 +191,22 @@ export interface Route {
   path: string;
   /** The entry point serving it. */
   handler: string;
+  /** `none`: no IAM signature asked (a webhook authenticates its caller itself). */
+  auth: 'iam' | 'none';
 }
 
 /** The routes of `http` entry points. */
 export function routesOf(entries: readonly EntryPoint[]): Route[] {
   return entries.flatMap((entry) =>
     entry.trigger.type === 'http'
-      ? [{ method: entry.trigger.method, path: entry.trigger.path, handler: entry.name }]
+      ? [
+          {
+            method: entry.trigger.method,
+            path: entry.trigger.path,
+            handler: entry.name,
+            auth: entry.trigger.auth,
+          },
+        ]
       : [],
   );
 }

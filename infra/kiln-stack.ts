@@ -1,7 +1,13 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
-import { ENTRY_POINTS, type EntryPoint, QUEUES, type QueueDefinition } from '../functions/manifest.ts';
+import {
+  ENTRY_POINTS,
+  type EntryPoint,
+  PUSH_QUEUE,
+  QUEUES,
+  type QueueDefinition,
+} from '../functions/manifest.ts';
 import type { ConfigName } from '../functions/shared/config.ts';
 import { KilnAlarms } from './constructs/alarms.ts';
 import { KilnApi } from './constructs/api.ts';
@@ -10,6 +16,7 @@ import { KilnEvents } from './constructs/events.ts';
 import { KilnFunctions } from './constructs/functions.ts';
 import { KilnNetwork } from './constructs/network.ts';
 import { KilnQueue } from './constructs/queues.ts';
+import { KilnSecrets } from './constructs/secrets.ts';
 import { KilnTable } from './constructs/table.ts';
 import { executionArns, KilnWorkflows, stateMachineArn, workflowFiles } from './constructs/workflows.ts';
 
@@ -64,6 +71,8 @@ export class KilnStack extends Stack {
       ]),
     );
 
+    const pushQueue = queues.get(PUSH_QUEUE)?.queue;
+    const secrets = new KilnSecrets(this, 'Secrets');
     const workflows = workflowFiles().map(({ workflow }) => workflow);
     // Every configuration variable's value; each function gets only those its ports read (see the manifest).
     const config: Record<ConfigName, string> = {
@@ -71,6 +80,9 @@ export class KilnStack extends Stack {
       KILN_DEPLOY_STATE_MACHINE_ARN: stateMachineArn(this, 'deploy'),
       KILN_TEARDOWN_STATE_MACHINE_ARN: stateMachineArn(this, 'teardown'),
       KILN_EVENT_BUS_NAME: events.bus.eventBusName,
+      // A stack without the push queue (a test's) gives nothing to functions that would use it.
+      KILN_PUSH_QUEUE_URL: pushQueue?.queueUrl ?? '',
+      KILN_GITHUB_WEBHOOK_SECRET_ARN: secrets.githubWebhook.secretArn,
       KILN_LAUNCH_TEMPLATE_ID: network.launchTemplate.ref,
       KILN_SUBNET_IDS: network.instanceSubnets.subnetIds.join(','),
       KILN_SECURITY_GROUP_IDS: network.instanceSecurityGroup.securityGroupId,
@@ -85,6 +97,8 @@ export class KilnStack extends Stack {
       config,
       table,
       eventBusArn: events.bus.eventBusArn,
+      ...(pushQueue ? { pushQueue } : {}),
+      githubWebhookSecret: secrets.githubWebhook,
       ...(props.entries ? { entries: props.entries } : {}),
       permissions,
       workflows: {
@@ -134,6 +148,14 @@ export class KilnStack extends Stack {
     new CfnOutput(this, 'EventBusName', {
       value: events.bus.eventBusName,
       description: 'Kiln lifecycle events',
+    });
+    new CfnOutput(this, 'GitHubWebhookUrl', {
+      value: `${api.api.url}hooks/github`,
+      description: 'Payload URL of a GitHub webhook (content type application/json, push events)',
+    });
+    new CfnOutput(this, 'GitHubWebhookSecretArn', {
+      value: secrets.githubWebhook.secretArn,
+      description: 'The secret to give GitHub for the webhook (aws secretsmanager get-secret-value)',
     });
     for (const [workflow, stateMachine] of stateMachines.stateMachines) {
       new CfnOutput(this, `${workflow}StateMachineArn`, { value: stateMachine.stateMachineArn });

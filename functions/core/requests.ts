@@ -8,6 +8,7 @@ import {
   type LifecycleEvent,
 } from './lifecycle-events.ts';
 import type { Ports, RequestPorts } from './ports/index.ts';
+import type { Push, PushOutcome, SourceBinding, SourceHead } from './pushes.ts';
 import { specsEqual } from './spec.ts';
 import type { Deployment, DeploymentAction, Environment, Spec, Tier } from './types.ts';
 
@@ -24,6 +25,10 @@ export interface EnvironmentRequest {
   team: string;
   tier: Tier;
   spec: Spec;
+  /** The branch it follows (absent: none; a PUT replaces the binding as it replaces the rest). */
+  source?: SourceBinding;
+  /** Set when a push creates a preview environment: its template and the push it follows. */
+  preview?: { template: string; sourceHead: SourceHead };
 }
 
 export interface Accepted {
@@ -108,14 +113,18 @@ export async function putEnvironment(
     const inFlight = await inFlightDeployment(ports, existing);
     const revived = existing.status === 'deleted';
     if (!deploymentNeeded(existing, request.spec, inFlight) && !revived) {
-      const environment =
-        existing.tier === request.tier && specsEqual(existing.spec, request.spec)
-          ? existing
-          : await ports.store.updateDesiredState(existing.name, existing.version, {
-              tier: request.tier,
-              spec: request.spec,
-              updatedAt: ports.clock.now().toISOString(),
-            });
+      const unchanged =
+        existing.tier === request.tier &&
+        specsEqual(existing.spec, request.spec) &&
+        sameSource(existing.source, request.source);
+      const environment = unchanged
+        ? existing
+        : await ports.store.updateDesiredState(existing.name, existing.version, {
+            tier: request.tier,
+            spec: request.spec,
+            source: request.source ?? null,
+            updatedAt: ports.clock.now().toISOString(),
+          });
       return { environment, deploymentId: inFlight?.id, created: false };
     }
     const firstDeployment = existing.generation === 0 && existing.latestDeploymentId === undefined;
@@ -123,6 +132,8 @@ export async function putEnvironment(
       action: 'deploy',
       spec: request.spec,
       tier: request.tier,
+      source: request.source ?? null,
+      ...(request.preview ? { sourceHead: request.preview.sourceHead } : {}),
       reason: revived
         ? 'environment re-created'
         : firstDeployment
@@ -131,6 +142,60 @@ export async function putEnvironment(
     });
   });
   return { ...accepted, created };
+}
+
+/** What a push did to an environment it is bound to (see ingestion.ts). */
+export interface PushDecision {
+  outcome: Extract<PushOutcome, 'deployed' | 'stale' | 'ignored'>;
+  reason?: string;
+  deploymentId?: string;
+}
+
+/**
+ * A push to the branch an environment follows: deploys the pushed commit, unless the environment
+ * already follows a newer push (by head commit time; a force-push may go back in time) or this very
+ * commit. Decided and applied in one conditional write of the desired state, which also records the
+ * push as the environment's source head, so concurrent writers cannot interleave. Applying the same
+ * delivery again (a crash after the write) finds it applied and answers with its deployment.
+ */
+export async function deployPushedCommit(
+  ports: RequestPorts,
+  actor: Actor,
+  name: string,
+  push: Push,
+): Promise<PushDecision> {
+  return retryOnConflict(undefined, async (): Promise<PushDecision> => {
+    const environment = await ports.store.getEnvironment(name);
+    if (!environment) return { outcome: 'ignored', reason: `environment ${name} no longer exists` };
+    const head = environment.sourceHead;
+    if (head?.deliveryId === push.deliveryId) {
+      return {
+        outcome: 'deployed',
+        ...(environment.latestDeploymentId ? { deploymentId: environment.latestDeploymentId } : {}),
+      };
+    }
+    if (environment.status === 'deleted' || environment.status === 'deleting') {
+      return { outcome: 'ignored', reason: `environment ${name} is ${environment.status}` };
+    }
+    if (head && head.commit === push.commit)
+      return { outcome: 'stale', reason: `it already follows ${push.commit}` };
+    if (environment.liveSpec?.version === push.commit) {
+      return { outcome: 'stale', reason: `${push.commit} is already live` };
+    }
+    if (head && !push.forced && Date.parse(push.committedAt) < Date.parse(head.committedAt)) {
+      return {
+        outcome: 'stale',
+        reason: `it already follows ${head.commit}, committed ${head.committedAt}, after this one (${push.committedAt})`,
+      };
+    }
+    const accepted = await startDeployment(ports, actor, environment, {
+      action: 'deploy',
+      spec: { ...environment.spec, version: push.commit },
+      sourceHead: { commit: push.commit, committedAt: push.committedAt, deliveryId: push.deliveryId },
+      reason: `push of ${push.commit.slice(0, 12)} to ${push.branch} by ${push.pusher}`,
+    });
+    return { outcome: 'deployed', ...(accepted.deploymentId ? { deploymentId: accepted.deploymentId } : {}) };
+  });
 }
 
 /** POST /environments/{name}/deployments: deploy a version (or redeploy the current spec). */
@@ -255,6 +320,10 @@ async function createEnvironment(
     team: request.team,
     tier: request.tier,
     spec: request.spec,
+    ...(request.source ? { source: request.source } : {}),
+    ...(request.preview
+      ? { template: request.preview.template, sourceHead: request.preview.sourceHead }
+      : {}),
     version: 1,
     generation: 0,
     status: 'pending',
@@ -278,6 +347,10 @@ interface DeploymentPlan {
   action: DeploymentAction;
   spec?: Spec;
   tier?: Tier;
+  /** A new binding (`null`: none), written with the rest of the desired state. */
+  source?: SourceBinding | null;
+  /** The push this deployment follows, written in the same write: later pushes are ordered against it. */
+  sourceHead?: SourceHead;
   reason: string;
 }
 
@@ -301,6 +374,8 @@ async function startDeployment(
     updatedAt: now.toISOString(),
     ...(plan.spec ? { spec: plan.spec } : {}),
     ...(plan.tier ? { tier: plan.tier } : {}),
+    ...(plan.source !== undefined ? { source: plan.source } : {}),
+    ...(plan.sourceHead ? { sourceHead: plan.sourceHead } : {}),
     ...(plan.action === 'teardown' ? { status: 'deleting' as const } : {}),
     ...(plan.action === 'deploy' && environment.status === 'deleted' ? { status: 'pending' as const } : {}),
   });
@@ -341,6 +416,10 @@ async function startDeployment(
   await ports.events.publish(events);
   await ports.workflows.start(plan.action, { environment: environment.name, deploymentId: id });
   return { environment: updated, deploymentId: id, created: false };
+}
+
+function sameSource(a: SourceBinding | undefined, b: SourceBinding | undefined): boolean {
+  return a?.provider === b?.provider && a?.repository === b?.repository && a?.branch === b?.branch;
 }
 
 async function inFlightDeployment(

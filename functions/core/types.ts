@@ -1,4 +1,5 @@
 import type { PushRef } from './actors.ts';
+import type { SourceBinding, SourceHead } from './pushes.ts';
 
 /**
  * Kiln's domain vocabulary (see DESIGN.md). Plain data: no behaviour, no I/O.
@@ -73,6 +74,12 @@ export interface Environment {
   liveStackId?: string;
   liveGeneration?: number;
   liveSpec?: Spec;
+  /** The branch it follows: a push there deploys the pushed commit. */
+  source?: SourceBinding;
+  /** The newest push it follows (observed): an older push is stale. */
+  sourceHead?: SourceHead;
+  /** The preview template that created it, for a preview environment. */
+  template?: string;
   /** URL where the environment's traffic is served. */
   endpoint?: string;
   /**

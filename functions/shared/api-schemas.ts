@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { reservedVariables } from '../core/instance-env.ts';
 import { TIERS } from '../core/types.ts';
+import { branchNameProblem, repositoryNameProblem } from './push-events.ts';
 
 /**
  * Edge validation of the REST API. Objects are strict: an unknown field is a mistake the caller
@@ -92,9 +93,71 @@ export const spec = z.strictObject({
   drainSeconds: z._default(between(0, 300), 10),
 });
 
+const team = matching(/^[a-z0-9-]{1,64}$/, 'must be a team name: lowercase letters, digits, dashes');
+
+/** A string `problem` has nothing to say about; otherwise its answer, prefixed with what was expected, is the issue. */
+const checkedBy = (problem: (value: string) => string | undefined, expected: string) =>
+  z.string().check(
+    z.superRefine((value, context) => {
+      const found = problem(value);
+      if (found) context.addIssue({ code: 'custom', message: `${expected}: ${found}`, input: value });
+    }),
+  );
+
+/** A branch name as git takes it and Kiln can key by (push-events.ts `branchNameProblem`). */
+const branch = checkedBy(branchNameProblem, 'must be a git branch name such as main or feature/login');
+
+/** A GitHub repository: `owner/name`, the same rule the webhook's pushes are checked by. */
+export const githubRepository = checkedBy(
+  (name) => repositoryNameProblem('github', name),
+  'must be a GitHub repository as owner/name',
+);
+
+/** A CodeCommit repository name, the same rule CodeCommit's events are checked by. */
+export const codecommitRepository = checkedBy(
+  (name) => repositoryNameProblem('codecommit', name),
+  'must be a CodeCommit repository name',
+);
+
+/** The branch an environment follows: a push there deploys the pushed commit. */
+const source = z.union([
+  z.strictObject({ provider: z.literal('github'), repository: githubRepository, branch }),
+  z.strictObject({ provider: z.literal('codecommit'), repository: codecommitRepository, branch }),
+]);
+
 export const putEnvironmentBody = z.strictObject({
-  team: matching(/^[a-z0-9-]{1,64}$/, 'must be a team name: lowercase letters, digits, dashes'),
+  team,
   tier: z.enum(TIERS),
+  spec,
+  source: z.optional(source),
+});
+
+/** Template names leave room for the branch in the preview environments' names (40 characters in all). */
+export const templateName = matching(
+  /^[a-z][a-z0-9-]{1,18}[a-z0-9]$/,
+  'must be 3-20 characters: lowercase letters, digits and dashes, starting with a letter',
+);
+
+/**
+ * A branch glob: a branch name in which `*` (within a path segment), `**` (across) and `?` stand for
+ * branch-name characters.
+ */
+const branchGlob = checkedBy(
+  (glob) => branchNameProblem(glob.replace(/\*\*|\*|\?/g, 'x')),
+  'must be a branch glob such as feature/* or preview/**',
+);
+
+export const putTemplateBody = z.strictObject({
+  team,
+  tier: z.enum(TIERS),
+  source: z.union([
+    z.strictObject({ provider: z.literal('github'), repository: githubRepository, branches: branchGlob }),
+    z.strictObject({
+      provider: z.literal('codecommit'),
+      repository: codecommitRepository,
+      branches: branchGlob,
+    }),
+  ]),
   spec,
 });
 
@@ -103,6 +166,7 @@ export const startDeploymentBody = z.strictObject({
   reason: z.optional(z.string().check(z.minLength(1), z.maxLength(500))),
 });
 
+/** `?limit=` of the lists of deployments and pushes, newest first. */
 export const deploymentListQuery = z.strictObject({
   limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 50),
 });

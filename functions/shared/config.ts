@@ -21,6 +21,8 @@ export const PORT_CONFIG = {
   ],
   traffic: ['KILN_LISTENER_ARN', 'KILN_VPC_ID', 'KILN_ENDPOINT_DOMAIN', 'KILN_INSTANCE_PORT'],
   events: ['KILN_EVENT_BUS_NAME'],
+  pushQueue: ['KILN_PUSH_QUEUE_URL'],
+  secrets: ['KILN_GITHUB_WEBHOOK_SECRET_ARN'],
 } as const satisfies Record<PortName, readonly string[]>;
 
 export type ConfigName = (typeof PORT_CONFIG)[PortName][number];
@@ -76,6 +78,16 @@ export function readTrafficConfig(env: Env = process.env) {
 /** KILN_EVENT_BUS_NAME: Kiln's own EventBridge bus, where lifecycle events go. */
 export function readEventsConfig(env: Env = process.env) {
   return Object.freeze({ eventBusName: required(env, 'KILN_EVENT_BUS_NAME') });
+}
+
+/** KILN_PUSH_QUEUE_URL: the FIFO queue accepted Git pushes wait in. */
+export function readPushQueueConfig(env: Env = process.env) {
+  return Object.freeze({ queueUrl: required(env, 'KILN_PUSH_QUEUE_URL') });
+}
+
+/** KILN_GITHUB_WEBHOOK_SECRET_ARN: the Secrets Manager secret GitHub signs webhook deliveries with. */
+export function readSecretsConfig(env: Env = process.env) {
+  return Object.freeze({ githubWebhookSecretArn: required(env, 'KILN_GITHUB_WEBHOOK_SECRET_ARN') });
 }
 
 export type StoreConfig = ReturnType<typeof readStoreConfig>;

@@ -58,7 +58,27 @@ export function apiHandler<P>(
     .use(problemDetails());
 }
 
-class UnsupportedMediaTypeError extends KilnError {}
+/**
+ * An open route (no IAM: a webhook, whose caller proves itself with a signature the route checks): the
+ * same edge as apiHandler (logging, lower-cased headers, problem+json), without an identity.
+ */
+export function openRouteHandler<P>(
+  portsOf: () => P,
+  route: (request: { event: APIGatewayProxyEvent; ports: P }) => Promise<APIGatewayProxyResult>,
+) {
+  return middy(async (event: APIGatewayProxyEvent, _context: Context) => route({ event, ports: portsOf() }))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(httpHeaderNormalizer())
+    .use(problemDetails());
+}
+
+/** The body exactly as the client sent it: a signature is computed over these bytes. */
+export function rawBody(event: APIGatewayProxyEvent): string {
+  if (!event.body) return '';
+  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+}
+
+export class UnsupportedMediaTypeError extends KilnError {}
 
 /**
  * The HTTP status each of Kiln's errors answers with at the REST edge. An error not listed here (a

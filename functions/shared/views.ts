@@ -1,3 +1,4 @@
+import type { PreviewTemplate, PushRecord } from '../core/pushes.ts';
 import type { Deployment, Environment, Stack } from '../core/types.ts';
 
 /**
@@ -21,6 +22,9 @@ export function environmentView(environment: Environment) {
           version: environment.liveSpec?.version,
         }
       : null,
+    source: environment.source ?? null,
+    ...(environment.sourceHead ? { sourceHead: environment.sourceHead } : {}),
+    ...(environment.template ? { template: environment.template } : {}),
     endpoint: environment.endpoint ?? null,
     latestDeploymentId: environment.latestDeploymentId ?? null,
     deploymentInProgress: environment.lease?.holder ?? null,
@@ -56,4 +60,15 @@ export function deploymentView(deployment: Deployment, { withSteps = false } = {
     ...(spec ? { version: spec.version } : {}),
     ...(withSteps ? { steps: steps ?? [] } : {}),
   };
+}
+
+/** A preview template, with its version for If-Match. */
+export function templateView(template: PreviewTemplate) {
+  return template;
+}
+
+/** A push as received for an environment, and what became of it. */
+export function pushView(record: PushRecord) {
+  const { environment: _environment, ...rest } = record;
+  return rest;
 }

@@ -5,6 +5,8 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Code, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { buildSync, type Metafile } from 'esbuild';
 import { functionNameOf, loadDefinition, taskStates } from '../../functions/asl.ts';
@@ -172,6 +174,9 @@ export interface KilnFunctionsProps {
   workflows: { stateMachineArns: string[]; executionArns: string[] };
   /** ARN of Kiln's event bus, the only one its functions may put events on. */
   eventBusArn: string;
+  /** The queue accepted pushes are sent to, and the secret GitHub signs them with. */
+  pushQueue?: IQueue;
+  githubWebhookSecret?: ISecret;
   /** The entry points to deploy (the manifest's unless a test gives its own). */
   entries?: readonly EntryPoint[];
 }
@@ -238,7 +243,16 @@ export class KilnFunctions extends Construct {
   }
 
   private bind(role: Role, access: Access, props: KilnFunctionsProps): void {
-    props.table.grant(role, access.table);
+    if (access.table !== 'none') props.table.grant(role, access.table);
+    if (access.pushQueue === 'send') {
+      if (!props.pushQueue) throw new Error('a function sends to the push queue, but the stack has none');
+      props.pushQueue.grantSendMessages(role);
+    }
+    if (access.secrets === 'read') {
+      if (!props.githubWebhookSecret)
+        throw new Error('a function reads the webhook secret, but the stack has none');
+      props.githubWebhookSecret.grantRead(role);
+    }
     if (access.workflows === 'start') {
       role.addToPrincipalPolicy(
         new PolicyStatement({

@@ -6,6 +6,7 @@ import {
   createTableInput,
   PARTITION_KEY,
   SORT_KEY,
+  SOURCE_INDEX,
   TEAM_INDEX,
   TTL_ATTRIBUTE,
 } from '../../functions/adapters/aws/table.ts';
@@ -22,6 +23,7 @@ export const STORE_COMMAND_ACTIONS: Readonly<Record<string, { action: string; ac
   QueryCommand: { action: 'dynamodb:Query', access: 'read' },
   PutCommand: { action: 'dynamodb:PutItem', access: 'readWrite' },
   UpdateCommand: { action: 'dynamodb:UpdateItem', access: 'readWrite' },
+  DeleteCommand: { action: 'dynamodb:DeleteItem', access: 'readWrite' },
 };
 
 /**
@@ -61,32 +63,36 @@ export class KilnTable extends Construct {
       // The table is the record of every environment, deployment and audit event: never deleted with the stack.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.table.addGlobalSecondaryIndex({
-      indexName: TEAM_INDEX.name,
-      partitionKey: { name: TEAM_INDEX.partitionKey, type: attributeType(TEAM_INDEX.partitionKey) },
-      sortKey: { name: TEAM_INDEX.sortKey, type: attributeType(TEAM_INDEX.sortKey) },
-      projectionType: ProjectionType.ALL,
-    });
+    for (const index of [TEAM_INDEX, SOURCE_INDEX]) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: attributeType(index.partitionKey) },
+        sortKey: { name: index.sortKey, type: attributeType(index.sortKey) },
+        projectionType: ProjectionType.ALL,
+      });
+    }
   }
 
   /**
-   * Grants exactly the store's actions for `access`: on the table, and Query on its team index by name
+   * Grants exactly the store's actions for `access`: on the table, and Query on its indexes by name
    * (no `index/*` wildcard).
    */
   grant(grantee: IGrantable, access: TableAccess): void {
     const actions = Object.values(STORE_COMMAND_ACTIONS)
       .filter((command) => access === 'readWrite' || command.access === 'read')
       .map((command) => command.action);
-    const indexArn = Stack.of(this).formatArn({
-      service: 'dynamodb',
-      resource: 'table',
-      resourceName: `${this.table.tableName}/index/${TEAM_INDEX.name}`,
-    });
+    const indexArns = [TEAM_INDEX, SOURCE_INDEX].map((index) =>
+      Stack.of(this).formatArn({
+        service: 'dynamodb',
+        resource: 'table',
+        resourceName: `${this.table.tableName}/index/${index.name}`,
+      }),
+    );
     grantee.grantPrincipal.addToPrincipalPolicy(
       new PolicyStatement({ actions, resources: [this.table.tableArn] }),
     );
     grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['dynamodb:Query'], resources: [indexArn] }),
+      new PolicyStatement({ actions: ['dynamodb:Query'], resources: indexArns }),
     );
   }
 }

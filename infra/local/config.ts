@@ -16,12 +16,17 @@ export interface LocalConfig {
   artifactsDir: string;
   /** KILN_EVENT_WEBHOOKS: URLs every lifecycle event is POSTed to (embedded API destinations), at most 5. */
   eventWebhooks: readonly string[];
+  /** KILN_GITHUB_WEBHOOK_SECRET: the secret GitHub signs webhook deliveries with (X-Hub-Signature-256). */
+  githubWebhookSecret: string;
 }
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
 /** The token `npm start` accepts unless KILN_TOKENS says otherwise; it acts for team `platform`. */
 export const DEFAULT_TOKENS = 'kiln-dev-token=platform';
+
+/** The webhook secret `npm start` checks GitHub signatures with unless KILN_GITHUB_WEBHOOK_SECRET says otherwise. */
+export const DEFAULT_GITHUB_WEBHOOK_SECRET = 'kiln-dev-webhook-secret';
 
 export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): Readonly<LocalConfig> {
   return Object.freeze({
@@ -33,6 +38,7 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): Readonly<
     tableName: env.KILN_TABLE_NAME ?? 'kiln',
     artifactsDir: resolve(env.KILN_ARTIFACTS_DIR ?? resolve(PROJECT_ROOT, 'infra/local/artifacts')),
     eventWebhooks: Object.freeze(webhooks(env.KILN_EVENT_WEBHOOKS ?? '')),
+    githubWebhookSecret: webhookSecret(env.KILN_GITHUB_WEBHOOK_SECRET ?? DEFAULT_GITHUB_WEBHOOK_SECRET),
   });
 }
 
@@ -68,6 +74,13 @@ export function parseTokens(value: string): ReadonlyMap<string, string> {
   }
   if (tokens.size === 0) throw new Error('KILN_TOKENS names no token: nobody could call the API');
   return tokens;
+}
+
+/** An empty secret would make every signature check meaningless: refused at startup. */
+function webhookSecret(value: string): string {
+  if (value === '')
+    throw new Error('KILN_GITHUB_WEBHOOK_SECRET is empty: set it to the secret GitHub signs with');
+  return value;
 }
 
 function provider(value: string): LocalConfig['provider'] {

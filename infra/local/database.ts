@@ -1,11 +1,17 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { DOCUMENT_CLIENT_OPTIONS } from '../../functions/adapters/aws/dynamodb-store.ts';
 import { createTableInput } from '../../functions/adapters/aws/table.ts';
+import { JsonStateFile } from '../../functions/adapters/local/state-file.ts';
 
 /** A running embedded DynamoDB with Kiln's table in it. */
 export interface Database {
@@ -45,6 +51,8 @@ export async function startDatabase(options: { path?: string; tableName: string 
   try {
     await createTableIfMissing(client, options.tableName);
     await waitUntilActive(client, options.tableName, options.path);
+    if (options.path)
+      await upgradeLayout(client, documentClient, options.tableName, `${options.path}.upgrade.json`);
   } catch (error) {
     await close();
     throw error;
@@ -58,6 +66,77 @@ async function createTableIfMissing(client: DynamoDBClient, tableName: string): 
     await client.send(new CreateTableCommand(createTableInput(tableName)));
   } catch (error) {
     if (!(error instanceof Error && error.name === 'ResourceInUseException')) throw error;
+  }
+}
+
+/**
+ * A data folder from an older Kiln holds the table without the indexes added since, and dynalite cannot
+ * add an index to a table (UpdateTable ignores index creations). So the table is rebuilt with today's
+ * layout: its items are first saved to `backupFile` (written atomically and fsynced), then the table is
+ * dropped, created again and refilled, and the backup removed. A crash anywhere in between leaves the
+ * backup, and the next start finishes the rebuild from it: no item is lost.
+ */
+async function upgradeLayout(
+  client: DynamoDBClient,
+  documentClient: DynamoDBDocumentClient,
+  tableName: string,
+  backupFile: string,
+): Promise<void> {
+  const backup = new JsonStateFile<{ items: Record<string, unknown>[] }>(backupFile);
+  let saved = await backup.read();
+  if (!saved) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
+    const wanted = createTableInput(tableName).GlobalSecondaryIndexes ?? [];
+    if (wanted.every((index) => present.has(index.IndexName))) return;
+    saved = { items: await scanAll(documentClient, tableName) };
+    await backup.write(saved);
+  }
+  await client.send(new DeleteTableCommand({ TableName: tableName })).catch((error: Error) => {
+    if (error.name !== 'ResourceNotFoundException') throw error;
+  });
+  await waitUntilGone(client, tableName);
+  await client.send(new CreateTableCommand(createTableInput(tableName)));
+  await waitUntilActive(client, tableName, backupFile);
+  for (let start = 0; start < saved.items.length; start += 25) {
+    let requests = saved.items.slice(start, start + 25).map((Item) => ({ PutRequest: { Item } }));
+    while (requests.length > 0) {
+      const { UnprocessedItems } = await documentClient.send(
+        new BatchWriteCommand({ RequestItems: { [tableName]: requests } }),
+      );
+      requests = (UnprocessedItems?.[tableName] ?? []) as typeof requests;
+    }
+  }
+  await backup.remove();
+}
+
+async function scanAll(
+  documentClient: DynamoDBDocumentClient,
+  tableName: string,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await documentClient.send(
+      new ScanCommand({ TableName: tableName, ExclusiveStartKey: startKey }),
+    );
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+async function waitUntilGone(client: DynamoDBClient, tableName: string): Promise<void> {
+  const deadline = Date.now() + TABLE_ACTIVE_TIMEOUT_MS;
+  for (;;) {
+    try {
+      await client.send(new DescribeTableCommand({ TableName: tableName }));
+    } catch (error) {
+      if ((error as Error).name === 'ResourceNotFoundException') return;
+      throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`table ${tableName} is still being deleted`);
+    await sleep(10);
   }
 }
 

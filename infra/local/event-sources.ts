@@ -104,15 +104,18 @@ export class EventSources {
     return sources;
   }
 
+  /** The queue QUEUES defines under `name` (its dead-letter queue is not reachable by name). */
+  queue(name: string): LocalQueue {
+    const queue = this.queues.get(name);
+    if (!queue) throw new Error(`no queue ${name}: QUEUES does not define it`);
+    return queue;
+  }
+
   /** Starts delivering: a poller per queue entry point, the schedules of schedule entry points. */
   async startConsumers(): Promise<void> {
     for (const { entry, handler } of await loadEntryPoints<QueueHandler>('queue')) {
       if (entry.trigger.type !== 'queue') continue;
-      const queue = this.queues.get(entry.trigger.queue);
-      if (!queue)
-        throw new Error(
-          `entry point ${entry.name} consumes queue ${entry.trigger.queue}, which QUEUES does not define`,
-        );
+      const queue = this.queue(entry.trigger.queue);
       const poller = new QueuePoller(queue, handler, {
         batchSize: entry.trigger.batchSize,
         ...(entry.trigger.maxBatchingWindowSeconds

@@ -21,6 +21,11 @@ export interface GatewayOptions {
 
 /** API Gateway rejects larger payloads too (10 MB there; Kiln's bodies are small). */
 const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * An open route takes what API Gateway itself takes (10 MB): a GitHub push payload lists up to 2,048
+ * commits and can pass 1 MB. Only open routes: a person's API request is small.
+ */
+const MAX_OPEN_ROUTE_BODY_BYTES = 10 * 1024 * 1024;
 
 /**
  * A request answered before its body was read (401, 413, ...) still has its body on the way. Closing
@@ -82,11 +87,14 @@ async function serve(options: GatewayOptions, req: IncomingMessage, res: ServerR
   if (matched === 'method-not-allowed')
     return answer(req, res, problem(405, `${req.method} is not allowed on ${url.pathname}`));
   if (!matched) return answer(req, res, problem(404, `no route for ${req.method} ${url.pathname}`));
-  const team = authenticate(options.tokens, req.headers.authorization);
-  if (typeof team !== 'string') return answer(req, res, team);
-  const tooLarge = problem(413, `the body exceeds ${MAX_BODY_BYTES} bytes`);
-  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return answer(req, res, tooLarge);
-  const body = await readBody(req, res);
+  // An open route (a webhook) authenticates its caller itself; every other route needs a known token.
+  const open = matched.route.auth === 'none';
+  const team = open ? undefined : authenticate(options.tokens, req.headers.authorization);
+  if (team !== undefined && typeof team !== 'string') return answer(req, res, team);
+  const limit = open ? MAX_OPEN_ROUTE_BODY_BYTES : MAX_BODY_BYTES;
+  const tooLarge = problem(413, `the body exceeds ${limit} bytes`);
+  if (Number(req.headers['content-length'] ?? 0) > limit) return answer(req, res, tooLarge);
+  const body = await readBody(req, res, limit);
   if (body === 'too-large') return answer(req, res, tooLarge);
   const handler = options.handlers.get(matched.route.handler);
   if (!handler) return answer(req, res, problem(500, `no handler module for ${matched.route.handler}`));
@@ -150,11 +158,15 @@ function authenticate(
 }
 
 /**
- * The request body, or 'too-large' as soon as it passes MAX_BODY_BYTES (the stream is then paused
+ * The request body, or 'too-large' as soon as it passes `limit` bytes (the stream is then paused
  * with the rest unread, for `answer` to drain). Never iterates the stream with `for await`: leaving
  * such a loop early destroys the socket under the client.
  */
-function readBody(req: IncomingMessage, res: ServerResponse): Promise<string | null | 'too-large'> {
+function readBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  limit: number,
+): Promise<string | null | 'too-large'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -165,7 +177,7 @@ function readBody(req: IncomingMessage, res: ServerResponse): Promise<string | n
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > limit) {
         stop();
         req.pause();
         resolve('too-large');
@@ -190,7 +202,7 @@ function proxyEvent(
   url: URL,
   matched: MatchedRoute,
   body: string | null,
-  team: string,
+  team: string | undefined,
   authorization: string,
 ): APIGatewayProxyEvent {
   const headers: Record<string, string> = {};
@@ -234,7 +246,7 @@ function proxyEvent(
         accountId: '000000000000',
         apiKey: null,
         apiKeyId: null,
-        caller: `AROALOCAL:${session}`,
+        caller: team ? `AROALOCAL:${session}` : null,
         clientCert: null,
         cognitoAuthenticationProvider: null,
         cognitoAuthenticationType: null,
@@ -242,9 +254,10 @@ function proxyEvent(
         cognitoIdentityPoolId: null,
         principalOrgId: null,
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
-        user: `AROALOCAL:${session}`,
+        user: team ? `AROALOCAL:${session}` : null,
         userAgent: req.headers['user-agent'] ?? null,
-        userArn: `arn:aws:sts::000000000000:assumed-role/kiln-team-${team}/${session}`,
+        // An open route carries no identity, as API Gateway gives none without an authorizer.
+        userArn: team ? `arn:aws:sts::000000000000:assumed-role/kiln-team-${team}/${session}` : null,
       },
     },
   };

@@ -2,11 +2,13 @@ import { chmod, mkdir, readdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { LocalBusEvents } from '../../functions/adapters/local/bus-events.ts';
+import { EnvSecrets } from '../../functions/adapters/local/env-secrets.ts';
+import { LocalPushQueue } from '../../functions/adapters/local/local-push-queue.ts';
 import { JsonStateFile } from '../../functions/adapters/local/state-file.ts';
 import { LocalStepFunctions } from '../../functions/adapters/local/step-functions.ts';
 import { systemClock } from '../../functions/core/ports/clock.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
-import { ROUTES } from '../../functions/manifest.ts';
+import { PUSH_QUEUE, ROUTES } from '../../functions/manifest.ts';
 import { logger } from '../../functions/shared/logger.ts';
 import { wirePorts } from '../../functions/shared/wiring.ts';
 import type { LocalConfig } from './config.ts';
@@ -96,6 +98,8 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
     traffic: provider.traffic,
     workflows,
     events: new LocalBusEvents(sources.kilnBus, (message, detail) => logger.error(message, { ...detail })),
+    pushQueue: new LocalPushQueue(sources.queue(PUSH_QUEUE)),
+    secrets: new EnvSecrets({ github: config.githubWebhookSecret }),
     clock: systemClock,
   };
   wirePorts(ports);

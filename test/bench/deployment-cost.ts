@@ -24,8 +24,8 @@ import type { Spec } from '../../functions/core/types.ts';
 import { wirePorts } from '../../functions/shared/wiring.ts';
 import { loadTaskHandlers } from '../../infra/local/entry-points.ts';
 import { startTestDatabase } from '../support/database.ts';
-import { RecordingEvents } from '../support/recording-events.ts';
 import { sampleSpec } from '../support/specs.ts';
+import { edgeTwins } from '../support/twins.ts';
 
 export const WRITE_BUDGET = 20;
 
@@ -82,7 +82,7 @@ const ports: Ports = {
   compute,
   traffic,
   workflows,
-  events: new RecordingEvents(),
+  ...edgeTwins(),
   clock: systemClock,
 };
 wirePorts(ports);

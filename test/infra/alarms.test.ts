@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
+import { ENTRY_POINTS, QUEUES } from '../../functions/manifest.ts';
 import { RETRIED_BY_DESIGN } from '../../infra/constructs/alarms.ts';
 import { kiln, logicalIdOf, resourcesOf } from './kiln-template.ts';
 
@@ -71,15 +72,17 @@ describe('alarms', () => {
     });
   });
 
-  it('has no queue or event rules yet: nothing triggers through them', () => {
+  it('has the queues and rules of the manifest, nothing more: nothing triggers Kiln unannounced', () => {
     const { template } = kiln();
-    for (const type of [
-      'AWS::SQS::Queue',
+    template.resourceCountIs('AWS::SQS::Queue', 2 * QUEUES.length);
+    template.resourceCountIs(
       'AWS::Events::Rule',
+      ENTRY_POINTS.filter((entry) => entry.trigger.type === 'rule').length,
+    );
+    template.resourceCountIs(
       'AWS::Scheduler::Schedule',
-      'AWS::Pipes::Pipe',
-    ]) {
-      template.resourceCountIs(type, 0);
-    }
+      ENTRY_POINTS.filter((entry) => entry.trigger.type === 'schedule').length,
+    );
+    template.resourceCountIs('AWS::Pipes::Pipe', 0);
   });
 });

@@ -6,45 +6,22 @@ import { Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { EVENT_SOURCE } from '../../functions/core/lifecycle-events.ts';
-import { ENTRY_POINTS, type EntryPoint, type QueueDefinition } from '../../functions/manifest.ts';
+import {
+  CODECOMMIT_BRANCH_PUSHES,
+  ENTRY_POINTS,
+  type EntryPoint,
+  PUSH_QUEUE,
+  QUEUES,
+} from '../../functions/manifest.ts';
 import { ARCHIVE_RETENTION, cdkEventPattern } from '../../infra/constructs/events.ts';
 import { functionIds, kiln, kilnStack, logicalIdOf, resourcesOf, testApp } from './kiln-template.ts';
 
 /**
- * Entry points of every trigger kind, on modules that exist (bundling is skipped): what the constructs
- * build for a queue consumer, a rule target and a schedule, before the manifest has such entry points.
+ * The manifest's entry points plus a schedule (the manifest has none yet; bundling is skipped, so any
+ * module serves): every trigger kind the constructs build.
  */
-const QUEUE: QueueDefinition = {
-  name: 'kiln-test-pushes',
-  fifo: true,
-  visibilityTimeoutSeconds: 360,
-  maxReceiveCount: 5,
-};
 const TEST_ENTRIES: EntryPoint[] = [
   ...ENTRY_POINTS,
-  {
-    name: 'consumePushes',
-    module: 'tasks/PlanTeardown',
-    trigger: { type: 'queue', queue: QUEUE.name, batchSize: 10 },
-    root: 'store',
-    access: { table: 'read' },
-  },
-  {
-    name: 'onCodeCommit',
-    module: 'tasks/PlanTeardown',
-    trigger: {
-      type: 'rule',
-      rule: 'codecommit-pushes',
-      bus: 'default',
-      pattern: {
-        source: ['aws.codecommit'],
-        'detail-type': ['CodeCommit Repository State Change'],
-        detail: { event: ['referenceCreated', 'referenceUpdated'], referenceType: ['branch'] },
-      },
-    },
-    root: 'store',
-    access: { table: 'read' },
-  },
   {
     name: 'sweepIdle',
     module: 'tasks/PlanTeardown',
@@ -61,7 +38,7 @@ const TEST_ENTRIES: EntryPoint[] = [
 
 function withEveryTrigger() {
   const app = testApp();
-  const stack = kilnStack(app, { entries: TEST_ENTRIES, queues: [QUEUE] });
+  const stack = kilnStack(app, { entries: TEST_ENTRIES });
   return { app, stack, template: Template.fromStack(stack) };
 }
 
@@ -103,58 +80,102 @@ describe("Kiln's event bus", () => {
 
 describe('queues, rules and schedules from the manifest', () => {
   it('every queue has its dead-letter queue, an alarm on its depth and an event source mapping reporting partial failures', () => {
-    const { stack, template } = withEveryTrigger();
+    const { stack, template } = kiln();
     const queues = resourcesOf(template, 'AWS::SQS::Queue');
-    const source = Object.values(queues).find((q) => q.Properties.QueueName === 'kiln-test-pushes.fifo');
-    const dlq = Object.entries(queues).find(
-      ([, q]) => q.Properties.QueueName === 'kiln-test-pushes-dlq.fifo',
-    );
-    assert.ok(source && dlq, 'the queue and its dead-letter queue');
-    assert.deepEqual(source.Properties.RedrivePolicy, {
-      deadLetterTargetArn: { 'Fn::GetAtt': [dlq[0], 'Arn'] },
-      maxReceiveCount: 5,
-    });
-    assert.equal(source.Properties.VisibilityTimeout, 360);
-    for (const queue of [source, dlq[1]]) {
-      assert.equal(queue.Properties.FifoQueue, true);
-      assert.equal(queue.Properties.SqsManagedSseEnabled, true);
-    }
     const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm')).filter(
       (alarm) => alarm.Properties.MetricName === 'ApproximateNumberOfMessagesVisible',
     );
-    assert.equal(alarms.length, 1);
-    assert.deepEqual(alarms[0]?.Properties.Dimensions, [
-      { Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq[0], 'QueueName'] } },
-    ]);
-    assert.equal(alarms[0]?.Properties.Threshold, 1);
-    assert.deepEqual(alarms[0]?.Properties.AlarmActions, [{ Ref: logicalIdOf(stack, stack.alarms.topic) }]);
-    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      FunctionName: { Ref: functionIds(stack).get('consumePushes') },
-      BatchSize: 10,
-      FunctionResponseTypes: ['ReportBatchItemFailures'],
-    });
+    assert.ok(QUEUES.length > 0, 'the push queue at least');
+    for (const definition of QUEUES) {
+      const suffix = definition.fifo ? '.fifo' : '';
+      const source = Object.values(queues).find(
+        (q) => q.Properties.QueueName === `${definition.name}${suffix}`,
+      );
+      const dlq = Object.entries(queues).find(
+        ([, q]) => q.Properties.QueueName === `${definition.name}-dlq${suffix}`,
+      );
+      assert.ok(source && dlq, `${definition.name} and its dead-letter queue`);
+      assert.deepEqual(source.Properties.RedrivePolicy, {
+        deadLetterTargetArn: { 'Fn::GetAtt': [dlq[0], 'Arn'] },
+        maxReceiveCount: definition.maxReceiveCount,
+      });
+      assert.equal(source.Properties.VisibilityTimeout, definition.visibilityTimeoutSeconds);
+      for (const queue of [source, dlq[1]]) {
+        assert.equal(queue.Properties.FifoQueue, definition.fifo || undefined);
+        assert.equal(queue.Properties.SqsManagedSseEnabled, true);
+      }
+      const alarm = alarms.filter(
+        (a) =>
+          JSON.stringify(a.Properties.Dimensions) ===
+          JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq[0], 'QueueName'] } }]),
+      );
+      assert.equal(alarm.length, 1, `one alarm on ${definition.name}'s dead-letter queue`);
+      assert.equal(alarm[0]?.Properties.Threshold, 1);
+      assert.deepEqual(alarm[0]?.Properties.AlarmActions, [{ Ref: logicalIdOf(stack, stack.alarms.topic) }]);
+      for (const consumer of ENTRY_POINTS.filter(
+        (entry) => entry.trigger.type === 'queue' && entry.trigger.queue === definition.name,
+      )) {
+        assert.ok(consumer.trigger.type === 'queue');
+        template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+          FunctionName: { Ref: functionIds(stack).get(consumer.name) },
+          EventSourceArn: {
+            'Fn::GetAtt': [Object.entries(queues).find(([, q]) => q === source)?.[0], 'Arn'],
+          },
+          BatchSize: consumer.trigger.batchSize,
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+        });
+      }
+    }
     // Every queue of the template is one of these: no queue without its dead-letter queue and alarm.
-    assert.equal(Object.keys(queues).length, 2 * stack.queues.size);
+    assert.equal(Object.keys(queues).length, 2 * QUEUES.length);
+    assert.equal(alarms.length, QUEUES.length);
   });
 
-  it('a rule matches the manifest’s very pattern and targets its function; a schedule runs its expression in its time zone', () => {
+  it('the push queue is FIFO, and its consumer’s timeout fits within its visibility timeout', () => {
+    const { template, stack } = kiln();
+    const definition = QUEUES.find((q) => q.name === PUSH_QUEUE);
+    assert.ok(definition?.fifo, 'one ordered group per branch needs FIFO');
+    const consumer = resourcesOf(template, 'AWS::Lambda::Function')[
+      functionIds(stack).get('ingestPushes') ?? ''
+    ];
+    assert.ok(consumer);
+    assert.ok(Number(consumer.Properties.Timeout) <= definition.visibilityTimeoutSeconds);
+  });
+
+  it('a rule matches the manifest’s very pattern on its bus and targets its function; a schedule runs its expression in its time zone', () => {
     const { stack, template } = withEveryTrigger();
-    const rules = resourcesOf(template, 'AWS::Events::Rule');
-    const rule = Object.values(rules).find((r) => r.Properties.Description === 'Kiln: onCodeCommit');
-    assert.ok(rule);
-    const entry = TEST_ENTRIES.find((e) => e.name === 'onCodeCommit');
-    assert.ok(entry?.trigger.type === 'rule');
-    assert.deepEqual(rule.Properties.EventPattern, entry.trigger.pattern);
-    assert.equal(rule.Properties.EventBusName, undefined, 'on the default bus');
-    assert.deepEqual((rule.Properties.Targets as { Arn: unknown }[])[0]?.Arn, {
-      'Fn::GetAtt': [functionIds(stack).get('onCodeCommit'), 'Arn'],
-    });
+    const rules = Object.values(resourcesOf(template, 'AWS::Events::Rule'));
+    const ruleEntries = ENTRY_POINTS.filter((entry) => entry.trigger.type === 'rule');
+    assert.ok(ruleEntries.some((entry) => entry.name === 'enqueueCodeCommitPush'));
+    assert.equal(rules.length, ruleEntries.length);
+    for (const entry of ruleEntries) {
+      assert.ok(entry.trigger.type === 'rule');
+      const rule = rules.find((r) => r.Properties.Description === `Kiln: ${entry.name}`);
+      assert.ok(rule, entry.name);
+      assert.deepEqual(rule.Properties.EventPattern, entry.trigger.pattern);
+      if (entry.trigger.bus === 'default')
+        assert.equal(rule.Properties.EventBusName, undefined, 'on the default bus');
+      else assert.deepEqual(rule.Properties.EventBusName, { Ref: logicalIdOf(stack, stack.events.bus) });
+      const functionId = functionIds(stack).get(entry.name);
+      assert.deepEqual((rule.Properties.Targets as { Arn: unknown }[])[0]?.Arn, {
+        'Fn::GetAtt': [functionId, 'Arn'],
+      });
+      template.hasResourceProperties('AWS::Lambda::Permission', {
+        FunctionName: { 'Fn::GetAtt': [functionId, 'Arn'] },
+        Principal: 'events.amazonaws.com',
+      });
+    }
+    assert.deepEqual(
+      rules.find((r) => r.Properties.Description === 'Kiln: enqueueCodeCommitPush')?.Properties.EventPattern,
+      CODECOMMIT_BRANCH_PUSHES,
+    );
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(0/5 * * * ? *)',
       ScheduleExpressionTimezone: 'Europe/Berlin',
     });
-    const schedule = Object.values(resourcesOf(template, 'AWS::Scheduler::Schedule'))[0];
-    const input = JSON.parse(String((schedule?.Properties.Target as { Input: string }).Input));
+    const [schedule] = Object.values(resourcesOf(template, 'AWS::Scheduler::Schedule'));
+    assert.ok(schedule);
+    const input = JSON.parse(String((schedule.Properties.Target as { Input: string }).Input));
     assert.deepEqual(input, {
       schedule: 'idle-sweep',
       scheduledTime: '<aws.scheduler.scheduled-time>',

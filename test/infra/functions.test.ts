@@ -6,10 +6,18 @@ import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { buildSync } from 'esbuild';
 import { functionNameOf, loadDefinition, taskStates } from '../../functions/asl.ts';
-import { configOf, ENTRY_POINTS, entryPoint, ROOT_PORTS } from '../../functions/manifest.ts';
+import {
+  configOf,
+  ENTRY_POINTS,
+  EVENT_HANDLER_TIMEOUT_SECONDS,
+  entryPoint,
+  ROOT_PORTS,
+} from '../../functions/manifest.ts';
 import {
   readComputeConfig,
   readEventsConfig,
+  readPushQueueConfig,
+  readSecretsConfig,
   readStoreConfig,
   readTrafficConfig,
   readWorkflowsConfig,
@@ -126,6 +134,8 @@ describe('functions', () => {
       compute: readComputeConfig,
       traffic: readTrafficConfig,
       events: readEventsConfig,
+      pushQueue: readPushQueueConfig,
+      secrets: readSecretsConfig,
     };
     for (const name of kiln().stack.functions.byName.keys()) {
       const asStrings = Object.fromEntries(
@@ -139,7 +149,7 @@ describe('functions', () => {
     }
   });
 
-  it('give API handlers the 29 s integration timeout and tasks their Task state timeouts', () => {
+  it('give API handlers the 29 s integration timeout, tasks their Task state timeouts, event handlers theirs', () => {
     const longest = new Map<string, number>();
     for (const { path } of workflowFiles()) {
       for (const task of taskStates(loadDefinition(path))) {
@@ -150,6 +160,8 @@ describe('functions', () => {
     for (const { entry } of handlerModules()) {
       const timeout = functionProperties(entry.name).Timeout as number;
       if (entry.trigger.type === 'http') assert.equal(timeout, 29, entry.name);
+      else if (entry.trigger.type !== 'task')
+        assert.equal(timeout, EVENT_HANDLER_TIMEOUT_SECONDS, entry.name);
       else {
         const asl = longest.get(entry.name);
         assert.ok(asl !== undefined && timeout >= asl, `${entry.name}: ${timeout}s < Task timeout ${asl}s`);
@@ -251,12 +263,16 @@ describe('handler bundles', () => {
         'client-elastic-load-balancing-v2',
         'client-sfn',
         'client-eventbridge',
+        'client-sqs',
+        'client-secrets-manager',
       ].filter((client) => Object.keys(output.inputs).some((input) => input.includes(`@aws-sdk/${client}/`)));
       const expected = {
         compute: 'client-ec2',
         traffic: 'client-elastic-load-balancing-v2',
         workflows: 'client-sfn',
         events: 'client-eventbridge',
+        pushQueue: 'client-sqs',
+        secrets: 'client-secrets-manager',
       };
       assert.deepEqual(
         clients.sort(),

@@ -7,6 +7,7 @@ import {
   createTableInput,
   PARTITION_KEY,
   SORT_KEY,
+  SOURCE_INDEX,
   TEAM_INDEX,
   TTL_ATTRIBUTE,
 } from '../../functions/adapters/aws/table.ts';
@@ -15,7 +16,7 @@ import { STORE_COMMAND_ACTIONS } from '../../infra/constructs/table.ts';
 import { kiln, logicalIdOf, ROOT, resourcesOf } from './kiln-template.ts';
 
 describe('table', () => {
-  it('has the keys, team index and attribute types the store creates locally', () => {
+  it('has the keys, the team and source indexes, and attribute types the store creates locally', () => {
     const local = createTableInput('kiln');
     kiln().template.resourceCountIs('AWS::DynamoDB::Table', 1);
     kiln().template.hasResourceProperties('AWS::DynamoDB::Table', {
@@ -24,16 +25,14 @@ describe('table', () => {
         { AttributeName: SORT_KEY, KeyType: 'RANGE' },
       ],
       AttributeDefinitions: Match.arrayEquals(local.AttributeDefinitions ?? []),
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: TEAM_INDEX.name,
-          KeySchema: [
-            { AttributeName: TEAM_INDEX.partitionKey, KeyType: 'HASH' },
-            { AttributeName: TEAM_INDEX.sortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
+      GlobalSecondaryIndexes: [TEAM_INDEX, SOURCE_INDEX].map((index) => ({
+        IndexName: index.name,
+        KeySchema: [
+          { AttributeName: index.partitionKey, KeyType: 'HASH' },
+          { AttributeName: index.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      })),
     });
   });
 
@@ -65,7 +64,7 @@ describe('table grants', () => {
     }
   });
 
-  it('give read-only handlers no write action, and name the team index instead of index/*', () => {
+  it('give read-only handlers no write action, table-less ones no table action, and name the indexes instead of index/*', () => {
     const { stack, template } = kiln();
     const writes = Object.values(STORE_COMMAND_ACTIONS)
       .filter((command) => command.access === 'readWrite')
@@ -83,8 +82,14 @@ describe('table grants', () => {
         );
       const actions = new Set(statements.flatMap((statement) => [statement.Action].flat() as string[]));
       const canWrite = writes.some((action) => actions.has(action));
-      assert.equal(canWrite, entryPoint(name).access.table === 'readWrite', `${name} write access`);
-      assert.ok(actions.has('dynamodb:Query'), `${name} reads the table`);
+      const access = entryPoint(name).access.table;
+      assert.equal(canWrite, access === 'readWrite', `${name} write access`);
+      assert.equal(actions.has('dynamodb:Query'), access !== 'none', `${name} reads the table`);
+      if (access === 'none')
+        assert.ok(
+          ![...actions].some((action) => action.startsWith('dynamodb:')),
+          `${name} never touches the table`,
+        );
       assert.ok(!JSON.stringify(statements).includes('/index/*'), `${name} is granted index/*`);
     }
   });

@@ -56,7 +56,7 @@ describe('LocalPushQueue', () => {
     assert.ok(record);
     assert.deepEqual(parsePushMessage(record.body), update());
     assert.equal(record.attributes.MessageGroupId, 'github:Codertocat/Hello-World:master');
-    assert.equal(record.attributes.MessageDeduplicationId, `github:${DELIVERY_ID}`);
+    assert.equal(record.attributes.MessageDeduplicationId, `github:${DELIVERY_ID}:${update().receivedAt}`);
   });
 
   it('sends exactly the message the SQS adapter sends', async (t) => {
@@ -88,13 +88,16 @@ describe('LocalPushQueue', () => {
     }
   });
 
-  it('keeps one message for a delivery queued twice (a webhook retried)', async (t) => {
+  it('keeps one message for one arrival sent twice (a retried send), and lets a redelivery through', async (t) => {
     const queue = await openPushQueue(t);
     const pushes = new LocalPushQueue(queue);
     await pushes.enqueue(update());
-    await pushes.enqueue({ ...update(), receivedAt: '2019-05-15T15:22:00.000Z' });
-
+    await pushes.enqueue(update());
     assert.deepEqual(await queue.counts(), { visible: 1, inFlight: 0 });
+
+    // GitHub delivering it again later: the consumer sees it and records it as a duplicate.
+    await pushes.enqueue({ ...update(), receivedAt: '2019-05-15T15:22:00.000Z' });
+    assert.deepEqual(await queue.counts(), { visible: 2, inFlight: 0 });
   });
 
   it('hands out a branch’s pushes one at a time, in order, and other branches’ alongside', async (t) => {

@@ -23,8 +23,8 @@ import { stackIdFor } from '../../functions/core/spec.ts';
 import { wirePorts } from '../../functions/shared/wiring.ts';
 import { loadTaskHandlers } from '../../infra/local/entry-points.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
-import { RecordingEvents } from '../support/recording-events.ts';
 import { sampleSpec } from '../support/specs.ts';
+import { edgeTwins } from '../support/twins.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const caller: Actor = {
@@ -83,7 +83,7 @@ describe('random schedules of retries and crashes', { timeout: 600_000 }, () => 
       compute,
       traffic,
       workflows,
-      events: new RecordingEvents(),
+      ...edgeTwins(),
       clock: systemClock,
     };
     wirePorts(ports);

@@ -17,8 +17,8 @@ import type { Ports } from '../../functions/core/ports/index.ts';
 import type { WorkflowInput, WorkflowName, Workflows } from '../../functions/core/ports/workflows.ts';
 import { cancelDeployment, putEnvironment, requestDeployment } from '../../functions/core/requests.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
-import { RecordingEvents } from '../support/recording-events.ts';
 import { sampleSpec } from '../support/specs.ts';
+import { edgeTwins } from '../support/twins.ts';
 
 /** Records starts instead of running workflows: this test plays the workflow itself, task by task. */
 class RecordingWorkflows implements Workflows {
@@ -63,7 +63,7 @@ describe('workflow tasks under retry', { timeout: 120_000 }, () => {
       compute,
       traffic,
       workflows,
-      events: new RecordingEvents(),
+      ...edgeTwins(),
       clock: systemClock,
     };
   });

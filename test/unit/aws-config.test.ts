@@ -6,7 +6,10 @@ import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.
 import { Ec2Compute } from '../../functions/adapters/aws/ec2-compute.ts';
 import { ElbTraffic } from '../../functions/adapters/aws/elb-traffic.ts';
 import { EventBridgeEvents } from '../../functions/adapters/aws/eventbridge-events.ts';
+import { SecretsManagerSecrets } from '../../functions/adapters/aws/secrets-manager-secrets.ts';
 import { StepFunctionsWorkflows } from '../../functions/adapters/aws/sfn-workflows.ts';
+import { SqsPushQueue } from '../../functions/adapters/aws/sqs-push-queue.ts';
+import type { PortName } from '../../functions/core/ports/index.ts';
 import { configOf, ROOT_PORTS, type RootName } from '../../functions/manifest.ts';
 import { buildAwsCompute } from '../../functions/shared/aws/compute.ts';
 import { buildAwsEvents } from '../../functions/shared/aws/events.ts';
@@ -17,11 +20,15 @@ import {
   PORT_CONFIG,
   readComputeConfig,
   readEventsConfig,
+  readPushQueueConfig,
+  readSecretsConfig,
   readStoreConfig,
   readTrafficConfig,
   readWorkflowsConfig,
 } from '../../functions/shared/config.ts';
 import { announcePorts } from '../../functions/shared/roots/announce.ts';
+import { enqueuePorts } from '../../functions/shared/roots/enqueue.ts';
+import { ingestPorts } from '../../functions/shared/roots/ingest.ts';
 import { requestPorts } from '../../functions/shared/roots/request.ts';
 import { stackPorts } from '../../functions/shared/roots/stack.ts';
 import { storePorts } from '../../functions/shared/roots/store.ts';
@@ -38,6 +45,8 @@ const ENVIRONMENT = {
   KILN_LISTENER_ARN: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/kiln/1/2',
   KILN_ENDPOINT_DOMAIN: 'apps.example.com',
   KILN_EVENT_BUS_NAME: 'Kiln-events',
+  KILN_PUSH_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/kiln-git-pushes.fifo',
+  KILN_GITHUB_WEBHOOK_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kiln-webhooks-AbCdEf',
 };
 
 const saved = new Map<string, string | undefined>();
@@ -82,6 +91,10 @@ describe('configuration, one reader per port', () => {
       instancePort: 8080,
     });
     assert.deepEqual(readEventsConfig(ENVIRONMENT), { eventBusName: 'Kiln-events' });
+    assert.deepEqual(readPushQueueConfig(ENVIRONMENT), { queueUrl: ENVIRONMENT.KILN_PUSH_QUEUE_URL });
+    assert.deepEqual(readSecretsConfig(ENVIRONMENT), {
+      githubWebhookSecretArn: ENVIRONMENT.KILN_GITHUB_WEBHOOK_SECRET_ARN,
+    });
     const compute = readComputeConfig(ENVIRONMENT);
     assert.ok(Object.isFrozen(compute) && Object.isFrozen(compute.subnetIds));
     assert.ok(Object.isFrozen(readWorkflowsConfig(ENVIRONMENT).stateMachineArns));
@@ -101,12 +114,14 @@ describe('configuration, one reader per port', () => {
   });
 
   it('each reader names the variable it misses, and reads no other port’s', () => {
-    const readers = {
+    const readers: Record<PortName, (env: Record<string, string | undefined>) => object> = {
       store: readStoreConfig,
       workflows: readWorkflowsConfig,
       compute: readComputeConfig,
       traffic: readTrafficConfig,
       events: readEventsConfig,
+      pushQueue: readPushQueueConfig,
+      secrets: readSecretsConfig,
     };
     const optional = new Set(['KILN_SECURITY_GROUP_IDS', 'KILN_INSTANCE_PORT', 'KILN_DEFAULT_INSTANCE_TYPE']);
     for (const [port, read] of Object.entries(readers)) {
@@ -195,6 +210,8 @@ describe('composition roots without wiring', () => {
     announce: announcePorts,
     traffic: trafficPorts,
     stack: stackPorts,
+    ingest: ingestPorts,
+    enqueue: enqueuePorts,
   };
   const adapters = {
     store: DynamoDbStateStore,
@@ -202,6 +219,8 @@ describe('composition roots without wiring', () => {
     compute: Ec2Compute,
     traffic: ElbTraffic,
     events: EventBridgeEvents,
+    pushQueue: SqsPushQueue,
+    secrets: SecretsManagerSecrets,
   };
 
   for (const [name, root] of Object.entries(roots) as [RootName, () => Record<string, unknown>][]) {

@@ -37,7 +37,7 @@ function samplePush(overrides: Partial<Push> = {}): Push {
 const SQS_ID = /^[\x21-\x7e]{1,128}$/;
 
 describe('SqsPushQueue', () => {
-  it('sends the push to the FIFO queue, grouped by branch and deduplicated by delivery', async () => {
+  it('sends the push to the FIFO queue, grouped by branch and deduplicated by arrival', async () => {
     sqs.on(SendMessageCommand).resolves({ MessageId: 'm-1', SequenceNumber: '1' });
     const push = samplePush();
 
@@ -51,7 +51,7 @@ describe('SqsPushQueue', () => {
       QueueUrl: QUEUE_URL,
       MessageBody: JSON.stringify({ push }),
       MessageGroupId: 'github:acme/checkout:main',
-      MessageDeduplicationId: 'github:72d3162e-cc78-11e3-81ab-4c9367dc0958',
+      MessageDeduplicationId: `github:72d3162e-cc78-11e3-81ab-4c9367dc0958:${push.receivedAt}`,
     });
   });
 
@@ -153,40 +153,53 @@ describe('push message group ids', () => {
 });
 
 describe('push message deduplication ids', () => {
-  it('are the provider and the delivery id', () => {
-    assert.equal(pushDeduplicationId(samplePush()), 'github:72d3162e-cc78-11e3-81ab-4c9367dc0958');
+  it('are the provider, the delivery id and the arrival time', () => {
     assert.equal(
-      pushDeduplicationId(
-        samplePush({ provider: 'codecommit', deliveryId: '01234567-0123-4567-89ab-0123456789ab' }),
-      ),
-      'codecommit:01234567-0123-4567-89ab-0123456789ab',
+      pushDeduplicationId(samplePush()),
+      'github:72d3162e-cc78-11e3-81ab-4c9367dc0958:2026-11-30T09:14:05.000Z',
     );
   });
 
-  it('keep one delivery one message, whatever else a redelivery carries', () => {
+  it('keep a retried send of one arrival one message, and let a redelivery through to be recorded a duplicate', () => {
     const first = pushMessage(samplePush());
-    const again = pushMessage(samplePush({ receivedAt: '2026-11-30T09:20:00.000Z' }));
-    assert.equal(first.deduplicationId, again.deduplicationId);
-    assert.notEqual(first.body, again.body);
+    assert.equal(pushMessage(samplePush()).deduplicationId, first.deduplicationId, 'the same arrival');
+    const redelivered = pushMessage(samplePush({ receivedAt: '2026-11-30T09:20:00.000Z' }));
+    assert.notEqual(redelivered.deduplicationId, first.deduplicationId, 'a later arrival of the delivery');
   });
 
   it('are hashed, stably, when the delivery id is too long for SQS', () => {
+    const id = pushDeduplicationId({
+      provider: 'codecommit',
+      deliveryId: 'x'.repeat(128),
+      receivedAt: '2026-11-30T09:14:05.000Z',
+    });
+    assert.match(id, /^codecommit#[0-9a-f]{64}$/);
     assert.equal(
-      pushDeduplicationId({ provider: 'codecommit', deliveryId: 'x'.repeat(128) }),
-      'codecommit#67a5096283fb88e43db71ee48f7966f37559397a1612e844adbedd1abaa69440',
+      id,
+      pushDeduplicationId({
+        provider: 'codecommit',
+        deliveryId: 'x'.repeat(128),
+        receivedAt: '2026-11-30T09:14:05.000Z',
+      }),
     );
   });
 
-  it('differ between providers and between deliveries (property)', () => {
+  it('differ between providers, deliveries and arrivals (property)', () => {
     fc.assert(
       fc.property(
         fc.uniqueArray(
-          fc.tuple(fc.constantFrom('github', 'codecommit'), fc.stringMatching(/^[A-Za-z0-9._-]{1,128}$/)),
+          fc.tuple(
+            fc.constantFrom('github', 'codecommit'),
+            fc.stringMatching(/^[A-Za-z0-9._-]{1,128}$/),
+            fc
+              .date({ min: new Date('2020-01-01'), max: new Date('2030-01-01'), noInvalidDate: true })
+              .map((d) => d.toISOString()),
+          ),
           { minLength: 2, maxLength: 20, selector: (key) => key.join('\u0000') },
         ),
         (keys) => {
-          const ids = keys.map(([provider, deliveryId]) =>
-            pushDeduplicationId({ provider: provider as Push['provider'], deliveryId }),
+          const ids = keys.map(([provider, deliveryId, receivedAt]) =>
+            pushDeduplicationId({ provider: provider as Push['provider'], deliveryId, receivedAt }),
           );
           for (const id of ids) assert.match(id, SQS_ID);
           assert.equal(new Set(ids).size, ids.length);

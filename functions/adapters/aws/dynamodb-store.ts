@@ -1,4 +1,5 @@
 import {
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -15,23 +16,41 @@ import type {
   StackChange,
   StateStore,
 } from '../../core/ports/state-store.ts';
+import type {
+  DeliveryRecord,
+  GitProvider,
+  PreviewTemplate,
+  PushRecord,
+  SourceBinding,
+} from '../../core/pushes.ts';
 import type { AuditEvent, Deployment, DeploymentStep, Environment, Lease, Stack } from '../../core/types.ts';
 import {
   AUDIT_PREFIX,
   auditKey,
   DEPLOYMENT_PREFIX,
+  deliveryKey,
   deploymentKey,
+  ENVIRONMENT_SORT_PREFIX,
   environmentPartition,
   envKey,
   type ItemKey,
   LAYOUT_ATTRIBUTES,
   PARTITION_KEY,
+  PUSH_PREFIX,
+  pushKey,
   SORT_KEY,
+  SOURCE_INDEX,
   STACK_PREFIX,
+  sourceIndexKey,
   stackKey,
   TEAM_INDEX,
+  TEMPLATE_SORT_PREFIX,
+  TTL_ATTRIBUTE,
   teamIndexKey,
   teamPartition,
+  templateIndexKeys,
+  templateKey,
+  templatesOfRepository,
 } from './table.ts';
 
 /**
@@ -41,6 +60,9 @@ import {
 export const DOCUMENT_CLIENT_OPTIONS: TranslateConfig = { marshallOptions: { removeUndefinedValues: true } };
 
 type Item = Record<string, unknown>;
+
+/** How long a delivery is remembered, so that a redelivery is a duplicate however late: 30 days. */
+const DELIVERY_RETENTION_SECONDS = 30 * 24 * 3600;
 
 const ITEM_EXISTS = `attribute_exists(${PARTITION_KEY})`;
 const ITEM_ABSENT = `attribute_not_exists(${PARTITION_KEY})`;
@@ -57,6 +79,9 @@ const DESIRED_FIELDS: Record<keyof DesiredStateChange, true> = {
   generation: true,
   status: true,
   latestDeploymentId: true,
+  source: true,
+  sourceHead: true,
+  template: true,
   updatedAt: true,
 };
 const OBSERVED_FIELDS: Record<keyof ObservedStateChange, true> = {
@@ -235,13 +260,12 @@ export class DynamoDbStateStore implements StateStore {
   }
 
   async listEnvironmentsByTeam(team: string): Promise<Environment[]> {
-    const items = await this.#query({
-      IndexName: TEAM_INDEX.name,
-      KeyConditionExpression: '#team = :team',
-      ExpressionAttributeNames: { '#team': TEAM_INDEX.partitionKey },
-      ExpressionAttributeValues: { ':team': teamPartition(team) },
-    });
-    return items.map((item) => toDomain<Environment>(item));
+    return this.#queryIndex<Environment>(TEAM_INDEX, teamPartition(team), ENVIRONMENT_SORT_PREFIX);
+  }
+
+  async listEnvironmentsBySource(source: SourceBinding): Promise<Environment[]> {
+    const { gsi2pk } = sourceIndexKey(source, '');
+    return this.#queryIndex<Environment>(SOURCE_INDEX, gsi2pk, ENVIRONMENT_SORT_PREFIX);
   }
 
   async createEnvironment(environment: Environment): Promise<void> {
@@ -249,6 +273,7 @@ export class DynamoDbStateStore implements StateStore {
       ...environment,
       ...envKey(environment.name),
       ...teamIndexKey(environment.team, environment.name),
+      ...(environment.source ? sourceIndexKey(environment.source, environment.name) : {}),
     };
     if (!(await this.#putIfAbsent(item))) {
       throw new VersionConflictError(`environment ${environment.name} already exists`);
@@ -262,6 +287,13 @@ export class DynamoDbStateStore implements StateStore {
   ): Promise<Environment> {
     const update = new UpdateBuilder().assign(change, DESIRED_FIELDS);
     if (change.team !== undefined) update.set(TEAM_INDEX.partitionKey, teamPartition(change.team));
+    // The source index follows the binding: set with it, removed with it (a sparse index).
+    if (change.source) {
+      const keys = sourceIndexKey(change.source, name);
+      update.set(SOURCE_INDEX.partitionKey, keys.gsi2pk).set(SOURCE_INDEX.sortKey, keys.gsi2sk);
+    } else if (change.source === null) {
+      update.remove(SOURCE_INDEX.partitionKey).remove(SOURCE_INDEX.sortKey);
+    }
     const version = update.name('version');
     update.setClause(`${version} = ${version} + ${update.value('one', 1)}`);
     const condition = `${version} = ${update.value('expectedVersion', expectedVersion)}`;
@@ -390,6 +422,109 @@ export class DynamoDbStateStore implements StateStore {
 
   async listAudit(environment: string): Promise<AuditEvent[]> {
     return this.#queryPartition<AuditEvent>(environment, AUDIT_PREFIX);
+  }
+
+  async putTemplate(
+    template: Omit<PreviewTemplate, 'version'>,
+    expectedVersion?: number,
+  ): Promise<PreviewTemplate> {
+    const stored: PreviewTemplate = { ...template, version: (expectedVersion ?? 0) + 1 };
+    const item = { ...stored, ...templateKey(template.name), ...templateIndexKeys(template) };
+    if (expectedVersion === undefined) {
+      if (await this.#putIfAbsent(item)) return stored;
+      throw new VersionConflictError(`template ${template.name} already exists`);
+    }
+    try {
+      await this.#client.send(
+        new PutCommand({
+          TableName: this.#tableName,
+          Item: item,
+          ConditionExpression: '#version = :expected',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':expected': expectedVersion },
+        }),
+      );
+      return stored;
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      const current = await this.getTemplate(template.name);
+      if (!current) throw new NotFoundError(`template ${template.name} does not exist`);
+      throw new VersionConflictError(
+        `template ${template.name} is at version ${current.version}, not the expected version ${expectedVersion}`,
+      );
+    }
+  }
+
+  async getTemplate(name: string): Promise<PreviewTemplate | undefined> {
+    return this.#getDomain<PreviewTemplate>(templateKey(name));
+  }
+
+  async listTemplatesByTeam(team: string): Promise<PreviewTemplate[]> {
+    return this.#queryIndex<PreviewTemplate>(TEAM_INDEX, teamPartition(team), TEMPLATE_SORT_PREFIX);
+  }
+
+  async listTemplatesByRepository(provider: GitProvider, repository: string): Promise<PreviewTemplate[]> {
+    return this.#queryIndex<PreviewTemplate>(
+      SOURCE_INDEX,
+      templatesOfRepository(provider, repository),
+      TEMPLATE_SORT_PREFIX,
+    );
+  }
+
+  async deleteTemplate(name: string): Promise<void> {
+    await this.#client.send(new DeleteCommand({ TableName: this.#tableName, Key: templateKey(name) }));
+  }
+
+  async claimDelivery(delivery: DeliveryRecord): Promise<{ claimed: boolean; delivery: DeliveryRecord }> {
+    const key = deliveryKey(delivery.provider, delivery.deliveryId);
+    // Kept long after GitHub's redelivery window (a person can redeliver by hand, days later).
+    const expiresAt = Math.floor(Date.parse(delivery.receivedAt) / 1000) + DELIVERY_RETENTION_SECONDS;
+    if (await this.#putIfAbsent({ ...delivery, ...key, [TTL_ATTRIBUTE]: expiresAt })) {
+      return { claimed: true, delivery };
+    }
+    const update = new UpdateBuilder().set('claimedBy', delivery.claimedBy);
+    const unfinished = `attribute_not_exists(${update.name('environments')}) AND attribute_not_exists(${update.name('ignored')})`;
+    const taken = await this.#update(key, update, `${ITEM_EXISTS} AND ${unfinished}`);
+    if (taken) return { claimed: true, delivery: toDomain<DeliveryRecord>(taken) };
+    const finished = await this.#getDomain<DeliveryRecord>(key);
+    if (!finished) throw new Error(`delivery ${delivery.deliveryId} vanished while being claimed`);
+    return { claimed: finished.claimedBy === delivery.claimedBy, delivery: finished };
+  }
+
+  async finishDelivery(
+    provider: GitProvider,
+    deliveryId: string,
+    result: Pick<DeliveryRecord, 'environments' | 'ignored'>,
+  ): Promise<void> {
+    const update = new UpdateBuilder().set('environments', result.environments ?? []);
+    if (result.ignored) update.set('ignored', result.ignored);
+    await this.#updateExisting(deliveryKey(provider, deliveryId), update, `delivery ${deliveryId}`);
+  }
+
+  async recordPush(record: PushRecord): Promise<void> {
+    await this.#putIfAbsent({ ...record, ...pushKey(record.environment, record) });
+  }
+
+  async listPushes(environment: string, limit: number): Promise<PushRecord[]> {
+    if (limit < 1) return [];
+    const newestFirst = { ...partitionPrefixQuery(environment, PUSH_PREFIX), ScanIndexForward: false };
+    const items = await this.#query(newestFirst, limit);
+    return items.map((item) => toDomain<PushRecord>(item));
+  }
+
+  /** The items of one index partition whose sort key starts with `sortKeyPrefix`, in sort-key order. */
+  async #queryIndex<T>(
+    index: { name: string; partitionKey: string; sortKey: string },
+    partition: string,
+    sortKeyPrefix: string,
+  ): Promise<T[]> {
+    const items = await this.#query({
+      IndexName: index.name,
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': index.partitionKey, '#sk': index.sortKey },
+      ExpressionAttributeValues: { ':pk': partition, ':prefix': sortKeyPrefix },
+    });
+    return items.map((item) => toDomain<T>(item));
   }
 
   async #get(key: ItemKey): Promise<Item | undefined> {

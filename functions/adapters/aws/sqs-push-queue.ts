@@ -39,13 +39,16 @@ export function pushGroupId(push: Pick<Push, 'provider' | 'repository' | 'branch
 }
 
 /**
- * `<provider>:<delivery id>`, or `<provider>#<SHA-256 of the delivery id>` when that is too long for
- * SQS (delivery ids are GUIDs in practice). Collision-free for the reasons pushGroupId gives.
+ * One arrival of a delivery: `<provider>:<delivery id>:<receivedAt>`, hashed when too long for SQS.
+ * SQS drops a message whose deduplication id it saw in the last 5 minutes: keyed by the arrival, that
+ * drops only a retried send of the same arrival, while a delivery that arrives again (GitHub's
+ * redelivery) reaches the consumer, which recognises it by its delivery id and records it as a
+ * duplicate: nothing accepted disappears unrecorded. Collision-free for the reasons pushGroupId gives.
  */
-export function pushDeduplicationId(push: Pick<Push, 'provider' | 'deliveryId'>): string {
-  const readable = `${push.provider}:${push.deliveryId}`;
+export function pushDeduplicationId(push: Pick<Push, 'provider' | 'deliveryId' | 'receivedAt'>): string {
+  const readable = `${push.provider}:${push.deliveryId}:${push.receivedAt}`;
   if (SQS_ID.test(readable)) return readable;
-  return `${push.provider}#${sha256([push.deliveryId])}`;
+  return `${push.provider}#${sha256([push.deliveryId, push.receivedAt])}`;
 }
 
 /** SHA-256 of a JSON array: its encoding keeps the parts apart, whatever characters they hold. */

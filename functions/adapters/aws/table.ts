@@ -18,6 +18,13 @@ export const SORT_KEY = 'sk';
  */
 export const TEAM_INDEX = { name: 'byTeam', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' } as const;
 
+/**
+ * Sparse GSI of what follows a repository: an environment bound to a branch carries
+ * `SOURCE#<provider>#<repository>#<branch>` / `ENV#<name>`, a preview template
+ * `TEMPLATES#<provider>#<repository>` / `TEMPLATE#<name>`. A push finds what it concerns by a query.
+ */
+export const SOURCE_INDEX = { name: 'bySource', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' } as const;
+
 /** Epoch-seconds attribute DynamoDB expires items by (enabled by CDK; dynalite never expires anything). */
 export const TTL_ATTRIBUTE = 'expiresAt';
 
@@ -27,6 +34,8 @@ export const LAYOUT_ATTRIBUTES: ReadonlySet<string> = new Set([
   SORT_KEY,
   TEAM_INDEX.partitionKey,
   TEAM_INDEX.sortKey,
+  SOURCE_INDEX.partitionKey,
+  SOURCE_INDEX.sortKey,
   TTL_ATTRIBUTE,
 ]);
 
@@ -46,6 +55,9 @@ export interface TeamIndexKey {
 export const STACK_PREFIX = 'STACK#';
 export const DEPLOYMENT_PREFIX = 'DEPLOY#';
 export const AUDIT_PREFIX = 'AUDIT#';
+export const PUSH_PREFIX = 'PUSH#';
+export const ENVIRONMENT_SORT_PREFIX = 'ENV#';
+export const TEMPLATE_SORT_PREFIX = 'TEMPLATE#';
 
 /** Partition holding every item of an environment. */
 export function environmentPartition(environment: string): string {
@@ -63,6 +75,56 @@ export function teamPartition(team: string): string {
 
 export function teamIndexKey(team: string, name: string): TeamIndexKey {
   return { gsi1pk: teamPartition(team), gsi1sk: environmentPartition(name) };
+}
+
+/** Source-index keys of an environment that follows a branch. */
+export function sourceIndexKey(
+  source: { provider: string; repository: string; branch: string },
+  name: string,
+): { gsi2pk: string; gsi2sk: string } {
+  return {
+    gsi2pk: `SOURCE#${source.provider}#${source.repository}#${source.branch}`,
+    gsi2sk: environmentPartition(name),
+  };
+}
+
+/** A template item: its own partition; team and repository indexes. */
+export function templateKey(name: string): ItemKey {
+  return { pk: `${TEMPLATE_SORT_PREFIX}${name}`, sk: 'META' };
+}
+
+export function templateIndexKeys(template: {
+  name: string;
+  team: string;
+  source: { provider: string; repository: string };
+}): Record<string, string> {
+  return {
+    gsi1pk: teamPartition(template.team),
+    gsi1sk: `${TEMPLATE_SORT_PREFIX}${template.name}`,
+    gsi2pk: templatesOfRepository(template.source.provider, template.source.repository),
+    gsi2sk: `${TEMPLATE_SORT_PREFIX}${template.name}`,
+  };
+}
+
+export function templatesOfRepository(provider: string, repository: string): string {
+  return `TEMPLATES#${provider}#${repository}`;
+}
+
+/** A delivery's dedupe item, by provider and delivery id. */
+export function deliveryKey(provider: string, deliveryId: string): ItemKey {
+  return { pk: `DELIVERY#${provider}#${deliveryId}`, sk: 'META' };
+}
+
+/** A push record in its environment's partition, newest last; one per delivery and arrival. */
+export function pushKey(
+  environment: string,
+  record: { receivedAt: string; deliveryId: string; arrival?: string },
+): ItemKey {
+  const arrival = record.arrival ? `#dup#${record.arrival}` : '';
+  return {
+    pk: environmentPartition(environment),
+    sk: `${PUSH_PREFIX}${record.receivedAt}#${record.deliveryId}${arrival}`,
+  };
 }
 
 /** Generation zero-padded to 4 digits so stacks sort oldest first, like their stack ids. */
@@ -96,6 +158,8 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
       { AttributeName: SORT_KEY, AttributeType: 'S' },
       { AttributeName: TEAM_INDEX.partitionKey, AttributeType: 'S' },
       { AttributeName: TEAM_INDEX.sortKey, AttributeType: 'S' },
+      { AttributeName: SOURCE_INDEX.partitionKey, AttributeType: 'S' },
+      { AttributeName: SOURCE_INDEX.sortKey, AttributeType: 'S' },
     ],
     KeySchema: [
       { AttributeName: PARTITION_KEY, KeyType: 'HASH' },
@@ -107,6 +171,14 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
         KeySchema: [
           { AttributeName: TEAM_INDEX.partitionKey, KeyType: 'HASH' },
           { AttributeName: TEAM_INDEX.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+      {
+        IndexName: SOURCE_INDEX.name,
+        KeySchema: [
+          { AttributeName: SOURCE_INDEX.partitionKey, KeyType: 'HASH' },
+          { AttributeName: SOURCE_INDEX.sortKey, KeyType: 'RANGE' },
         ],
         Projection: { ProjectionType: 'ALL' },
       },

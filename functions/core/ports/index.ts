@@ -1,6 +1,8 @@
 import type { Clock } from './clock.ts';
 import type { Compute } from './compute.ts';
 import type { EventPublisher } from './events.ts';
+import type { PushQueue } from './push-queue.ts';
+import type { Secrets } from './secrets.ts';
 import type { StateStore } from './state-store.ts';
 import type { Traffic } from './traffic.ts';
 import type { Workflows } from './workflows.ts';
@@ -12,6 +14,8 @@ export interface Ports {
   traffic: Traffic;
   workflows: Workflows;
   events: EventPublisher;
+  pushQueue: PushQueue;
+  secrets: Secrets;
   clock: Clock;
 }
 
@@ -38,3 +42,6 @@ export type TrafficPorts = Pick<Ports, 'store' | 'traffic' | 'clock'>;
 
 /** Launching or terminating a stack's instances, and their targets. */
 export type StackPorts = Pick<Ports, 'store' | 'compute' | 'traffic' | 'clock'>;
+
+/** Accepting pushes at the edge: checking their signature and queueing them, nothing else. */
+export type IngestPorts = Pick<Ports, 'pushQueue' | 'secrets' | 'clock'>;

@@ -1,9 +1,17 @@
+import type { DeliveryRecord, GitProvider, PreviewTemplate, PushRecord, SourceBinding } from '../pushes.ts';
 import type { AuditEvent, Deployment, DeploymentStep, Environment, Lease, Stack } from '../types.ts';
 
 /** Fields of the environment item that the API changes; every such write bumps `version`. */
 export type DesiredStateChange = Partial<
-  Pick<Environment, 'team' | 'tier' | 'spec' | 'generation' | 'status' | 'latestDeploymentId'>
-> & { updatedAt: string };
+  Pick<
+    Environment,
+    'team' | 'tier' | 'spec' | 'generation' | 'status' | 'latestDeploymentId' | 'sourceHead' | 'template'
+  >
+> & {
+  /** The branch it follows; `null` unbinds it. */
+  source?: SourceBinding | null;
+  updatedAt: string;
+};
 
 type Removable<T> = { [K in keyof T]?: T[K] | null };
 
@@ -39,6 +47,8 @@ export interface StateStore {
   getEnvironment(name: string): Promise<Environment | undefined>;
   /** Environments owned by a team (a GSI query, never a scan), sorted by name. */
   listEnvironmentsByTeam(team: string): Promise<Environment[]>;
+  /** Environments following a branch (a sparse GSI query, never a scan), sorted by name. */
+  listEnvironmentsBySource(source: SourceBinding): Promise<Environment[]>;
   /** Creates the environment; VersionConflictError if one with that name already exists. */
   createEnvironment(environment: Environment): Promise<void>;
   /**
@@ -82,6 +92,37 @@ export interface StateStore {
 
   /** Appends the event unless the same event (same `at` and `id`) is already recorded. */
   appendAudit(event: AuditEvent): Promise<void>;
+
+  /**
+   * Creates a template (`expectedVersion` undefined: VersionConflictError if it exists) or replaces it
+   * if its version is still `expectedVersion`; returns it with its new version.
+   */
+  putTemplate(template: Omit<PreviewTemplate, 'version'>, expectedVersion?: number): Promise<PreviewTemplate>;
+  getTemplate(name: string): Promise<PreviewTemplate | undefined>;
+  /** A team's templates (GSI query), sorted by name. */
+  listTemplatesByTeam(team: string): Promise<PreviewTemplate[]>;
+  /** The templates of a repository (GSI query), sorted by name: which may match a pushed branch. */
+  listTemplatesByRepository(provider: GitProvider, repository: string): Promise<PreviewTemplate[]>;
+  /** Deletes a template; a missing one is fine. Environments it made stay. */
+  deleteTemplate(name: string): Promise<void>;
+
+  /**
+   * Claims a delivery for the queue message processing it: the first message of a delivery claims it,
+   * and so does the same message again (a redelivery after a crash) or another message of a delivery
+   * whose processing never finished (its first message went to the dead-letter queue). Any other
+   * message of a finished delivery is a duplicate: `claimed` false, with the finished record.
+   */
+  claimDelivery(delivery: DeliveryRecord): Promise<{ claimed: boolean; delivery: DeliveryRecord }>;
+  /** Marks a claimed delivery processed, with the environments it was recorded for. */
+  finishDelivery(
+    provider: GitProvider,
+    deliveryId: string,
+    result: Pick<DeliveryRecord, 'environments' | 'ignored'>,
+  ): Promise<void>;
+  /** Records a push for an environment; recording the same (delivery, arrival) again changes nothing. */
+  recordPush(record: PushRecord): Promise<void>;
+  /** An environment's pushes, newest first, at most `limit`. */
+  listPushes(environment: string, limit: number): Promise<PushRecord[]>;
   /** Audit events of an environment, oldest first. */
   listAudit(environment: string): Promise<AuditEvent[]>;
 }

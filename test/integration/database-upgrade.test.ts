@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  PutItemCommand,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import { createTableInput } from '../../functions/adapters/aws/table.ts';
+import { startDatabase } from '../../infra/local/database.ts';
+
+const root = await mkdtemp(join(tmpdir(), 'kiln-upgrade-'));
+after(() => rm(root, { recursive: true, force: true }));
+
+/** A data folder as an older Kiln left it: the table with the team index only, and `count` items. */
+async function olderDataFolder(count: number): Promise<string> {
+  const path = join(await mkdtemp(join(root, 'data-')), 'dynamodb');
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, path });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const client = clientFor(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  const layout = createTableInput('kiln');
+  await client.send(
+    new CreateTableCommand({
+      ...layout,
+      AttributeDefinitions: layout.AttributeDefinitions?.filter((a) => !a.AttributeName?.startsWith('gsi2')),
+      GlobalSecondaryIndexes: layout.GlobalSecondaryIndexes?.filter((index) => index.IndexName === 'byTeam'),
+    }),
+  );
+  await waitForTable(client);
+  for (let i = 0; i < count; i++) {
+    await client.send(
+      new PutItemCommand({
+        TableName: 'kiln',
+        Item: { pk: { S: `ENV#e${i}` }, sk: { S: 'META' }, n: { N: String(i) } },
+      }),
+    );
+  }
+  client.destroy();
+  await new Promise((resolve) => server.close(resolve));
+  return path;
+}
+
+function clientFor(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+}
+
+async function waitForTable(client: DynamoDBClient): Promise<void> {
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: 'kiln' }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function indexesAndItems(path: string) {
+  const database = await startDatabase({ path, tableName: 'kiln' });
+  const client = clientFor(database.endpoint);
+  try {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: 'kiln' }));
+    const { Count } = await client.send(new ScanCommand({ TableName: 'kiln' }));
+    return { indexes: Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort(), count: Count };
+  } finally {
+    client.destroy();
+    await database.close();
+  }
+}
+
+describe('embedded database layout upgrades', () => {
+  it('rebuilds a table an older Kiln created with the indexes added since, keeping every item', async () => {
+    const path = await olderDataFolder(60);
+    assert.deepEqual(await indexesAndItems(path), { indexes: ['bySource', 'byTeam'], count: 60 });
+  });
+
+  it('finishes a rebuild a crash interrupted, from its backup, losing nothing', async () => {
+    const path = await olderDataFolder(3);
+    // As a crash after the backup was written and the table dropped would leave it.
+    const items = Array.from({ length: 5 }, (_, i) => ({ pk: `ENV#saved${i}`, sk: 'META' }));
+    await writeFile(`${path}.upgrade.json`, JSON.stringify({ items }));
+    assert.deepEqual(await indexesAndItems(path), { indexes: ['bySource', 'byTeam'], count: 5 });
+    assert.deepEqual(
+      await indexesAndItems(path),
+      { indexes: ['bySource', 'byTeam'], count: 5 },
+      'and nothing happens again',
+    );
+  });
+});
