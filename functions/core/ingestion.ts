@@ -39,14 +39,17 @@ export interface Ingested {
   ignored?: string;
 }
 
-export async function ingestPush(ports: RequestPorts, push: Push, arrival: Arrival): Promise<Ingested> {
+export async function ingestPush(ports: RequestPorts, arrived: Push, arrival: Arrival): Promise<Ingested> {
   const { store } = ports;
   const claim = await store.claimDelivery({
-    provider: push.provider,
-    deliveryId: push.deliveryId,
+    provider: arrived.provider,
+    deliveryId: arrived.deliveryId,
     claimedBy: arrival.messageId,
-    receivedAt: push.receivedAt,
+    receivedAt: arrived.receivedAt,
   });
+  // Taking over a claim that an arrival crashed with, this one writes the very records it would have
+  // (they are keyed by the first arrival's time), so that a delivery is recorded once as received.
+  const push = claim.claimed ? { ...arrived, receivedAt: claim.delivery.receivedAt } : arrived;
   if (!claim.claimed) {
     const records = (claim.delivery.environments ?? []).map((environment) =>
       pushRecord(

@@ -30,7 +30,11 @@ export type Strategy = BlueGreenStrategy;
 
 /** What to run. A new spec never modifies a stack: it makes a new one. */
 export interface Spec {
-  /** Artifact to run: an AMI id on AWS, an artifact folder name embedded (e.g. `sample-app`). */
+  /**
+   * Artifact to run. On AWS an AMI id, or an image family: the newest AMI tagged `kiln:artifact=<family>`
+   * and `kiln:version=<version>` (so a pushed commit finds the image baked for it). Embedded: a folder
+   * of artifacts (e.g. `sample-app`), started with `APP_VERSION=<version>`.
+   */
   artifact: string;
   version: string;
   /** Number of instances the stack runs; serving capacity never drops below it during a cutover. */

@@ -1,4 +1,4 @@
-import { readLocalConfig } from './config.ts';
+import { DEFAULT_GITHUB_WEBHOOK_SECRET, readLocalConfig } from './config.ts';
 import { startKiln } from './runtime.ts';
 
 /**
@@ -18,6 +18,13 @@ const { config, kiln } = await start().catch((error: Error) => {
 console.log(`Kiln API listening on ${kiln.apiUrl}`);
 console.log(
   `Provider: ${kiln.provider}; tokens for team(s): ${[...new Set(config.tokens.values())].join(', ')}`,
+);
+console.log(
+  `GitHub webhook: POST ${kiln.apiUrl}/hooks/github, signed with ${
+    config.githubWebhookSecret === DEFAULT_GITHUB_WEBHOOK_SECRET
+      ? 'the dev default secret (set KILN_GITHUB_WEBHOOK_SECRET before exposing this port)'
+      : 'KILN_GITHUB_WEBHOOK_SECRET'
+  }`,
 );
 
 let stopping = false;

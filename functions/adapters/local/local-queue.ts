@@ -5,8 +5,10 @@
  *
  * - A message is durable before `send` resolves, and so is each receive (its count, its new receipt
  *   handle, the time until which it is invisible), before `receive` returns it. A message that was in
- *   flight when the process died comes back once its visibility timeout ends, by the wall clock, with
- *   its receive count intact: a poison message still reaches the dead-letter queue.
+ *   flight when the process died is visible again as soon as the queue is opened anew, with its receive
+ *   count intact (a poison message still reaches the dead-letter queue): its consumer died with the
+ *   process that held the folder's lock, so nobody can still be working on it, and waiting out a
+ *   visibility timeout sized for a Lambda function (minutes) would only stall a restarted `npm start`.
  * - Visibility timeout, receive count and redrive to a dead-letter queue as SQS's RedrivePolicy does:
  *   the receive that would exceed `maxReceiveCount` moves the message instead of delivering it.
  * - FIFO queues: strict order within a message group, at most one receive of a group in flight at a
@@ -142,8 +144,8 @@ export class LocalQueue {
   }
 
   /**
-   * Opens the queue, with the messages a previous process left in its folder: those in flight stay in
-   * flight until the time their receive set, and keep their receive counts and receipt handles.
+   * Opens the queue, with the messages a previous process left in its folder: those it had in flight are
+   * visible again (their consumer is gone with it), with their receive counts.
    * Throws QueueLockedError if another owner has the folder open.
    */
   static async open(options: LocalQueueOptions): Promise<LocalQueue> {
@@ -358,7 +360,7 @@ export class LocalQueue {
     for (const entry of entries) {
       const sequence = BigInt(entry.sequence);
       if (sequence > this.#lastSequence) this.#lastSequence = sequence;
-      if (!isDeduplicationRecord(entry)) this.#messages.set(entry.messageId, entry);
+      if (!isDeduplicationRecord(entry)) this.#messages.set(entry.messageId, { ...entry, invisibleUntil: 0 });
       const deduplicationId = entry.deduplicationId;
       // A message redriven here was not sent here: its deduplication id belongs to its source queue.
       const sentHere = isDeduplicationRecord(entry) || entry.deadLetterSourceArn === undefined;

@@ -14,7 +14,9 @@ export interface StackTags {
 export interface Compute {
   /**
    * Ensures `spec.capacity` instances run for the stack: instances already tagged with the stack are
-   * kept and only the difference is launched. Throws LaunchFailedError when launching is impossible.
+   * kept and only the difference is launched. Throws ArtifactNotReadyError, launching nothing, while the
+   * artifact for `spec.version` does not exist yet (an image still being baked; the workflow waits and
+   * retries), and LaunchFailedError when launching is impossible.
    */
   launchStack(tags: StackTags, spec: Spec): Promise<Instance[]>;
   /** Instances tagged with the stack, terminated ones included while the provider still reports them. */
