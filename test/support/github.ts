@@ -25,12 +25,17 @@ export interface DeliveryResponse {
   deliveryId: string;
 }
 
-/** Delivers `payload` as GitHub does: JSON body, its HMAC in X-Hub-Signature-256, no bearer token. */
-export async function deliver(
-  kiln: { apiUrl: string },
-  payload: unknown,
-  delivery: Delivery = {},
-): Promise<DeliveryResponse> {
+/** A delivery ready to send: its id and the request GitHub would make, signed. */
+export interface SignedDelivery {
+  deliveryId: string;
+  request: RequestInit & { method: 'POST'; headers: Record<string, string>; body: string };
+}
+
+/**
+ * The request GitHub's webhook makes for `payload`: JSON body, its HMAC in X-Hub-Signature-256, no bearer
+ * token. Signing is apart from sending so that a load test can sign ahead and time only the request.
+ */
+export async function signedDelivery(payload: unknown, delivery: Delivery = {}): Promise<SignedDelivery> {
   const body = delivery.rawBody ?? JSON.stringify(payload);
   const deliveryId = delivery.deliveryId ?? randomUUID();
   const headers: Record<string, string> = {
@@ -44,7 +49,17 @@ export async function deliver(
       ? await sign(delivery.secret ?? DEFAULT_GITHUB_WEBHOOK_SECRET, body)
       : delivery.signature;
   if (signature !== null) headers['x-hub-signature-256'] = signature;
-  const response = await fetch(`${kiln.apiUrl}/hooks/github`, { method: 'POST', headers, body });
+  return { deliveryId, request: { method: 'POST', headers, body } };
+}
+
+/** Delivers `payload` as GitHub does (see `signedDelivery`) and reads the answer. */
+export async function deliver(
+  kiln: { apiUrl: string },
+  payload: unknown,
+  delivery: Delivery = {},
+): Promise<DeliveryResponse> {
+  const { deliveryId, request } = await signedDelivery(payload, delivery);
+  const response = await fetch(`${kiln.apiUrl}/hooks/github`, request);
   const text = await response.text();
   return {
     status: response.status,
