@@ -215,7 +215,7 @@ describe('1,000 pushes × 3 deliveries, shuffled, through a SIGKILL', { timeout:
     }
   });
 
-  it('ends with every environment serving its newest commit; no commit deployed twice, none older after newer', async () => {
+  it('ends with every environment serving its newest commit; no commit deployed twice, none older after newer', async (t) => {
     let deploymentsStarted = 0;
     for (const name of environments) {
       const newest = pushes.filter((push) => push.environment === name).at(-1) as LoadPush;
@@ -253,6 +253,9 @@ describe('1,000 pushes × 3 deliveries, shuffled, through a SIGKILL', { timeout:
       );
     }
     assert.deepEqual(await realStateViolations(dataDir, environments), []);
+    t.diagnostic(
+      `${deploymentsStarted} deployments started for ${pushes.length} pushes; killed with ${killedWithInFlight} in flight`,
+    );
     // Coalescing at work: far fewer deployments than pushes.
     assert.ok(
       deploymentsStarted < pushes.length / 2,

@@ -357,6 +357,15 @@ describe('LocalQueue (FIFO)', () => {
     assert.deepEqual(await queue.counts(), { visible: 2, inFlight: 3 });
   });
 
+  it('fills a batch with the oldest group first, then the next, each in order, as SQS does', async (t) => {
+    const queue = await openQueue(t, { ...fifo, contentBasedDeduplication: true, clock: manualClock() });
+    for (const body of ['a1', 'b1', 'c1', 'a2', 'b2', 'a3', 'c2'])
+      await queue.send({ body, groupId: body[0] });
+
+    assert.deepEqual(bodies(await queue.receive(4)), ['a1', 'a2', 'a3', 'b1']);
+    assert.deepEqual(bodies(await queue.receive(10)), ['c1', 'c2'], 'b waits for b1; c in order');
+  });
+
   it('delivers the rest of a group once its message in flight is deleted, and a failed one again before the rest', async (t) => {
     const clock = manualClock();
     const queue = await openQueue(t, { ...fifo, contentBasedDeduplication: true, clock });

@@ -217,7 +217,9 @@ export class LocalQueue {
    * invisible for the visibility timeout with its receive count raised and a new receipt handle, all
    * on disk before they are returned. A message already received `maxReceiveCount` times is moved to
    * the dead-letter queue instead. FIFO: a group with a message in flight gives nothing; another group
-   * gives its messages in order.
+   * gives its messages in order, and as SQS does ("Amazon SQS attempts to return as many messages with
+   * the same message group ID as possible": Developer Guide, FIFO queue delivery logic), the batch is
+   * filled with the oldest group's messages first, then the next group's.
    */
   async receive(maxMessages: number): Promise<SQSRecord[]> {
     this.#checkOpen();
@@ -231,9 +233,9 @@ export class LocalQueue {
         this.fifo ? queued.filter((m) => m.invisibleUntil > now).map((m) => m.groupId) : [],
       );
       const received: StoredMessage[] = [];
-      for (const message of queued) {
+      const available = queued.filter((m) => m.invisibleUntil <= now && !busyGroups.has(m.groupId));
+      for (const message of this.fifo ? groupedFirst(available) : available) {
         if (received.length === maxMessages) break;
-        if (message.invisibleUntil > now || busyGroups.has(message.groupId)) continue;
         if (this.#deadLetterQueue && message.receiveCount >= (this.#maxReceiveCount as number)) {
           await this.#redrive(message, now);
           continue;
@@ -531,4 +533,15 @@ function checkQueueOptions(options: LocalQueueOptions): void {
   if (options.contentBasedDeduplication && !fifo) {
     throw new InvalidParameterValueError('contentBasedDeduplication is valid only for FIFO queues');
   }
+}
+
+/** Messages in sequence order, regrouped: all of the oldest message's group, then the next group's, and so on. */
+function groupedFirst(messages: readonly StoredMessage[]): StoredMessage[] {
+  const groups = new Map<string | undefined, StoredMessage[]>();
+  for (const message of messages) {
+    const group = groups.get(message.groupId);
+    if (group) group.push(message);
+    else groups.set(message.groupId, [message]);
+  }
+  return [...groups.values()].flat();
 }
