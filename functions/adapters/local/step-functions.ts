@@ -58,6 +58,12 @@ export interface LocalStepFunctionsOptions {
   onExecutionEnd?: (end: ExecutionEnd) => void;
   /** Called as each state is entered, nested ones (Map iterations) included: Step Functions' "state transitions". */
   onStateEntered?: (entered: { workflow: WorkflowName; deploymentId: string; state: string }) => void;
+  /**
+   * Milliseconds to wait before each retry of a state, by state name, instead of its Retry's
+   * IntervalSeconds: a test of a long wait (ProvisionStack waiting 15 minutes for an image) runs in
+   * seconds, with the definition's attempts and Catch unchanged.
+   */
+  retryIntervalOverrides?: Readonly<Record<string, number>>;
   log?: (message: string, detail?: object) => void;
 }
 
@@ -130,6 +136,7 @@ export class LocalStepFunctions implements Workflows {
   readonly #executionsDir: string | undefined;
   readonly #onExecutionEnd: (end: ExecutionEnd) => void;
   readonly #onStateEntered: NonNullable<LocalStepFunctionsOptions['onStateEntered']>;
+  readonly #retryIntervalOverrides: Readonly<Record<string, number>>;
   readonly #log: (message: string, detail?: object) => void;
   /** Left running by the previous process and not resumed yet: they count as running. */
   #interrupted: ExecutionCheckpoint[];
@@ -145,6 +152,7 @@ export class LocalStepFunctions implements Workflows {
     this.#interrupted = interrupted;
     this.#onExecutionEnd = options.onExecutionEnd ?? (() => {});
     this.#onStateEntered = options.onStateEntered ?? (() => {});
+    this.#retryIntervalOverrides = options.retryIntervalOverrides ?? {};
     this.#log = options.log ?? (() => {});
   }
 
@@ -247,12 +255,16 @@ export class LocalStepFunctions implements Workflows {
     const file = this.#executionsDir
       ? new JsonStateFile<ExecutionCheckpoint>(checkpointPath(this.#executionsDir, checkpoint))
       : undefined;
-    const execution = new Execution(checkpoint, file, (state) =>
-      this.#onStateEntered({
-        workflow: checkpoint.workflow,
-        deploymentId: checkpoint.input.deploymentId,
-        state,
-      }),
+    const execution = new Execution(
+      checkpoint,
+      file,
+      (state) =>
+        this.#onStateEntered({
+          workflow: checkpoint.workflow,
+          deploymentId: checkpoint.input.deploymentId,
+          state,
+        }),
+      this.#retryIntervalOverrides,
     );
     this.#executions.set(executionKey(checkpoint.workflow, checkpoint.input.deploymentId), execution);
     return execution;
@@ -303,17 +315,20 @@ class Execution {
   readonly #inFlight = new Set<Promise<unknown>>();
   #aborted = false;
   readonly #onStateEntered: (state: string) => void;
+  readonly #retryIntervalOverrides: Readonly<Record<string, number>>;
 
   constructor(
     checkpoint: ExecutionCheckpoint,
     file: JsonStateFile<ExecutionCheckpoint> | undefined,
     onStateEntered: (state: string) => void,
+    retryIntervalOverrides: Readonly<Record<string, number>>,
   ) {
     this.workflow = checkpoint.workflow;
     this.input = checkpoint.input;
     this.#checkpoint = checkpoint;
     this.#file = file;
     this.#onStateEntered = onStateEntered;
+    this.#retryIntervalOverrides = retryIntervalOverrides;
   }
 
   /** Writes the checkpoint as it stands, then runs in the background. */
@@ -321,7 +336,10 @@ class Execution {
     await this.#save();
     const resumeAt = this.#checkpoint.state;
     const run = loaded.machineFrom(resumeAt?.name).run(resumeAt ? resumeAt.input : toJson(this.input), {
-      overrides: { taskResourceLocalHandlers: this.#localHandlers(loaded.tasks) },
+      overrides: {
+        taskResourceLocalHandlers: this.#localHandlers(loaded.tasks),
+        retryIntervalOverrides: { ...this.#retryIntervalOverrides },
+      },
       context: contextObject(this.workflow, this.input.deploymentId),
     });
     this.#abortRun = run.abort;
