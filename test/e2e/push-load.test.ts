@@ -9,10 +9,10 @@ import { deliver } from '../support/github.ts';
 import {
   awaitDeployment,
   call,
-  environmentBody,
   eventually,
   fetchText,
   type KilnProcess,
+  quickEnvironmentBody,
   removeDataDir,
   startKilnProcess,
 } from '../support/kiln-process.ts';
@@ -97,9 +97,7 @@ describe('1,000 pushes × 3 deliveries, shuffled, through a SIGKILL', { timeout:
     dataDir = kiln.dataDir;
     const created = await Promise.all(
       environments.map(async (name, e) => {
-        const body = environmentBody('v0', { capacity: 1 });
-        body.spec.healthCheck.healthyThreshold = 1;
-        body.spec.drainSeconds = 0;
+        const body = quickEnvironmentBody('v0');
         const response = await call(kiln, 'PUT', `/environments/${name}`, {
           body: { ...body, source: { provider: 'github', repository: REPOSITORY, branch: `team-${e}/main` } },
         });

@@ -8,9 +8,9 @@ import { parseTokens, readLocalConfig } from '../../infra/local/config.ts';
 import { type Kiln, startKiln } from '../../infra/local/runtime.ts';
 import {
   call,
-  environmentBody,
   eventually,
   OTHER_TEAM_TOKEN,
+  quickEnvironmentBody,
   removeDataDir,
   TOKEN,
 } from '../support/kiln-process.ts';
@@ -23,14 +23,6 @@ interface DeploymentView {
   version?: string;
   startedAt?: string;
   endedAt?: string;
-}
-
-/** A spec that deploys fast: one instance, healthy after one probe, nothing to drain. */
-function quickBody(version: string) {
-  const body = environmentBody(version, { capacity: 1, deadlineSeconds: 20 });
-  body.spec.healthCheck.healthyThreshold = 1;
-  body.spec.drainSeconds = 0;
-  return body;
 }
 
 /**
@@ -101,7 +93,7 @@ describe('concurrent writers', { timeout: 240_000 }, () => {
     const started = Date.now();
     const answers = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        call(kiln, 'PUT', '/environments/race-dev', { body: quickBody(`1.0.${i}`) }),
+        call(kiln, 'PUT', '/environments/race-dev', { body: quickEnvironmentBody(`1.0.${i}`) }),
       ),
     );
     const elapsed = Date.now() - started;
@@ -142,7 +134,7 @@ describe('concurrent writers', { timeout: 240_000 }, () => {
   it('a stale If-Match still gets 409 and changes nothing', async () => {
     const before = (await call(kiln, 'GET', '/environments/race-dev')).body;
     const stale = await call(kiln, 'PUT', '/environments/race-dev', {
-      body: quickBody('3.0.0'),
+      body: quickEnvironmentBody('3.0.0'),
       headers: { 'if-match': `"${before.version - 1}"` },
     });
     assert.equal(stale.status, 409);

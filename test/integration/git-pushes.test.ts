@@ -36,25 +36,17 @@ import { deliver } from '../support/github.ts';
 import {
   awaitDeployment,
   call,
-  environmentBody,
   eventually,
   fetchText,
   OTHER_TEAM_TOKEN,
   processesOfStack,
+  quickEnvironmentBody,
   removeDataDir,
   TOKEN,
 } from '../support/kiln-process.ts';
 
 const HELLO_WORLD = 'Codertocat/Hello-World';
 const minutesAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000).toISOString();
-
-/** A spec that deploys in a few seconds: one instance, healthy on its first probe, nothing to drain. */
-function quickSpec(version: string) {
-  const { spec } = environmentBody(version, { capacity: 1, deadlineSeconds: 20 });
-  spec.healthCheck.healthyThreshold = 1;
-  spec.drainSeconds = 0;
-  return spec;
-}
 
 /**
  * Issue 8 through the embedded runtime: signed GitHub deliveries over HTTP into the real gateway and
@@ -87,7 +79,7 @@ describe('Git pushes', { timeout: 300_000 }, () => {
     source: { provider: 'github' | 'codecommit'; repository: string; branch: string },
   ) {
     const created = await call(kiln, 'PUT', `/environments/${name}`, {
-      body: { team: 'platform', tier: 'dev', spec: quickSpec('v0'), source },
+      body: { team: 'platform', tier: 'dev', spec: quickEnvironmentBody('v0').spec, source },
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.deepEqual(created.body.source, source);
@@ -511,7 +503,7 @@ describe('Git pushes', { timeout: 300_000 }, () => {
       team: 'platform',
       tier: 'dev',
       source: { provider: 'github', repository: HELLO_WORLD, branches: 'feature/*' },
-      spec: quickSpec('template'),
+      spec: quickEnvironmentBody('template').spec,
     };
 
     it('PUT /templates/{name} creates a template of the caller’s team; others can neither see nor replace it', async () => {

@@ -193,3 +193,11 @@ export function environmentBody(
     },
   };
 }
+
+/** A PUT body that deploys fast: one instance, healthy after one probe, nothing to drain. */
+export function quickEnvironmentBody(version: string) {
+  const body = environmentBody(version, { capacity: 1, deadlineSeconds: 20 });
+  body.spec.healthCheck.healthyThreshold = 1;
+  body.spec.drainSeconds = 0;
+  return body;
+}

@@ -29,6 +29,7 @@ import {
   InvalidEventPatternError,
   matchesEventPattern,
 } from '../../event-patterns.ts';
+import { within } from './within.ts';
 
 /** An event as EventBridge delivers it to targets. */
 export type BusEvent = EventBridgeEvent<string, unknown>;
@@ -484,16 +485,4 @@ function entrySize(entry: PutEventsRequestEntry): number {
     bytes(entry.Detail) +
     (entry.Resources ?? []).reduce((total, arn) => total + bytes(arn), 0)
   );
-}
-
-async function within(promise: Promise<unknown>, timeoutMs: number, message: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), Math.max(0, timeoutMs));
-  });
-  try {
-    await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -1,9 +1,9 @@
-import { chmod, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProcessLock } from './process-lock.ts';
 import { QueueLockedError } from './queue-errors.ts';
 import type { DeduplicationRecord, StoredMessage } from './sqs-message.ts';
-import { JsonStateFile } from './state-file.ts';
+import { JsonStateFile, syncFolder } from './state-file.ts';
 
 /** A message, or what stays of a deleted FIFO message while its deduplication window lasts. */
 export type QueueEntry = StoredMessage | DeduplicationRecord;
@@ -99,14 +99,4 @@ async function readEntries(path: string): Promise<QueueEntry[]> {
     }
   }
   return entries;
-}
-
-/** Makes an unlink in `folder` durable (a folder can be opened read-only and fsynced on Linux and macOS). */
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

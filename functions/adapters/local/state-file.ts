@@ -63,8 +63,11 @@ async function replaceAtomically(path: string, text: string): Promise<void> {
   await syncFolder(dirname(path));
 }
 
-/** Makes a rename in `folder` durable (a folder can be opened read-only and fsynced on Linux and macOS). */
-async function syncFolder(folder: string): Promise<void> {
+/**
+ * Makes a rename or an unlink in `folder` durable (a folder can be opened read-only and fsynced on Linux
+ * and macOS).
+ */
+export async function syncFolder(folder: string): Promise<void> {
   const handle = await open(folder, 'r');
   try {
     await handle.sync();

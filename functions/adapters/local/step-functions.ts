@@ -32,6 +32,7 @@ import {
 import type { WorkflowInput, WorkflowName, Workflows } from '../../core/ports/workflows.ts';
 import { localLambdaContext } from './lambda-context.ts';
 import { JsonStateFile } from './state-file.ts';
+import { within } from './within.ts';
 
 /** A Lambda handler as Kiln's task modules export it (middy-wrapped). */
 export type TaskHandler = (event: unknown, context: Context) => Promise<unknown>;
@@ -533,16 +534,4 @@ function outcomeOf(error: unknown): Outcome {
   const cause = error instanceof ExecutionError ? error.cause : error;
   const { name, message } = cause instanceof Error ? cause : { name: 'Error', message: String(cause) };
   return { status: 'FAILED', error: { name, message } };
-}
-
-async function within(promise: Promise<unknown>, timeoutMs: number, message: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), Math.max(0, timeoutMs));
-  });
-  try {
-    await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
