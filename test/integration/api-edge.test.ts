@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseTokens, readLocalConfig } from '../../infra/local/config.ts';
-import { type Kiln, startKiln } from '../../infra/local/runtime.ts';
+import type { Kiln } from '../../infra/local/runtime.ts';
+import { startTestKiln } from '../support/embedded-kiln.ts';
 import {
   type ApiResponse,
   awaitDeployment,
@@ -12,7 +10,6 @@ import {
   environmentBody,
   OTHER_TEAM_TOKEN,
   removeDataDir,
-  TOKEN,
 } from '../support/kiln-process.ts';
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
@@ -26,13 +23,7 @@ describe('REST API edge', { timeout: 120_000 }, () => {
   let dataDir: string;
 
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'kiln-api-'));
-    kiln = await startKiln({
-      ...readLocalConfig({}),
-      dataDir,
-      apiPort: 0,
-      tokens: parseTokens(`${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other`),
-    });
+    ({ kiln, dataDir } = await startTestKiln('kiln-api-'));
     const created = await call(kiln, 'PUT', '/environments/edge-dev', {
       body: environmentBody('1.0.0', { capacity: 1 }),
     });

@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DeploymentStatus } from '../../functions/core/types.ts';
-import { parseTokens, readLocalConfig } from '../../infra/local/config.ts';
-import { type Kiln, startKiln } from '../../infra/local/runtime.ts';
-import {
-  call,
-  eventually,
-  OTHER_TEAM_TOKEN,
-  quickEnvironmentBody,
-  removeDataDir,
-  TOKEN,
-} from '../support/kiln-process.ts';
+import type { Kiln } from '../../infra/local/runtime.ts';
+import { startTestKiln } from '../support/embedded-kiln.ts';
+import { call, eventually, quickEnvironmentBody, removeDataDir } from '../support/kiln-process.ts';
 
 /** A deployment as the API lists it. */
 interface DeploymentView {
@@ -34,13 +24,7 @@ describe('concurrent writers', { timeout: 240_000 }, () => {
   let dataDir: string;
 
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'kiln-race-'));
-    kiln = await startKiln({
-      ...readLocalConfig({}),
-      dataDir,
-      apiPort: 0,
-      tokens: parseTokens(`${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other`),
-    });
+    ({ kiln, dataDir } = await startTestKiln('kiln-race-'));
   });
 
   after(async () => {

@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sign } from '@octokit/webhooks-methods';
 import type { PushEvent } from '@octokit/webhooks-types';
@@ -13,8 +10,8 @@ import type { Push } from '../../functions/core/pushes.ts';
 import { handler as ingestPushes } from '../../functions/handlers/queues/ingestPushes.ts';
 import { PUSH_QUEUE } from '../../functions/manifest.ts';
 import { normalizeGitHubPush } from '../../functions/shared/push-events.ts';
-import { DEFAULT_GITHUB_WEBHOOK_SECRET, parseTokens, readLocalConfig } from '../../infra/local/config.ts';
-import { type Kiln, startKiln } from '../../infra/local/runtime.ts';
+import { DEFAULT_GITHUB_WEBHOOK_SECRET } from '../../infra/local/config.ts';
+import type { Kiln } from '../../infra/local/runtime.ts';
 import {
   CALLER_ARN,
   CODECOMMIT_COMMITS,
@@ -32,6 +29,7 @@ import {
   INITIAL_COMMIT,
   NEXT_COMMIT,
 } from '../fixtures/push-events.ts';
+import { startTestKiln } from '../support/embedded-kiln.ts';
 import { deliver } from '../support/github.ts';
 import {
   awaitDeployment,
@@ -42,7 +40,6 @@ import {
   processesOfStack,
   quickEnvironmentBody,
   removeDataDir,
-  TOKEN,
 } from '../support/kiln-process.ts';
 
 const HELLO_WORLD = 'Codertocat/Hello-World';
@@ -59,13 +56,7 @@ describe('Git pushes', { timeout: 300_000 }, () => {
   let dataDir: string;
 
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'kiln-pushes-'));
-    kiln = await startKiln({
-      ...readLocalConfig({}),
-      dataDir,
-      apiPort: 0,
-      tokens: parseTokens(`${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other`),
-    });
+    ({ kiln, dataDir } = await startTestKiln('kiln-pushes-'));
   });
 
   after(async () => {
