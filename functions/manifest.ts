@@ -29,13 +29,26 @@ export type Trigger =
   /** Events matching `pattern` on Kiln's bus or the account's default bus. */
   | { type: 'rule'; rule: string; bus: 'kiln' | 'default'; pattern: EventPattern }
   /** An EventBridge Scheduler schedule (`rate(...)` or `cron(...)`, in `timezone`). */
-  | { type: 'schedule'; schedule: string; expression: string; timezone?: string };
+  | { type: 'schedule'; schedule: string; expression: string; timezone?: string }
+  /**
+   * An ALB Lambda target: the target group the listener rules of sleeping environments forward to.
+   * Embedded, a parked endpoint invokes it through the gateway (`POST /_targets/<name>`, the ALB's event).
+   */
+  | { type: 'target' };
 
 /**
  * A composition root under functions/shared/roots/: the port set a handler's core function takes. The
  * handler module imports exactly this root (a test checks its bundle).
  */
-export type RootName = 'store' | 'request' | 'announce' | 'traffic' | 'stack' | 'ingest' | 'enqueue';
+export type RootName =
+  | 'store'
+  | 'request'
+  | 'announce'
+  | 'traffic'
+  | 'stack'
+  | 'ingest'
+  | 'enqueue'
+  | 'upkeep';
 
 export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
   store: ['store'],
@@ -45,6 +58,7 @@ export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
   stack: ['store', 'compute', 'traffic'],
   ingest: ['pushQueue', 'secrets'],
   enqueue: ['pushQueue'],
+  upkeep: ['store', 'workflows', 'events', 'traffic'],
 };
 
 /** What an entry point may do through its ports, beyond its own logs and traces: its IAM grants. */
@@ -76,6 +90,11 @@ export interface EntryPoint {
 }
 
 const READ: Access = { table: 'read' };
+/** Changing desired state: the writes that start deployments. */
+const REQUEST: Access = { table: 'readWrite', workflows: 'start', events: 'publish' };
+
+/** How often scheduled upkeep runs on AWS; embedded, KILN_UPKEEP_PERIOD_SECONDS may set another period. */
+export const UPKEEP_SCHEDULE = 'rate(5 minutes)';
 
 /** The queue accepted Git pushes wait in (FIFO: one ordered group per branch). */
 export const PUSH_QUEUE = 'kiln-git-pushes';
@@ -114,6 +133,9 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   }),
   http('listStacks', 'GET', '/environments/{name}/stacks', 'store', READ),
   http('listPushes', 'GET', '/environments/{name}/pushes', 'store', READ),
+  http('sleepEnvironment', 'POST', '/environments/{name}/sleep', 'request', REQUEST),
+  http('wakeEnvironment', 'POST', '/environments/{name}/wake', 'request', REQUEST),
+  http('snoozeEnvironment', 'POST', '/environments/{name}/snooze', 'request', REQUEST),
   http('listTemplates', 'GET', '/templates', 'store', READ),
   http('putTemplate', 'PUT', '/templates/{name}', 'store', { table: 'readWrite' }),
   http('getTemplate', 'GET', '/templates/{name}', 'store', READ),
@@ -142,6 +164,24 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
     access: { table: 'readWrite', workflows: 'start', events: 'publish' },
   },
 
+  // Scheduled upkeep: idle environments sleep (and wake at their wakeAt times).
+  {
+    name: 'sweepIdle',
+    module: 'schedules/sweepIdle',
+    trigger: { type: 'schedule', schedule: 'kiln-idle-sweep', expression: UPKEEP_SCHEDULE },
+    root: 'upkeep',
+    // lastRequestAt reads the ALB's request counts (CloudWatch).
+    access: { table: 'readWrite', workflows: 'start', events: 'publish', traffic: 'read' },
+  },
+  // A request to a sleeping environment's endpoint wakes it.
+  {
+    name: 'wakeOnRequest',
+    module: 'targets/wakeOnRequest',
+    trigger: { type: 'target' },
+    root: 'request',
+    access: REQUEST,
+  },
+
   // Workflow tasks (functions/handlers/tasks/), one per Task state name in state-machines/.
   task('AcquireLease', 'request', { table: 'readWrite', workflows: 'observe', events: 'publish' }),
   // launchStack, then ensureEndpoint + registerStack (rule and target group).
@@ -155,6 +195,8 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   task('RestoreTraffic', 'traffic', { table: 'readWrite', traffic: 'manage' }),
   task('PlanTeardown', 'store', READ),
   task('RemoveEndpoint', 'traffic', { table: 'readWrite', traffic: 'manage' }),
+  // Points the environment's rule at the waker (AWS) or holds its requests (embedded).
+  task('ParkEndpoint', 'traffic', { table: 'readWrite', traffic: 'manage' }),
   task('FinishDeployment', 'announce', { table: 'readWrite', events: 'publish' }),
 ];
 

@@ -156,7 +156,7 @@ describe('EC2 and ELB rights', () => {
     ]);
   });
 
-  it('only the tasks that move traffic may change the ALB, and CheckHealth may only read it', () => {
+  it('only the tasks that move traffic may change the ALB; CheckHealth and the idle sweep may only read it', () => {
     const { stack } = kiln();
     const managers = ENTRY_POINTS.filter(({ access }) => access.traffic === 'manage')
       .map(({ name }) => name)
@@ -165,6 +165,7 @@ describe('EC2 and ELB rights', () => {
       'CutOver',
       'DecommissionStack',
       'DrainStack',
+      'ParkEndpoint',
       'ProvisionStack',
       'RemoveEndpoint',
       'RestoreTraffic',
@@ -172,7 +173,8 @@ describe('EC2 and ELB rights', () => {
     assert.deepEqual(attachedHandlers(logicalIdOf(stack, stack.permissions.elbManage)), managers);
     assert.deepEqual(
       attachedHandlers(logicalIdOf(stack, stack.permissions.elbRead)),
-      [...managers, 'CheckHealth'].sort(),
+      // The idle sweep reads target groups to find an environment's request counts.
+      [...managers, 'CheckHealth', 'sweepIdle'].sort(),
     );
   });
 

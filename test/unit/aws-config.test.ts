@@ -33,6 +33,7 @@ import { requestPorts } from '../../functions/shared/roots/request.ts';
 import { stackPorts } from '../../functions/shared/roots/stack.ts';
 import { storePorts } from '../../functions/shared/roots/store.ts';
 import { trafficPorts } from '../../functions/shared/roots/traffic.ts';
+import { upkeepPorts } from '../../functions/shared/roots/upkeep.ts';
 
 const ENVIRONMENT = {
   KILN_TABLE_NAME: 'kiln',
@@ -212,6 +213,7 @@ describe('composition roots without wiring', () => {
     stack: stackPorts,
     ingest: ingestPorts,
     enqueue: enqueuePorts,
+    upkeep: upkeepPorts,
   };
   const adapters = {
     store: DynamoDbStateStore,

@@ -23,7 +23,15 @@ import type {
   PushRecord,
   SourceBinding,
 } from '../../core/pushes.ts';
-import type { AuditEvent, Deployment, DeploymentStep, Environment, Lease, Stack } from '../../core/types.ts';
+import type {
+  AuditEvent,
+  Deployment,
+  DeploymentStep,
+  Environment,
+  Lease,
+  Stack,
+  UpkeepDue,
+} from '../../core/types.ts';
 import {
   AUDIT_PREFIX,
   auditKey,
@@ -51,6 +59,9 @@ import {
   templateIndexKeys,
   templateKey,
   templatesOfRepository,
+  UPKEEP_INDEX,
+  upkeepIndexKey,
+  upkeepPartition,
 } from './table.ts';
 
 /**
@@ -82,6 +93,10 @@ const DESIRED_FIELDS: Record<keyof DesiredStateChange, true> = {
   source: true,
   sourceHead: true,
   template: true,
+  lastActivityAt: true,
+  idle: true,
+  snoozedUntil: true,
+  upkeepDue: true,
   updatedAt: true,
 };
 const OBSERVED_FIELDS: Record<keyof ObservedStateChange, true> = {
@@ -92,6 +107,11 @@ const OBSERVED_FIELDS: Record<keyof ObservedStateChange, true> = {
   endpoint: true,
   weights: true,
   deletedAt: true,
+  lastActivityAt: true,
+  awakeSince: true,
+  upkeepDue: true,
+  sleptSpec: true,
+  sleepingSince: true,
 };
 const STACK_FIELDS: Record<keyof StackChange | 'updatedAt', true> = {
   status: true,
@@ -187,6 +207,21 @@ class UpdateBuilder {
   }
 }
 
+/** The upkeep index follows `upkeepDue`: keyed while something is due, removed with it (a sparse index). */
+function indexUpkeep(
+  update: UpdateBuilder,
+  name: string,
+  change: { upkeepDue?: UpkeepDue | null },
+): UpdateBuilder {
+  if (change.upkeepDue) {
+    const keys = upkeepIndexKey(change.upkeepDue, name);
+    update.set(UPKEEP_INDEX.partitionKey, keys.gsi3pk).set(UPKEEP_INDEX.sortKey, keys.gsi3sk);
+  } else if (change.upkeepDue === null) {
+    update.remove(UPKEEP_INDEX.partitionKey).remove(UPKEEP_INDEX.sortKey);
+  }
+  return update;
+}
+
 function isConditionalCheckFailed(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
@@ -263,6 +298,30 @@ export class DynamoDbStateStore implements StateStore {
     return this.#queryIndex<Environment>(TEAM_INDEX, teamPartition(team), ENVIRONMENT_SORT_PREFIX);
   }
 
+  async listUpkeepDue(
+    action: UpkeepDue['action'],
+    shard: number,
+    dueBy: string,
+    page: { limit: number; after?: string },
+  ): Promise<{ environments: Environment[]; next?: string }> {
+    // Sort keys are `<due time>#ENV#<name>`: every key of a time at or before `dueBy` sorts below `<dueBy>$`.
+    const { Items, LastEvaluatedKey } = await this.#client.send(
+      new QueryCommand({
+        TableName: this.#tableName,
+        IndexName: UPKEEP_INDEX.name,
+        KeyConditionExpression: '#pk = :pk AND #sk < :before',
+        ExpressionAttributeNames: { '#pk': UPKEEP_INDEX.partitionKey, '#sk': UPKEEP_INDEX.sortKey },
+        ExpressionAttributeValues: { ':pk': upkeepPartition(action, shard), ':before': `${dueBy}$` },
+        Limit: page.limit,
+        ...(page.after ? { ExclusiveStartKey: JSON.parse(page.after) as Item } : {}),
+      }),
+    );
+    return {
+      environments: (Items ?? []).map((item) => toDomain<Environment>(item)),
+      ...(LastEvaluatedKey ? { next: JSON.stringify(LastEvaluatedKey) } : {}),
+    };
+  }
+
   async listEnvironmentsBySource(source: SourceBinding): Promise<Environment[]> {
     const { gsi2pk } = sourceIndexKey(source, '');
     return this.#queryIndex<Environment>(SOURCE_INDEX, gsi2pk, ENVIRONMENT_SORT_PREFIX);
@@ -285,7 +344,7 @@ export class DynamoDbStateStore implements StateStore {
     expectedVersion: number,
     change: DesiredStateChange,
   ): Promise<Environment> {
-    const update = new UpdateBuilder().assign(change, DESIRED_FIELDS);
+    const update = indexUpkeep(new UpdateBuilder().assign(change, DESIRED_FIELDS), name, change);
     if (change.team !== undefined) update.set(TEAM_INDEX.partitionKey, teamPartition(change.team));
     // The source index follows the binding: set with it, removed with it (a sparse index).
     if (change.source) {
@@ -305,7 +364,7 @@ export class DynamoDbStateStore implements StateStore {
   async updateObservedState(name: string, change: ObservedStateChange): Promise<void> {
     await this.#updateExisting(
       envKey(name),
-      new UpdateBuilder().assign(change, OBSERVED_FIELDS),
+      indexUpkeep(new UpdateBuilder().assign(change, OBSERVED_FIELDS), name, change),
       `environment ${name}`,
     );
   }
@@ -316,7 +375,10 @@ export class DynamoDbStateStore implements StateStore {
     reclaimFrom?: string,
     change: ObservedStateChange = {},
   ): Promise<void> {
-    const update = new UpdateBuilder().assign(change, OBSERVED_FIELDS).set('lease', lease);
+    const update = indexUpkeep(new UpdateBuilder().assign(change, OBSERVED_FIELDS), name, change).set(
+      'lease',
+      lease,
+    );
     const leaseAttribute = update.name('lease');
     const takeover =
       reclaimFrom === undefined
@@ -335,7 +397,9 @@ export class DynamoDbStateStore implements StateStore {
   }
 
   async releaseLease(name: string, holder: string, change: ObservedStateChange = {}): Promise<boolean> {
-    const update = new UpdateBuilder().assign(change, OBSERVED_FIELDS).remove('lease');
+    const update = indexUpkeep(new UpdateBuilder().assign(change, OBSERVED_FIELDS), name, change).remove(
+      'lease',
+    );
     const condition = `${update.name('lease')}.${update.name('holder')} = ${update.value('holder', holder)}`;
     // A failed condition means the lease is already gone or someone else's: nothing to release.
     return (await this.#update(envKey(name), update, condition)) !== undefined;

@@ -1,4 +1,5 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { UPKEEP_SHARDS } from '../../core/idle.ts';
 
 /**
  * Shape of Kiln's single DynamoDB table. The store, the embedded runtime and the CDK construct all
@@ -25,6 +26,17 @@ export const TEAM_INDEX = { name: 'byTeam', partitionKey: 'gsi1pk', sortKey: 'gs
  */
 export const SOURCE_INDEX = { name: 'bySource', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' } as const;
 
+/**
+ * Sparse GSI of the upkeep Kiln owes: an environment carries `UPKEEP#<sleep|wake>#<shard>` /
+ * `<due time>#ENV#<name>` only while something is due (see core/idle.ts), so the idle sweep queries
+ * what is due and nothing else. The partition is split over UPKEEP_SHARDS shards by a hash of the name:
+ * a hundred thousand environments never share one hot index partition.
+ */
+export const UPKEEP_INDEX = { name: 'byUpkeepDue', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' } as const;
+
+/** Every GSI of the table, in the order they were added. */
+export const INDEXES = [TEAM_INDEX, SOURCE_INDEX, UPKEEP_INDEX] as const;
+
 /** Epoch-seconds attribute DynamoDB expires items by (enabled by CDK; dynalite never expires anything). */
 export const TTL_ATTRIBUTE = 'expiresAt';
 
@@ -32,10 +44,7 @@ export const TTL_ATTRIBUTE = 'expiresAt';
 export const LAYOUT_ATTRIBUTES: ReadonlySet<string> = new Set([
   PARTITION_KEY,
   SORT_KEY,
-  TEAM_INDEX.partitionKey,
-  TEAM_INDEX.sortKey,
-  SOURCE_INDEX.partitionKey,
-  SOURCE_INDEX.sortKey,
+  ...INDEXES.flatMap((index) => [index.partitionKey, index.sortKey]),
   TTL_ATTRIBUTE,
 ]);
 
@@ -86,6 +95,32 @@ export function sourceIndexKey(
     gsi2pk: `SOURCE#${source.provider}#${source.repository}#${source.branch}`,
     gsi2sk: environmentPartition(name),
   };
+}
+
+/** The upkeep-index partition of one shard of one kind of upkeep. */
+export function upkeepPartition(action: 'sleep' | 'wake', shard: number): string {
+  return `UPKEEP#${action}#${shard}`;
+}
+
+/** Upkeep-index keys of an environment owing `due`: sorted by due time within its shard. */
+export function upkeepIndexKey(
+  due: { action: 'sleep' | 'wake'; at: string },
+  name: string,
+): { gsi3pk: string; gsi3sk: string } {
+  return {
+    gsi3pk: upkeepPartition(due.action, upkeepShardOf(name)),
+    gsi3sk: `${due.at}#${environmentPartition(name)}`,
+  };
+}
+
+/** A stable shard in [0, UPKEEP_SHARDS) for an environment name (FNV-1a). */
+export function upkeepShardOf(name: string): number {
+  let hash = 0x811c9dc5;
+  for (const char of name) {
+    hash ^= char.codePointAt(0) as number;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % UPKEEP_SHARDS;
 }
 
 /** A template item: its own partition; team and repository indexes. */
@@ -154,34 +189,21 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
     AttributeDefinitions: [
-      { AttributeName: PARTITION_KEY, AttributeType: 'S' },
-      { AttributeName: SORT_KEY, AttributeType: 'S' },
-      { AttributeName: TEAM_INDEX.partitionKey, AttributeType: 'S' },
-      { AttributeName: TEAM_INDEX.sortKey, AttributeType: 'S' },
-      { AttributeName: SOURCE_INDEX.partitionKey, AttributeType: 'S' },
-      { AttributeName: SOURCE_INDEX.sortKey, AttributeType: 'S' },
-    ],
+      PARTITION_KEY,
+      SORT_KEY,
+      ...INDEXES.flatMap((i) => [i.partitionKey, i.sortKey]),
+    ].map((attribute) => ({ AttributeName: attribute, AttributeType: 'S' })),
     KeySchema: [
       { AttributeName: PARTITION_KEY, KeyType: 'HASH' },
       { AttributeName: SORT_KEY, KeyType: 'RANGE' },
     ],
-    GlobalSecondaryIndexes: [
-      {
-        IndexName: TEAM_INDEX.name,
-        KeySchema: [
-          { AttributeName: TEAM_INDEX.partitionKey, KeyType: 'HASH' },
-          { AttributeName: TEAM_INDEX.sortKey, KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'ALL' },
-      },
-      {
-        IndexName: SOURCE_INDEX.name,
-        KeySchema: [
-          { AttributeName: SOURCE_INDEX.partitionKey, KeyType: 'HASH' },
-          { AttributeName: SOURCE_INDEX.sortKey, KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'ALL' },
-      },
-    ],
+    GlobalSecondaryIndexes: INDEXES.map((index) => ({
+      IndexName: index.name,
+      KeySchema: [
+        { AttributeName: index.partitionKey, KeyType: 'HASH' },
+        { AttributeName: index.sortKey, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    })),
   };
 }
