@@ -328,9 +328,8 @@ export async function snoozeEnvironment(
   const now = ports.clock.now().toISOString();
   const ahead = Date.parse(until) - Date.parse(now);
   if (!(ahead >= 60_000 && ahead <= MAX_SNOOZE_MS)) {
-    throw new ValidationError('cannot snooze', [
-      { path: 'until', message: `must be from one minute to 30 days after now (${now})` },
-    ]);
+    const message = `must be from one minute to 30 days after now (${now})`;
+    throw new ValidationError(`until ${message}`, [{ path: 'until', message }]);
   }
   until = new Date(until).toISOString();
   const snoozed = await retryOnConflict(undefined, async () => {

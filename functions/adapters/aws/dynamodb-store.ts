@@ -333,6 +333,7 @@ export class DynamoDbStateStore implements StateStore {
       ...envKey(environment.name),
       ...teamIndexKey(environment.team, environment.name),
       ...(environment.source ? sourceIndexKey(environment.source, environment.name) : {}),
+      ...(environment.upkeepDue ? upkeepIndexKey(environment.upkeepDue, environment.name) : {}),
     };
     if (!(await this.#putIfAbsent(item))) {
       throw new VersionConflictError(`environment ${environment.name} already exists`);
