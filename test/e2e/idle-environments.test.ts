@@ -184,6 +184,55 @@ describe('idle environments', { timeout: 600_000 }, () => {
     await assertInvariants();
   });
 
+  it('the waker, as the ALB invokes it on AWS: 503 with Retry-After and a waking-up page while it starts the wake', async () => {
+    const awake = await deployed('idle-waker');
+    const sleep = await call(kiln, 'POST', '/environments/idle-waker/sleep');
+    await asleep('idle-waker', sleep.body.deploymentId);
+    const invoke = (host: string, method = 'POST') =>
+      fetch(`${kiln.apiUrl}/_targets/wakeOnRequest`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        ...(method === 'POST'
+          ? {
+              body: JSON.stringify({
+                requestContext: {
+                  elb: {
+                    targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/kiln-waker/1',
+                  },
+                },
+                httpMethod: 'GET',
+                path: '/',
+                queryStringParameters: {},
+                headers: { host },
+                body: '',
+                isBase64Encoded: false,
+              }),
+            }
+          : {}),
+      });
+    const answer = await invoke('idle-waker.envs.example.com');
+    assert.equal(answer.status, 200, 'the invocation itself succeeds');
+    const result = (await answer.json()) as {
+      statusCode: number;
+      headers: Record<string, string>;
+      body: string;
+    };
+    assert.equal(result.statusCode, 503);
+    assert.equal(result.headers['retry-after'], '10');
+    assert.match(result.body, /idle-waker was asleep and is waking up/);
+    await eventually('the wake to put it live', async () =>
+      (await call(kiln, 'GET', '/environments/idle-waker')).body.status === 'live' ? true : undefined,
+    );
+    assert.equal(await fetchText(awake.endpoint), 'sample-app v1\n');
+
+    const unknown = (await (await invoke('no-such-env.envs.example.com')).json()) as { statusCode: number };
+    assert.equal(unknown.statusCode, 404);
+    const hostile = (await (await invoke('../../etc.example.com')).json()) as { statusCode: number };
+    assert.equal(hostile.statusCode, 404);
+    assert.equal((await invoke('idle-waker.example.com', 'GET')).status, 405);
+    await assertInvariants();
+  });
+
   it('refuses what makes no sense, with a problem naming it, and changes nothing', async () => {
     const put = await call(kiln, 'PUT', '/environments/idle-bad', {
       body: { ...quickEnvironmentBody('v1'), idle: { afterMinutes: 30, sleepAt: 'cron(0 25 * * ? *)' } },

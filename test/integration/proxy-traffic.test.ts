@@ -117,6 +117,65 @@ describe('ProxyTraffic', () => {
     cleanUpLater(() => rm(dir, { recursive: true, force: true }));
     return join(dir, name);
   }
+  describe('a parked endpoint (an environment asleep)', () => {
+    test('holds a request while the waker wakes the environment, then sends it to the stack that took traffic', async () => {
+      const traffic = newTraffic();
+      const endpoint = await traffic.parkEndpoint(ENV).then(() => traffic.ensureEndpoint(ENV));
+      const woken: { environment: string; path: string }[] = [];
+      const instance = await backend('woken');
+      traffic.setWakeHold({
+        holdMs: 10_000,
+        waker: async (environment, request) => {
+          woken.push({ environment, path: request.path });
+          // The wake, as a deployment does it: a new stack registered, then given traffic.
+          setTimeout(async () => {
+            await traffic.registerStack(ENV, 'woken-stack', [instance], healthCheck);
+            await traffic.setWeights(ENV, { 'woken-stack': 100 });
+          }, 200);
+        },
+      });
+      const replies = await Promise.all([get(`${endpoint}/a`), get(`${endpoint}/b`), get(`${endpoint}/c`)]);
+      assert.deepEqual(
+        replies.map((reply) => [reply.status, reply.body, reply.stack]),
+        Array.from({ length: 3 }, () => [200, 'woken', 'woken-stack']),
+      );
+      assert.equal(woken.length, 1, 'concurrent held requests call the waker once');
+      assert.equal(woken[0]?.environment, ENV);
+      assert.ok(await traffic.lastRequestAt(ENV, new Date(Date.now() - 60_000).toISOString()));
+    });
+
+    test('answers 503 with Retry-After once the hold time is over, or at once when nobody can wake it', async () => {
+      const traffic = newTraffic();
+      await traffic.parkEndpoint(ENV);
+      const endpoint = await traffic.ensureEndpoint(ENV);
+      const unwakeable = await fetch(endpoint);
+      assert.equal(unwakeable.status, 503);
+      assert.equal(unwakeable.headers.get('retry-after'), '10');
+      assert.match(await unwakeable.text(), /asleep and waking up/);
+
+      let calls = 0;
+      traffic.setWakeHold({ holdMs: 300, waker: async () => void calls++ });
+      const started = Date.now();
+      const late = await fetch(endpoint);
+      assert.equal(late.status, 503);
+      assert.ok(Date.now() - started >= 290, 'held for the hold time');
+      assert.equal(calls, 1);
+    });
+
+    test('is kept parked across a restart of the proxy, and a client that hangs up stops waiting', async () => {
+      const stateFile = await tempFile('traffic.json');
+      const first = new ProxyTraffic({ stateFile });
+      await first.parkEndpoint(ENV);
+      const endpoint = await first.ensureEndpoint(ENV);
+      await first.close();
+      const second = newTraffic({ stateFile });
+      await second.restore();
+      let calls = 0;
+      second.setWakeHold({ holdMs: 5000, waker: async () => void calls++ });
+      await assert.rejects(fetch(endpoint, { signal: AbortSignal.timeout(200) }));
+      assert.equal(calls, 1, 'restored parked: the request woke it');
+    });
+  });
 
   test('weights 100/0 send every request to one stack of sample apps, and a switch moves them all', async () => {
     const compute = newCompute();

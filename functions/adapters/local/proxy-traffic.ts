@@ -152,7 +152,10 @@ export class ProxyTraffic implements Traffic {
     }
     const route = this.#routes.get(environment);
     const serving = Object.values(weights).some((weight) => weight > 0);
-    if (route?.parked && serving) route.parked = undefined;
+    if (route?.parked && serving) {
+      route.parked = undefined;
+      route.wokenAt = undefined;
+    }
     await this.#save();
     if (route && serving) for (const request of [...route.held]) request.release();
   }
@@ -163,6 +166,7 @@ export class ProxyTraffic implements Traffic {
     const route = this.#routes.get(environment) as EnvironmentRoute;
     if (route.parked) return;
     route.parked = true;
+    route.wokenAt = undefined;
     await this.#save();
   }
 
