@@ -270,7 +270,7 @@ export async function requestSleep(
     const environment = await ownedEnvironment(ports, actor, name);
     const inFlight = await inFlightDeployment(ports, environment);
     if (inFlight?.action === 'sleep' || (environment.status === 'sleeping' && !inFlight)) {
-      return { environment, ...(inFlight ? { deploymentId: inFlight.id } : {}), created: false };
+      return leftAsItIs(environment, inFlight);
     }
     if (!environment.liveStackId && inFlight?.action !== 'deploy') {
       throw new ConflictError(`environment ${name} is ${environment.status}: nothing runs that could sleep`);
@@ -298,9 +298,7 @@ export async function requestWake(
     const environment = await ownedEnvironment(ports, actor, name);
     const inFlight = await inFlightDeployment(ports, environment);
     const asleep = inFlight ? inFlight.action === 'sleep' : environment.status === 'sleeping';
-    if (!asleep) {
-      return { environment, ...(inFlight ? { deploymentId: inFlight.id } : {}), created: false };
-    }
+    if (!asleep) return leftAsItIs(environment, inFlight);
     // Going to sleep right now: what it runs is what it will have slept with.
     const spec = environment.sleptSpec ?? environment.liveSpec ?? environment.spec;
     return startDeployment(ports, actor, environment, {
@@ -605,6 +603,11 @@ async function startDeployment(
   await ports.events.publish(events);
   await ports.workflows.start(workflowOf(plan.action), { environment: environment.name, deploymentId: id });
   return { environment: updated, deploymentId: id, created: false };
+}
+
+/** The answer to a request that changes nothing: the environment, and the deployment already moving it. */
+function leftAsItIs(environment: Environment, inFlight: Deployment | undefined): Accepted {
+  return { environment, ...(inFlight ? { deploymentId: inFlight.id } : {}), created: false };
 }
 
 function sameIdlePolicy(a: IdlePolicy | undefined, b: IdlePolicy | undefined): boolean {

@@ -9,14 +9,13 @@ import {
   awaitDeployment,
   call,
   environmentBody,
-  eventually,
   fetchText,
   type KilnProcess,
   processesOfStack,
   removeDataDir,
   startKilnProcess,
 } from '../support/kiln-process.ts';
-import { realStateViolations } from '../support/real-state.ts';
+import { awaitInvariants } from '../support/real-state.ts';
 import { SteadyLoad } from '../support/steady-load.ts';
 
 const ENV = 'crash-dev';
@@ -93,16 +92,7 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
       [`sample-app ${expectedVersion}\n`],
       'exactly one version serves: the live one',
     );
-    // Stopping what no record wants (a decommissioned stack's instances) may take a moment after the end.
-    await eventually(
-      'the invariants to hold over the real state',
-      async () => {
-        const violations = await realStateViolations(dataDir, [ENV]);
-        if (violations.length > 0) throw new Error(violations.join('\n'));
-        return true;
-      },
-      10_000,
-    );
+    await awaitInvariants(dataDir, [ENV]);
     const stacks = (await call(kiln, 'GET', `/environments/${ENV}/stacks`)).body.stacks as {
       stackId: string;
       status: string;

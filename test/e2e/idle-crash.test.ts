@@ -14,7 +14,7 @@ import {
   removeDataDir,
   startKilnProcess,
 } from '../support/kiln-process.ts';
-import { realStateViolations } from '../support/real-state.ts';
+import { awaitInvariants } from '../support/real-state.ts';
 
 const ENV = 'idle-crash';
 
@@ -70,15 +70,7 @@ describe('sleep and wake through kill -9', { timeout: 600_000 }, () => {
   }
 
   async function assertInvariants() {
-    await eventually(
-      'the invariants to hold over the real state',
-      async () => {
-        const violations = await realStateViolations(dataDir, [ENV]);
-        if (violations.length > 0) throw new Error(violations.join('\n'));
-        return true;
-      },
-      10_000,
-    );
+    await awaitInvariants(dataDir, [ENV]);
   }
 
   for (const states of [['DecommissionEachStack'], ['KeepEndpoint', 'ParkEndpoint']]) {

@@ -7,6 +7,7 @@ import { instanceProcessesOf } from '../../functions/adapters/local/process-comp
 import { JsonStateFile } from '../../functions/adapters/local/state-file.ts';
 import { invariantViolations, takeSnapshot, type WorldSnapshot } from '../../functions/core/invariants.ts';
 import { RUNTIME_FILE, type RuntimeDescription } from '../../infra/local/runtime.ts';
+import { eventually } from './kiln-process.ts';
 
 const DAEMON_ENTRY = resolve(import.meta.dirname, '../../infra/local/traffic-daemon.ts');
 
@@ -50,4 +51,20 @@ export async function realStateViolations(
   environments: readonly string[],
 ): Promise<string[]> {
   return invariantViolations(await realState(dataDir, environments));
+}
+
+/**
+ * Waits (up to 10 s) until DESIGN's invariants hold over the real state: stopping what no record wants
+ * (a decommissioned stack's instances) may take a moment after a deployment ends. Throws the violations.
+ */
+export async function awaitInvariants(dataDir: string, environments: readonly string[]): Promise<void> {
+  await eventually(
+    'the invariants to hold over the real state',
+    async () => {
+      const violations = await realStateViolations(dataDir, environments);
+      if (violations.length > 0) throw new Error(violations.join('\n'));
+      return true;
+    },
+    10_000,
+  );
 }
