@@ -69,8 +69,12 @@ export interface Access {
   workflows?: 'start' | 'observe';
   /** Launching a stack's instances, or terminating them. */
   compute?: 'launch' | 'terminate';
-  /** Target health only, or creating/weighting/removing rules and target groups. */
-  traffic?: 'read' | 'manage';
+  /**
+   * `read`: rules, target groups and target health; `requests`: those and the ALB's request counts
+   * (CloudWatch), an environment's activity; `manage`: creating, weighting and removing rules and target
+   * groups.
+   */
+  traffic?: 'read' | 'requests' | 'manage';
   /** Puts lifecycle events on Kiln's bus. */
   events?: 'publish';
   /** Sends accepted pushes to the push queue. */
@@ -170,8 +174,8 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
     module: 'schedules/sweepIdle',
     trigger: { type: 'schedule', schedule: 'kiln-idle-sweep', expression: UPKEEP_SCHEDULE },
     root: 'upkeep',
-    // lastRequestAt reads the ALB's request counts (CloudWatch).
-    access: { table: 'readWrite', workflows: 'start', events: 'publish', traffic: 'read' },
+    // lastRequestAt reads the environment's rule and the ALB's request counts (CloudWatch).
+    access: { table: 'readWrite', workflows: 'start', events: 'publish', traffic: 'requests' },
   },
   // A request to a sleeping environment's endpoint wakes it.
   {
@@ -199,6 +203,17 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   task('ParkEndpoint', 'traffic', { table: 'readWrite', traffic: 'manage' }),
   task('FinishDeployment', 'announce', { table: 'readWrite', events: 'publish' }),
 ];
+
+/**
+ * The waker: the one `target` entry point, the ALB Lambda target the rules of sleeping environments
+ * forward to (embedded, what a parked endpoint invokes).
+ */
+export function wakerOf(entries: readonly EntryPoint[] = ENTRY_POINTS): EntryPoint {
+  const [waker, ...others] = entries.filter((entry) => entry.trigger.type === 'target');
+  if (!waker || others.length > 0)
+    throw new Error('functions/manifest.ts must list one target entry point: the waker');
+  return waker;
+}
 
 /** Queue, rule and schedule handlers' timeout: short work per invocation (a batch, an event, a sweep). */
 export const EVENT_HANDLER_TIMEOUT_SECONDS = 60;

@@ -18,6 +18,7 @@ import { KilnNetwork } from './constructs/network.ts';
 import { KilnQueue } from './constructs/queues.ts';
 import { KilnSecrets } from './constructs/secrets.ts';
 import { KilnTable } from './constructs/table.ts';
+import { KilnWaker } from './constructs/waker.ts';
 import { executionArns, KilnWorkflows, stateMachineArn, workflowFiles } from './constructs/workflows.ts';
 
 /** Port every Kiln instance serves on (the sample app and artifacts built for Kiln listen there). */
@@ -51,6 +52,7 @@ export class KilnStack extends Stack {
   readonly api: KilnApi;
   readonly alarms: KilnAlarms;
   readonly events: KilnEvents;
+  readonly waker: KilnWaker;
   readonly queues: ReadonlyMap<string, KilnQueue>;
 
   constructor(scope: Construct, id: string, props: KilnStackProps = {}) {
@@ -71,6 +73,7 @@ export class KilnStack extends Stack {
       ]),
     );
 
+    const waker = new KilnWaker(this, 'Waker', { ...(props.entries ? { entries: props.entries } : {}) });
     const pushQueue = queues.get(PUSH_QUEUE)?.queue;
     const secrets = new KilnSecrets(this, 'Secrets');
     const workflows = workflowFiles().map(({ workflow }) => workflow);
@@ -88,6 +91,7 @@ export class KilnStack extends Stack {
       KILN_SECURITY_GROUP_IDS: network.instanceSecurityGroup.securityGroupId,
       KILN_VPC_ID: network.vpc.vpcId,
       KILN_LISTENER_ARN: network.listener.listenerArn,
+      KILN_WAKER_TARGET_GROUP_ARN: waker.targetGroup.targetGroupArn,
       KILN_ENDPOINT_DOMAIN: props.endpointDomain ?? network.loadBalancer.loadBalancerDnsName,
       KILN_INSTANCE_PORT: String(INSTANCE_PORT),
       KILN_DEFAULT_INSTANCE_TYPE: DEFAULT_INSTANCE_TYPE,
@@ -112,6 +116,7 @@ export class KilnStack extends Stack {
       ...(props.entries ? { entries: props.entries } : {}),
     });
     events.bindTargets(functions.byName);
+    waker.bindTarget(functions.byName);
     for (const entry of props.entries ?? ENTRY_POINTS) {
       if (entry.trigger.type !== 'queue') continue;
       const queue = queues.get(entry.trigger.queue);
@@ -139,11 +144,17 @@ export class KilnStack extends Stack {
     this.api = api;
     this.alarms = alarms;
     this.events = events;
+    this.waker = waker;
     this.queues = queues;
 
     new CfnOutput(this, 'ApiUrl', { value: api.api.url, description: 'Base URL of the REST API (SigV4)' });
     new CfnOutput(this, 'TableName', { value: table.table.tableName });
     new CfnOutput(this, 'LoadBalancerDnsName', { value: network.loadBalancer.loadBalancerDnsName });
+    new CfnOutput(this, 'WakerTargetGroupArn', {
+      value: waker.targetGroup.targetGroupArn,
+      description:
+        'Where the rules of sleeping environments forward (KILN_WAKER_TARGET_GROUP_ARN in hybrid mode)',
+    });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarms.topic.topicArn });
     new CfnOutput(this, 'EventBusName', {
       value: events.bus.eventBusName,

@@ -19,7 +19,13 @@ export const PORT_CONFIG = {
     'KILN_INSTANCE_PORT',
     'KILN_DEFAULT_INSTANCE_TYPE',
   ],
-  traffic: ['KILN_LISTENER_ARN', 'KILN_VPC_ID', 'KILN_ENDPOINT_DOMAIN', 'KILN_INSTANCE_PORT'],
+  traffic: [
+    'KILN_LISTENER_ARN',
+    'KILN_VPC_ID',
+    'KILN_ENDPOINT_DOMAIN',
+    'KILN_INSTANCE_PORT',
+    'KILN_WAKER_TARGET_GROUP_ARN',
+  ],
   events: ['KILN_EVENT_BUS_NAME'],
   pushQueue: ['KILN_PUSH_QUEUE_URL'],
   secrets: ['KILN_GITHUB_WEBHOOK_SECRET_ARN'],
@@ -64,7 +70,8 @@ export function readComputeConfig(env: Env = process.env) {
 /**
  * KILN_LISTENER_ARN (the ALB listener carrying one host-header rule per environment), KILN_VPC_ID (where
  * target groups are made), KILN_ENDPOINT_DOMAIN (environments are served at `http://<name>.<domain>`),
- * KILN_INSTANCE_PORT (default 8080).
+ * KILN_INSTANCE_PORT (default 8080), KILN_WAKER_TARGET_GROUP_ARN (the waker's Lambda target group, where the
+ * rules of sleeping environments forward).
  */
 export function readTrafficConfig(env: Env = process.env) {
   return Object.freeze({
@@ -72,6 +79,7 @@ export function readTrafficConfig(env: Env = process.env) {
     vpcId: required(env, 'KILN_VPC_ID'),
     endpointDomain: required(env, 'KILN_ENDPOINT_DOMAIN'),
     instancePort: port(env, 'KILN_INSTANCE_PORT'),
+    wakerTargetGroupArn: required(env, 'KILN_WAKER_TARGET_GROUP_ARN'),
   });
 }
 

@@ -25,6 +25,9 @@ export const ELB_READ_ACTIONS = [
   'elasticloadbalancing:DescribeTargetHealth',
 ];
 
+/** What reading an environment's activity adds to the reads: the ALB's request counts (alb-request-counts.ts). */
+export const REQUEST_COUNT_ACTIONS = ['cloudwatch:GetMetricData'];
+
 /** Target groups are named `kiln-<hash of the stack id>` by the traffic adapter (targetGroupName). */
 export const TARGET_GROUP_NAME_PREFIX = 'kiln-';
 
@@ -43,6 +46,7 @@ export class ComputePermissions extends Construct {
   readonly ec2Launch: Policy;
   readonly ec2Terminate: Policy;
   readonly elbRead: Policy;
+  readonly requestCounts: Policy;
   readonly elbManage: Policy;
 
   constructor(scope: Construct, id: string, network: KilnNetwork) {
@@ -154,6 +158,21 @@ export class ComputePermissions extends Construct {
       reason: DESCRIBE_REASON,
     });
 
+    this.requestCounts = new Policy(this, 'RequestCounts', {
+      statements: [
+        new PolicyStatement({
+          sid: 'ReadAlbRequestCounts',
+          actions: REQUEST_COUNT_ACTIONS,
+          resources: ['*'],
+        }),
+      ],
+    });
+    Validations.of(this.requestCounts).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'cloudwatch:GetMetricData supports no resource-level permissions, so it can only be granted on "*"; it only reads metrics, and only the idle sweep gets it (the ALB\'s per-target-group request counts of environments due to sleep).',
+    });
+
     this.elbManage = new Policy(this, 'ElbManage', {
       statements: [
         new PolicyStatement({
@@ -222,6 +241,12 @@ export class ComputePermissions extends Construct {
   /** Tasks that only observe traffic (target health). */
   grantTrafficRead(role: IRole): void {
     this.elbRead.attachToRole(role);
+  }
+
+  /** The idle sweep: an environment's rule, and the ALB's request counts of its target groups. */
+  grantTrafficRequests(role: IRole): void {
+    this.elbRead.attachToRole(role);
+    this.requestCounts.attachToRole(role);
   }
 
   /** Tasks that create, weigh, drain or remove an environment's rule and target groups. */

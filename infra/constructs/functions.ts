@@ -281,6 +281,7 @@ export class KilnFunctions extends Construct {
     if (access.compute === 'launch') props.permissions.grantLaunch(role);
     if (access.compute === 'terminate') props.permissions.grantTerminate(role);
     if (access.traffic === 'read') props.permissions.grantTrafficRead(role);
+    if (access.traffic === 'requests') props.permissions.grantTrafficRequests(role);
     if (access.traffic === 'manage') props.permissions.grantTrafficManage(role);
     if (access.events === 'publish') {
       role.addToPrincipalPolicy(

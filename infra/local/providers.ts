@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -100,6 +101,7 @@ function awsProvider(): Provider {
     dynamodb: new DynamoDBClient({}),
     ec2: new EC2Client({}),
     elb: new ElasticLoadBalancingV2Client({}),
+    cloudWatch: new CloudWatchClient({}),
   };
   return {
     store: new DynamoDbStateStore({
@@ -107,7 +109,7 @@ function awsProvider(): Provider {
       tableName,
     }),
     compute: buildAwsCompute(compute, clients.ec2),
-    traffic: buildAwsTraffic(traffic, clients.elb),
+    traffic: buildAwsTraffic(traffic, clients.elb, clients.cloudWatch),
     description: `AWS (table ${tableName}, listener ${traffic.listenerArn})`,
     // Instances and the ALB keep running on their own: nothing to bring back or stop.
     restore: async () => 'nothing to take over: EC2 and the ALB run on their own',

@@ -9,7 +9,7 @@ import { JsonStateFile } from '../../functions/adapters/local/state-file.ts';
 import { LocalStepFunctions } from '../../functions/adapters/local/step-functions.ts';
 import { systemClock } from '../../functions/core/ports/clock.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
-import { ENTRY_POINTS, PUSH_QUEUE, ROUTES } from '../../functions/manifest.ts';
+import { PUSH_QUEUE, ROUTES, wakerOf } from '../../functions/manifest.ts';
 import { logger } from '../../functions/shared/logger.ts';
 import { wirePorts } from '../../functions/shared/wiring.ts';
 import type { LocalConfig } from './config.ts';
@@ -156,13 +156,8 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
   };
 }
 
-/** The ALB target a parked endpoint invokes: the one `target` entry point of the manifest, the waker. */
-const WAKER = (() => {
-  const [waker, ...others] = ENTRY_POINTS.filter((entry) => entry.trigger.type === 'target');
-  if (!waker || others.length > 0)
-    throw new Error('functions/manifest.ts must list one target entry point: the waker');
-  return waker.name;
-})();
+/** The ALB target a parked endpoint invokes. */
+const WAKER = wakerOf().name;
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {

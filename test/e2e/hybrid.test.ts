@@ -40,6 +40,8 @@ describe('hybrid mode: KILN_PROVIDER=aws', { timeout: 180_000 }, () => {
       KILN_VPC_ID: 'vpc-0123',
       KILN_LISTENER_ARN: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/kiln/1/2',
       KILN_ENDPOINT_DOMAIN: 'apps.example.com',
+      KILN_WAKER_TARGET_GROUP_ARN:
+        'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/waker-Kiln/3',
     });
   });
 

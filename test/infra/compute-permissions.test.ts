@@ -215,11 +215,12 @@ describe('EC2 and ELB rights', () => {
     assert.ok(targetGroupName('checkout-staging-v0007').startsWith(TARGET_GROUP_NAME_PREFIX));
   });
 
-  it('grants every EC2, ELB and Step Functions call the AWS adapters make', () => {
+  it('grants every EC2, ELB, CloudWatch and Step Functions call the AWS adapters make', () => {
     const adapters: Array<[string, string]> = [
       ['ec2-compute.ts', 'ec2'],
       ['ec2-images.ts', 'ec2'],
       ['elb-traffic.ts', 'elasticloadbalancing'],
+      ['alb-request-counts.ts', 'cloudwatch'],
       ['sfn-workflows.ts', 'states'],
     ];
     const granted = allowedActions(kiln().template.toJSON());

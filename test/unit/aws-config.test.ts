@@ -45,6 +45,7 @@ const ENVIRONMENT = {
   KILN_VPC_ID: 'vpc-kiln',
   KILN_LISTENER_ARN: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/kiln/1/2',
   KILN_ENDPOINT_DOMAIN: 'apps.example.com',
+  KILN_WAKER_TARGET_GROUP_ARN: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/waker-Kiln/3',
   KILN_EVENT_BUS_NAME: 'Kiln-events',
   KILN_PUSH_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/kiln-git-pushes.fifo',
   KILN_GITHUB_WEBHOOK_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kiln-webhooks-AbCdEf',
@@ -90,6 +91,7 @@ describe('configuration, one reader per port', () => {
       vpcId: 'vpc-kiln',
       endpointDomain: 'apps.example.com',
       instancePort: 8080,
+      wakerTargetGroupArn: ENVIRONMENT.KILN_WAKER_TARGET_GROUP_ARN,
     });
     assert.deepEqual(readEventsConfig(ENVIRONMENT), { eventBusName: 'Kiln-events' });
     assert.deepEqual(readPushQueueConfig(ENVIRONMENT), { queueUrl: ENVIRONMENT.KILN_PUSH_QUEUE_URL });

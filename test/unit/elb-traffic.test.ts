@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import {
+  CloudWatchClient,
+  GetMetricDataCommand,
+  type GetMetricDataCommandInput,
+} from '@aws-sdk/client-cloudwatch';
+import {
   type Action,
   CreateRuleCommand,
   CreateTargetGroupCommand,
@@ -25,7 +30,11 @@ import { albHealthCheck, ElbTraffic, targetGroupName } from '../../functions/ada
 import { sampleSpec } from '../support/specs.ts';
 
 const elb = mockClient(ElasticLoadBalancingV2Client);
+const cloudWatch = mockClient(CloudWatchClient);
 const ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012';
+/** The waker's Lambda target group, made by the CDK app: no Kiln name, no environment. */
+const WAKER = `${ARN}:targetgroup/KilnWaker/0f1e2d3c4b5a6978`;
+const NOW = new Date('2026-12-02T10:43:25.000Z');
 const LISTENER = `${ARN}:listener/app/kiln/50dc6c495c0c9188/f2f7dc8efc522ab2`;
 const ENV = 'checkout-dev';
 const BLUE = 'checkout-dev-v0001';
@@ -46,13 +55,16 @@ let tagsByArn: Record<string, Record<string, string>>;
 function newTraffic(): ElbTraffic {
   return new ElbTraffic({
     client: new ElasticLoadBalancingV2Client({ region: 'eu-west-1' }),
+    cloudWatch: new CloudWatchClient({ region: 'eu-west-1' }),
     listenerArn: LISTENER,
     vpcId: 'vpc-kiln',
     endpointDomain: 'apps.example.com',
     instancePort: 8080,
+    wakerTargetGroupArn: WAKER,
     sleep: async (ms) => {
       sleeps.push(ms);
     },
+    clock: { now: () => NOW },
   });
 }
 
@@ -120,6 +132,7 @@ function health(id: string, state: string, reason?: string, description?: string
 
 beforeEach(() => {
   elb.reset();
+  cloudWatch.reset();
   sleeps = [];
   tagsByArn = {};
   elb.on(DescribeTagsCommand).callsFake((input: DescribeTagsCommandInput) => ({
@@ -510,5 +523,207 @@ describe('ElbTraffic.removeEndpoint', () => {
 
     assert.equal(elb.commandCalls(DeleteRuleCommand).length, 0);
     assert.equal(elb.commandCalls(DeleteTargetGroupCommand).length, 0);
+  });
+});
+
+/** The waker alone: how a parked rule forwards. */
+const PARKED: Action = {
+  Type: 'forward',
+  ForwardConfig: { TargetGroups: [{ TargetGroupArn: WAKER, Weight: 1 }] },
+};
+
+/** The ALB as a rule that keeps the action each ModifyRule gives it, starting from `action`. */
+function statefulRule(action: Action): void {
+  let current = action;
+  elb.on(DescribeRulesCommand).callsFake(() => ({ Rules: listenerRules(current) }));
+  elb.on(ModifyRuleCommand).callsFake((input: { Actions: Action[] }) => {
+    current = input.Actions[0] as Action;
+    return {};
+  });
+}
+
+describe('ElbTraffic.parkEndpoint', () => {
+  it("forwards the environment's rule to the waker target group, once", async () => {
+    statefulRule(NO_STACK);
+
+    await newTraffic().parkEndpoint(ENV);
+    await newTraffic().parkEndpoint(ENV);
+
+    assert.deepEqual(inputsOf(ModifyRuleCommand), [{ RuleArn: ENV_RULE, Actions: [PARKED] }]);
+    assert.equal(elb.commandCalls(CreateRuleCommand).length, 0);
+  });
+
+  it('creates the rule of an environment that has none, then parks it', async () => {
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules() });
+    elb
+      .on(CreateRuleCommand)
+      .resolves({ Rules: [{ RuleArn: ENV_RULE, Priority: '2', Actions: [NO_STACK] }] });
+
+    await newTraffic().parkEndpoint(ENV);
+
+    assert.equal(elb.commandCalls(CreateRuleCommand).length, 1);
+    assert.deepEqual(inputsOf(ModifyRuleCommand), [{ RuleArn: ENV_RULE, Actions: [PARKED] }]);
+  });
+
+  it('a wake: the stack joins the parked rule at weight 0, and its weight takes the waker off', async () => {
+    statefulRule(NO_STACK);
+    registerStackGroups(GREEN);
+    elb.on(CreateTargetGroupCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(GREEN) }] });
+    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [] });
+    const traffic = newTraffic();
+
+    await traffic.parkEndpoint(ENV);
+    await traffic.registerStack(
+      ENV,
+      GREEN,
+      [{ id: 'i-1', address: 'http://10.0.0.1:8080', state: 'running' }],
+      sampleSpec().healthCheck,
+    );
+    assert.deepEqual(await traffic.getWeights(ENV), { [GREEN]: 0 }, 'the waker is no stack');
+    await traffic.setWeights(ENV, { [GREEN]: 100 });
+
+    assert.deepEqual(
+      inputsOf(ModifyRuleCommand).map((input) => input.Actions),
+      [
+        [PARKED],
+        [
+          {
+            Type: 'forward',
+            ForwardConfig: {
+              TargetGroups: [
+                { TargetGroupArn: WAKER, Weight: 1 },
+                { TargetGroupArn: groupArn(GREEN), Weight: 0 },
+              ],
+            },
+          },
+        ],
+        [forward({ [GREEN]: 100 })],
+      ],
+    );
+  });
+
+  it('a wake whose stack is drained before it got traffic leaves the environment parked', async () => {
+    registerStackGroups(GREEN);
+    statefulRule({
+      Type: 'forward',
+      ForwardConfig: {
+        TargetGroups: [
+          { TargetGroupArn: WAKER, Weight: 1 },
+          { TargetGroupArn: groupArn(GREEN), Weight: 0 },
+        ],
+      },
+    });
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(GREEN) }] });
+    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [] });
+
+    await newTraffic().drainStack(ENV, GREEN, 0);
+
+    assert.deepEqual(inputsOf(ModifyRuleCommand), [{ RuleArn: ENV_RULE, Actions: [PARKED] }]);
+    assert.deepEqual(inputsOf(DeleteTargetGroupCommand), [{ TargetGroupArn: groupArn(GREEN) }]);
+  });
+
+  it("removing a parked environment's endpoint deletes its rule and leaves the shared waker target group", async () => {
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(PARKED) });
+    // The waker's group is a Lambda target group: no VPC.
+    elb.on(DescribeTargetGroupsCommand).resolves({
+      TargetGroups: [{ TargetGroupArn: WAKER, TargetGroupName: 'KilnWaker', TargetType: 'lambda' }],
+    });
+
+    await newTraffic().removeEndpoint(ENV);
+
+    assert.deepEqual(inputsOf(DeleteRuleCommand), [{ RuleArn: ENV_RULE }]);
+    assert.equal(elb.commandCalls(DeleteTargetGroupCommand).length, 0);
+  });
+});
+
+describe('ElbTraffic.lastRequestAt', () => {
+  const minute = (time: string) => new Date(`2026-12-02T${time}:00.000Z`);
+
+  it("asks CloudWatch for the ALB's per-minute request sums of each target group of the rule, since `since`", async () => {
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 100, [GREEN]: 0 })) });
+    cloudWatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
+
+    await newTraffic().lastRequestAt(ENV, '2026-12-02T09:15:42.123Z');
+
+    const inputs = cloudWatch
+      .commandCalls(GetMetricDataCommand)
+      .map((call) => call.args[0].input as GetMetricDataCommandInput);
+    assert.deepEqual(inputs, [
+      {
+        MetricDataQueries: [BLUE, GREEN].map((stackId, index) => ({
+          Id: `requests${index}`,
+          MetricStat: {
+            Metric: {
+              Namespace: 'AWS/ApplicationELB',
+              MetricName: 'RequestCount',
+              Dimensions: [
+                { Name: 'TargetGroup', Value: `targetgroup/${targetGroupName(stackId)}/73e2d6bc24d8a067` },
+                { Name: 'LoadBalancer', Value: 'app/kiln/50dc6c495c0c9188' },
+              ],
+            },
+            Period: 60,
+            Stat: 'Sum',
+          },
+          ReturnData: true,
+        })),
+        // From the minute `since` falls in, to now.
+        StartTime: minute('09:15'),
+        EndTime: NOW,
+        ScanBy: 'TimestampDescending',
+        // Set by the paginator.
+        NextToken: undefined,
+        MaxDatapoints: undefined,
+      },
+    ]);
+  });
+
+  it('answers the end of the latest minute with requests, over every target group and page', async () => {
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 100, [GREEN]: 0 })) });
+    cloudWatch
+      .on(GetMetricDataCommand)
+      .resolvesOnce({
+        MetricDataResults: [
+          { Id: 'requests0', Timestamps: [minute('10:20'), minute('10:19')], Values: [0, 7] },
+          { Id: 'requests1', Timestamps: [], Values: [] },
+        ],
+        NextToken: 'more',
+      })
+      .resolves({
+        MetricDataResults: [{ Id: 'requests1', Timestamps: [minute('10:31')], Values: [2] }],
+      });
+
+    assert.equal(
+      await newTraffic().lastRequestAt(ENV, '2026-12-02T09:00:00.000Z'),
+      '2026-12-02T10:32:00.000Z',
+    );
+    assert.equal(cloudWatch.commandCalls(GetMetricDataCommand)[1]?.args[0].input.NextToken, 'more');
+  });
+
+  it('answers undefined when every minute summed 0', async () => {
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 100 })) });
+    cloudWatch.on(GetMetricDataCommand).resolves({
+      MetricDataResults: [
+        { Id: 'requests0', Timestamps: [minute('10:20'), minute('10:19')], Values: [0, 0] },
+      ],
+    });
+
+    assert.equal(await newTraffic().lastRequestAt(ENV, '2026-12-02T09:00:00.000Z'), undefined);
+  });
+
+  it('answers no later than now for requests in the current minute', async () => {
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 100 })) });
+    cloudWatch.on(GetMetricDataCommand).resolves({
+      MetricDataResults: [{ Id: 'requests0', Timestamps: [minute('10:43')], Values: [1] }],
+    });
+
+    assert.equal(await newTraffic().lastRequestAt(ENV, '2026-12-02T09:00:00.000Z'), NOW.toISOString());
+  });
+
+  it('asks CloudWatch nothing for a parked environment or one without a rule', async () => {
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(PARKED) });
+    assert.equal(await newTraffic().lastRequestAt(ENV, '2026-12-02T09:00:00.000Z'), undefined);
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules() });
+    assert.equal(await newTraffic().lastRequestAt(ENV, '2026-12-02T09:00:00.000Z'), undefined);
+    assert.equal(cloudWatch.commandCalls(GetMetricDataCommand).length, 0);
   });
 });

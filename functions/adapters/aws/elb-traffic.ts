@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import {
   type Action,
   CreateRuleCommand,
@@ -20,14 +21,18 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { TrafficWeights } from '../../core/blue-green.ts';
 import type { TargetHealth } from '../../core/health.ts';
+import { type Clock, systemClock } from '../../core/ports/clock.ts';
 import type { Traffic } from '../../core/ports/traffic.ts';
 import type { HealthCheck, Instance } from '../../core/types.ts';
+import { latestRequestMinute } from './alb-request-counts.ts';
 import { ignoringAwsErrors, isAwsError } from './aws-errors.ts';
 import { pollUntil, realSleep, retry, type Sleep } from './retry.ts';
 import { ENVIRONMENT_TAG, kilnTags, MANAGED_TAG, STACK_TAG } from './tags.ts';
 
 export interface ElbTrafficOptions {
   client: ElasticLoadBalancingV2Client;
+  /** Where the ALB's request counts are read (lastRequestAt). */
+  cloudWatch: CloudWatchClient;
   /** The shared ALB listener on which every environment gets one host-header rule. */
   listenerArn: string;
   /** VPC of the instances, where target groups are made. */
@@ -36,7 +41,13 @@ export interface ElbTrafficOptions {
   endpointDomain: string;
   /** Port the artifact listens on: where target groups send traffic and health checks. */
   instancePort: number;
+  /**
+   * The waker's Lambda target group (made by the CDK app, shared by every environment): a parked rule
+   * forwards to it. Kiln never deletes it.
+   */
+  wakerTargetGroupArn: string;
   sleep?: Sleep;
+  clock?: Clock;
 }
 
 /** One target group of an environment's forward action, and the stack it serves when Kiln made it. */
@@ -95,11 +106,13 @@ export class ElbTraffic implements Traffic {
   readonly #client: ElasticLoadBalancingV2Client;
   readonly #options: ElbTrafficOptions;
   readonly #sleep: Sleep;
+  readonly #clock: Clock;
 
   constructor(options: ElbTrafficOptions) {
     this.#client = options.client;
     this.#options = options;
     this.#sleep = options.sleep ?? realSleep;
+    this.#clock = options.clock ?? systemClock;
   }
 
   async ensureEndpoint(environment: string): Promise<string> {
@@ -227,13 +240,34 @@ export class ElbTraffic implements Traffic {
     }
   }
 
-  // TODO(issue 9, AWS): forward the rule to the waker target group; read CloudWatch request counts.
+  /**
+   * The rule forwards to the waker's target group only, creating the rule if needed. A stack registered
+   * afterwards joins the forward at weight 0 (the waker still answers); the first weight given to a stack
+   * takes the waker off the rule (see #route).
+   */
   async parkEndpoint(environment: string): Promise<void> {
-    throw new Error(`parking ${environment}'s endpoint on an ALB is not built yet`);
+    const rule = await this.#ensureRule(environment);
+    const routes = forwardRoutes(rule);
+    const parked = routes.length === 1 && routes[0]?.targetGroupArn === this.#options.wakerTargetGroupArn;
+    if (!parked) await this.#route(rule, [{ targetGroupArn: this.#options.wakerTargetGroupArn, weight: 1 }]);
   }
 
-  async lastRequestAt(environment: string, _since: string): Promise<string | undefined> {
-    throw new Error(`reading ${environment}'s request count from CloudWatch is not built yet`);
+  /**
+   * The latest minute the ALB counted requests to the target groups of the environment's rule (see
+   * latestRequestMinute). The waker's shared target group is not counted: a request to a sleeping
+   * environment wakes it.
+   */
+  async lastRequestAt(environment: string, since: string): Promise<string | undefined> {
+    const rule = await this.#findRule(environment);
+    const targetGroupArns = (rule ? forwardRoutes(rule) : [])
+      .map((route) => route.targetGroupArn)
+      .filter((arn) => arn !== this.#options.wakerTargetGroupArn);
+    return latestRequestMinute(this.#options.cloudWatch, {
+      listenerArn: this.#options.listenerArn,
+      targetGroupArns,
+      since,
+      now: this.#clock.now(),
+    });
   }
 
   #hostOf(environment: string): string {
@@ -299,15 +333,25 @@ export class ElbTraffic implements Traffic {
     });
   }
 
-  /** Rewrites the rule's action: forward by weight, or the 503 fixed response once no target group is left. */
+  /**
+   * Rewrites the rule's action: forward by weight, or the 503 fixed response once no target group is
+   * left. A parked rule's waker leaves the forward as soon as a stack has weight: it takes only what no
+   * stack would.
+   */
   async #route(rule: Rule, routes: Route[]): Promise<void> {
+    const serving = routes.some(
+      (route) => route.weight > 0 && route.targetGroupArn !== this.#options.wakerTargetGroupArn,
+    );
+    const forwarded = serving
+      ? routes.filter((route) => route.targetGroupArn !== this.#options.wakerTargetGroupArn)
+      : routes;
     const action: Action =
-      routes.length === 0
+      forwarded.length === 0
         ? NO_STACK_ACTION
         : {
             Type: 'forward',
             ForwardConfig: {
-              TargetGroups: routes.map(({ targetGroupArn, weight }) => ({
+              TargetGroups: forwarded.map(({ targetGroupArn, weight }) => ({
                 TargetGroupArn: targetGroupArn,
                 Weight: weight,
               })),
