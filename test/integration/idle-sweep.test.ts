@@ -78,6 +78,50 @@ describe('idle sweep', () => {
     assert.equal(again.due, 0, 'a second sweep finds nothing left');
   });
 
+  it('wakes a sleeping environment at its wakeAt time with the exact spec that was live, leaving the desired spec alone', async () => {
+    const base = await db.store.getEnvironment('fleet-000002');
+    assert.ok(base);
+    const { version: _v, upkeepDue: _u, liveStackId: _s, liveGeneration: _g, liveSpec, ...template } = base;
+    assert.ok(liveSpec);
+    const slept = { ...liveSpec, env: { GREETING: 'as it was' } };
+    const sleeping = {
+      ...template,
+      name: 'office-hours',
+      status: 'sleeping' as const,
+      spec: { ...liveSpec, version: 'v2-desired' },
+      sleptSpec: slept,
+      sleepingSince: new Date(now.getTime() - 2 * 24 * 3600_000).toISOString(),
+      idle: {
+        afterMinutes: null,
+        sleepAt: 'cron(0 19 ? * MON-FRI *)',
+        wakeAt: 'cron(0 8 * * ? *)',
+        timezone: 'Europe/Paris',
+      },
+      version: 1,
+    };
+    const due = upkeepDueOf(sleeping);
+    assert.equal(due?.action, 'wake');
+    await db.store.createEnvironment({ ...sleeping, ...(due ? { upkeepDue: due } : {}) });
+
+    const { sweepPorts, workflows, counter } = ports();
+    const report = await sweepIdle(sweepPorts, SWEEP);
+    counter.stop();
+    assert.deepEqual(
+      report.started.map((s) => [s.environment, s.action]),
+      [['office-hours', 'wake']],
+    );
+    assert.deepEqual(
+      workflows.started.map((s) => s.workflow),
+      ['deploy'],
+    );
+    const [wake] = await db.store.listDeployments('office-hours', 1);
+    assert.equal(wake?.trigger, 'wake');
+    assert.equal(wake?.actor, 'kiln-idle-sweep');
+    assert.deepEqual(wake?.spec, slept, 'the spec that was live, env included');
+    assert.match(wake?.reason ?? '', /wake due at .* by its wakeAt schedule/);
+    assert.equal((await db.store.getEnvironment('office-hours'))?.spec.version, 'v2-desired');
+  });
+
   it('leaves a snoozed environment, one that never sleeps (prod), and one with requests since its last recorded activity', async () => {
     const longAgo = new Date(now.getTime() - 3 * 3600_000).toISOString();
     const base = await db.store.getEnvironment('fleet-000001');
