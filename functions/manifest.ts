@@ -193,6 +193,9 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   // probeHealth reads target health.
   task('CheckHealth', 'traffic', { table: 'readWrite', traffic: 'read' }),
   task('CutOver', 'traffic', { table: 'readWrite', traffic: 'manage' }),
+  // Canary: a step's split, then its judgement from the new stack's own metrics (CloudWatch on AWS).
+  task('ShiftCanary', 'traffic', { table: 'readWrite', traffic: 'manage' }),
+  task('JudgeCanary', 'traffic', { table: 'readWrite', traffic: 'requests' }),
   task('DrainStack', 'traffic', { table: 'readWrite', traffic: 'manage' }),
   // Drains (weight 0, deregister) then terminates.
   task('DecommissionStack', 'stack', { table: 'readWrite', compute: 'terminate', traffic: 'manage' }),

@@ -37,6 +37,9 @@ export class LeaseHeldError extends KilnError {}
 /** The new stack did not pass its health check before its deadline. */
 export class StackNotHealthyError extends KilnError {}
 
+/** A canary step's judgement failed: the workflow rolls back. */
+export class CanaryAnalysisFailedError extends KilnError {}
+
 /** The deployment was asked to stop: its workflow rolls back and records it `cancelled`. */
 export class DeploymentCancelledError extends KilnError {}
 

@@ -26,7 +26,34 @@ export interface HealthCheck {
 export interface BlueGreenStrategy {
   type: 'blue-green';
 }
-export type Strategy = BlueGreenStrategy;
+
+/** One canary step: the new stack's share of traffic, and how long it serves that share before it is judged. */
+export interface CanaryStep {
+  weight: number;
+  bakeSeconds: number;
+}
+
+/** How a canary step is judged, on the new stack's own traffic during the step's bake. */
+export interface CanaryAnalysis {
+  /** Highest acceptable share (0–1) of 5xx answers and connection failures among its requests. */
+  maxErrorRate: number;
+  /** Highest acceptable 99th-percentile latency, when asked. */
+  maxP99Ms?: number;
+  /** Fewer requests than this is "not enough data": recorded, and the canary goes on. */
+  minRequests: number;
+}
+
+/**
+ * The new version earns its traffic step by step: weights rising to 100, each step judged by the new
+ * stack's own traffic. The 100 % step is the cutover.
+ */
+export interface CanaryStrategy {
+  type: 'canary';
+  steps: CanaryStep[];
+  analysis?: CanaryAnalysis;
+}
+
+export type Strategy = BlueGreenStrategy | CanaryStrategy;
 
 /** What to run. A new spec never modifies a stack: it makes a new one. */
 export interface Spec {

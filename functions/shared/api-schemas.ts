@@ -81,6 +81,43 @@ const instanceEnv = z
     }),
   );
 
+/**
+ * Canary steps: 1 to 10, weights (1–100) rising strictly and ending at 100, the cutover; each bakes
+ * 0–3600 s before it is judged (the 100 % step's bake must be 0: once it is live, nothing is judged yet).
+ */
+const canarySteps = z.array(z.strictObject({ weight: between(1, 100), bakeSeconds: between(0, 3600) })).check(
+  z.minLength(1),
+  z.maxLength(10),
+  z.superRefine((steps, context) => {
+    const problem = canaryStepsProblem(steps);
+    if (problem) context.issues.push({ code: 'custom', input: steps, message: problem });
+  }),
+);
+
+function canaryStepsProblem(steps: { weight: number; bakeSeconds: number }[]): string | undefined {
+  const rising = steps.every((step, i) => i === 0 || step.weight > (steps[i - 1]?.weight ?? 0));
+  if (!rising) return 'weights must rise from step to step';
+  const last = steps.at(-1);
+  if (last?.weight !== 100) return 'the last step must have weight 100 (the cutover)';
+  if (last.bakeSeconds !== 0) return 'the last step (100, the cutover) must have bakeSeconds 0';
+  return undefined;
+}
+
+const strategy = z.union([
+  z.strictObject({ type: z.literal('blue-green') }),
+  z.strictObject({
+    type: z.literal('canary'),
+    steps: canarySteps,
+    analysis: z.optional(
+      z.strictObject({
+        maxErrorRate: z.number().check(z.minimum(0), z.maximum(1)),
+        maxP99Ms: z.optional(between(1, 600_000)),
+        minRequests: between(0, 1_000_000),
+      }),
+    ),
+  }),
+]);
+
 export const spec = z.strictObject({
   artifact: artifactName,
   version,
@@ -90,7 +127,7 @@ export const spec = z.strictObject({
   ),
   env: z._default(instanceEnv, {}),
   healthCheck,
-  strategy: z._default(z.strictObject({ type: z.literal('blue-green') }), { type: 'blue-green' }),
+  strategy: z._default(strategy, { type: 'blue-green' }),
   drainSeconds: z._default(between(0, 300), 10),
 });
 

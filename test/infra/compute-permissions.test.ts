@@ -156,7 +156,7 @@ describe('EC2 and ELB rights', () => {
     ]);
   });
 
-  it('only the tasks that move traffic may change the ALB; CheckHealth and the idle sweep may only read it', () => {
+  it('only the tasks that move traffic may change the ALB; CheckHealth, the idle sweep and the canary judgement may only read it', () => {
     const { stack } = kiln();
     const managers = ENTRY_POINTS.filter(({ access }) => access.traffic === 'manage')
       .map(({ name }) => name)
@@ -169,12 +169,13 @@ describe('EC2 and ELB rights', () => {
       'ProvisionStack',
       'RemoveEndpoint',
       'RestoreTraffic',
+      'ShiftCanary',
     ]);
     assert.deepEqual(attachedHandlers(logicalIdOf(stack, stack.permissions.elbManage)), managers);
     assert.deepEqual(
       attachedHandlers(logicalIdOf(stack, stack.permissions.elbRead)),
-      // The idle sweep reads target groups to find an environment's request counts.
-      [...managers, 'CheckHealth', 'sweepIdle'].sort(),
+      // The idle sweep and a canary's judgement read target groups to find their metrics.
+      [...managers, 'CheckHealth', 'JudgeCanary', 'sweepIdle'].sort(),
     );
   });
 

@@ -96,7 +96,7 @@ describe('the waker target', () => {
 });
 
 describe("reading the ALB's request counts", () => {
-  it('is granted to the idle sweep only: cloudwatch:GetMetricData, on "*" as the action takes no resource', () => {
+  it('is granted to the idle sweep and the canary judgement only: cloudwatch:GetMetricData, on "*" as the action takes no resource', () => {
     const { stack, template } = kiln();
     const byRole = new Map(
       [...stack.functions.byName].map(([name, fn]) => [logicalIdOf(stack, fn.role ?? fn), name] as const),
@@ -115,6 +115,7 @@ describe("reading the ALB's request counts", () => {
       const roles = (policy.Properties.Roles ?? []) as Array<{ Ref: string }>;
       readers.push(...roles.map((role) => byRole.get(role.Ref) ?? role.Ref));
     }
-    assert.deepEqual(readers, ['sweepIdle']);
+    // The idle sweep (an environment's activity) and a canary's judgement (its new stack's errors, latency).
+    assert.deepEqual(readers.sort(), ['JudgeCanary', 'sweepIdle']);
   });
 });

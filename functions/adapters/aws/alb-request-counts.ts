@@ -3,6 +3,7 @@ import {
   type MetricDataQuery,
   paginateGetMetricData,
 } from '@aws-sdk/client-cloudwatch';
+import type { StackMetrics } from '../../core/ports/traffic.ts';
 
 /** CloudWatch's finest period for the ALB's metrics: activity is known to the minute. */
 const PERIOD_SECONDS = 60;
@@ -62,6 +63,65 @@ export async function latestRequestMinute(
     }
   }
   return latest === undefined ? undefined : new Date(Math.min(latest, query.now.getTime())).toISOString();
+}
+
+export interface TargetGroupMetricsQuery {
+  listenerArn: string;
+  targetGroupArn: string;
+  since: string;
+  now: Date;
+}
+
+/**
+ * One target group's traffic since `since` (a canary step's judgement), from the ALB's per-target-group
+ * metrics: `RequestCount`; errors as `HTTPCode_Target_5XX_Count` plus `TargetConnectionErrorCount` (the
+ * target could not be reached: the ALB answered 502 for it); and the p99 of `TargetResponseTime`, in ms.
+ * Summed over one period spanning the whole window, so that each metric is one value.
+ */
+export async function targetGroupMetrics(
+  cloudWatch: CloudWatchClient,
+  query: TargetGroupMetricsQuery,
+): Promise<StackMetrics> {
+  const start = new Date(Math.floor(Date.parse(query.since) / 60_000) * 60_000);
+  const seconds = Math.max(60, Math.ceil((query.now.getTime() - start.getTime()) / 60_000) * 60);
+  const dimensions = [
+    { Name: 'TargetGroup', Value: resourceOf(query.targetGroupArn, 'targetgroup/') },
+    { Name: 'LoadBalancer', Value: loadBalancerOf(query.listenerArn) },
+  ];
+  const stat = (Id: string, MetricName: string, Stat: string): MetricDataQuery => ({
+    Id,
+    MetricStat: {
+      Metric: { Namespace: 'AWS/ApplicationELB', MetricName, Dimensions: dimensions },
+      Period: seconds,
+      Stat,
+    },
+    ReturnData: true,
+  });
+  const values = new Map<string, number>();
+  for await (const page of paginateGetMetricData(
+    { client: cloudWatch },
+    {
+      MetricDataQueries: [
+        stat('requests', 'RequestCount', 'Sum'),
+        stat('errors5xx', 'HTTPCode_Target_5XX_Count', 'Sum'),
+        stat('connectionErrors', 'TargetConnectionErrorCount', 'Sum'),
+        stat('p99', 'TargetResponseTime', 'p99'),
+      ],
+      StartTime: start,
+      EndTime: query.now,
+    },
+  )) {
+    for (const result of page.MetricDataResults ?? []) {
+      const sum = (result.Values ?? []).reduce((total, value) => total + value, 0);
+      if (result.Id && (result.Values ?? []).length > 0) values.set(result.Id, sum);
+    }
+  }
+  const p99Seconds = values.get('p99');
+  return {
+    requests: values.get('requests') ?? 0,
+    errors: (values.get('errors5xx') ?? 0) + (values.get('connectionErrors') ?? 0),
+    ...(p99Seconds !== undefined ? { p99Ms: Math.round(p99Seconds * 1000) } : {}),
+  };
 }
 
 /** The resource part of an ELB ARN from `prefix` on, as CloudWatch's dimensions name it: `targetgroup/<name>/<id>`. */

@@ -22,9 +22,9 @@ import {
 import type { TrafficWeights } from '../../core/blue-green.ts';
 import type { TargetHealth } from '../../core/health.ts';
 import { type Clock, systemClock } from '../../core/ports/clock.ts';
-import type { Traffic } from '../../core/ports/traffic.ts';
+import type { StackMetrics, Traffic } from '../../core/ports/traffic.ts';
 import type { HealthCheck, Instance } from '../../core/types.ts';
-import { latestRequestMinute } from './alb-request-counts.ts';
+import { latestRequestMinute, targetGroupMetrics } from './alb-request-counts.ts';
 import { ignoringAwsErrors, isAwsError } from './aws-errors.ts';
 import { pollUntil, realSleep, retry, type Sleep } from './retry.ts';
 import { ENVIRONMENT_TAG, kilnTags, MANAGED_TAG, STACK_TAG } from './tags.ts';
@@ -265,6 +265,18 @@ export class ElbTraffic implements Traffic {
     return latestRequestMinute(this.#options.cloudWatch, {
       listenerArn: this.#options.listenerArn,
       targetGroupArns,
+      since,
+      now: this.#clock.now(),
+    });
+  }
+
+  /** The stack's target group's traffic since `since`, from CloudWatch (see targetGroupMetrics). */
+  async stackMetrics(_environment: string, stackId: string, since: string): Promise<StackMetrics> {
+    const targetGroupArn = await this.#findTargetGroup(stackId);
+    if (!targetGroupArn) return { requests: 0, errors: 0 };
+    return targetGroupMetrics(this.#options.cloudWatch, {
+      listenerArn: this.#options.listenerArn,
+      targetGroupArn,
       since,
       now: this.#clock.now(),
     });

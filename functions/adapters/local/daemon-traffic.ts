@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TrafficWeights } from '../../core/blue-green.ts';
 import type { TargetHealth } from '../../core/health.ts';
-import type { Traffic } from '../../core/ports/traffic.ts';
+import type { StackMetrics, Traffic } from '../../core/ports/traffic.ts';
 import type { HealthCheck, Instance } from '../../core/types.ts';
 import { LOOPBACK } from './free-port.ts';
 import {
@@ -156,6 +156,10 @@ export class DaemonTraffic implements Traffic {
 
   async parkEndpoint(environment: string): Promise<void> {
     await this.#call('parkEndpoint', [environment]);
+  }
+
+  async stackMetrics(environment: string, stackId: string, since: string): Promise<StackMetrics> {
+    return (await this.#call('stackMetrics', [environment, stackId, since])) as StackMetrics;
   }
 
   async lastRequestAt(environment: string, since: string): Promise<string | undefined> {

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createProxyServer } from 'http-proxy-3';
 import type { TrafficWeights } from '../../core/blue-green.ts';
 import type { TargetHealth } from '../../core/health.ts';
-import type { Traffic } from '../../core/ports/traffic.ts';
+import type { StackMetrics, Traffic } from '../../core/ports/traffic.ts';
 import type { HealthCheck, Instance } from '../../core/types.ts';
 import { LOOPBACK } from './free-port.ts';
 import { JsonStateFile } from './state-file.ts';
@@ -28,7 +28,21 @@ interface StackRoute extends StackTargets {
   nextInstance: number;
   /** Requests proxied to the stack and not yet answered; draining waits for it to reach 0. */
   inFlight: number;
+  /** Its answered requests, oldest first, for stackMetrics (in memory: a canary judges minutes, not days). */
+  answered: AnsweredRequest[];
 }
+
+/** One request a stack answered (or failed to). */
+interface AnsweredRequest {
+  /** When it was answered, epoch ms. */
+  at: number;
+  ms: number;
+  /** Answered 5xx, or the stack could not be reached. */
+  error: boolean;
+}
+
+/** Answered requests kept per stack: the newest are what a canary step judges. */
+const MAX_ANSWERED = 100_000;
 
 interface EnvironmentRoute {
   /** 0 until the endpoint first listens; then kept, so that the endpoint URL survives restarts. */
@@ -130,7 +144,7 @@ export class ProxyTraffic implements Traffic {
     const targets = { instances: [...instances], healthCheck };
     const existing = stacks.get(stackId);
     if (existing) Object.assign(existing, targets);
-    else stacks.set(stackId, { ...targets, weight: 0, nextInstance: 0, inFlight: 0 });
+    else stacks.set(stackId, { ...targets, weight: 0, nextInstance: 0, inFlight: 0, answered: [] });
     await this.#save();
   }
 
@@ -168,6 +182,19 @@ export class ProxyTraffic implements Traffic {
     route.parked = true;
     route.wokenAt = undefined;
     await this.#save();
+  }
+
+  async stackMetrics(environment: string, stackId: string, since: string): Promise<StackMetrics> {
+    const from = Date.parse(since);
+    const answered = (this.#stacksOf(environment).get(stackId)?.answered ?? []).filter((r) => r.at >= from);
+    const latencies = answered.map((r) => r.ms).sort((a, b) => a - b);
+    return {
+      requests: answered.length,
+      errors: answered.filter((r) => r.error).length,
+      ...(latencies.length > 0
+        ? { p99Ms: latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * 0.99) - 1)] }
+        : {}),
+    };
   }
 
   async lastRequestAt(environment: string, since: string): Promise<string | undefined> {
@@ -225,7 +252,7 @@ export class ProxyTraffic implements Traffic {
     for (const [environment, saved] of Object.entries(state.environments)) {
       const stacks = Object.entries(saved.stacks).map(([stackId, targets]): [string, StackRoute] => [
         stackId,
-        { ...targets, nextInstance: 0, inFlight: 0 },
+        { ...targets, nextInstance: 0, inFlight: 0, answered: [] },
       ]);
       const route: EnvironmentRoute = {
         port: saved.port,
@@ -287,8 +314,14 @@ export class ProxyTraffic implements Traffic {
       return;
     }
     stack.inFlight += 1;
+    const started = performance.now();
     res.once('close', () => {
       stack.inFlight -= 1;
+      // A response cut short (the stack failed mid-answer) counts as an error, as a 5xx does.
+      const error = res.statusCode >= 500 || !res.writableFinished;
+      stack.answered.push({ at: Date.now(), ms: performance.now() - started, error });
+      if (stack.answered.length > MAX_ANSWERED)
+        stack.answered.splice(0, stack.answered.length - MAX_ANSWERED);
     });
     const index = stack.nextInstance % instances.length;
     stack.nextInstance = index + 1;

@@ -182,7 +182,7 @@ class RunningDaemon implements TrafficDaemon {
       }
       if (!isTrafficMethod(method))
         throw new RefusedCallError(404, `the traffic daemon has no method ${method}`);
-      if (method !== 'getWeights' && method !== 'probeHealth') this.#log(describeCall(method, args));
+      if (!QUIET_METHODS.has(method)) this.#log(describeCall(method, args));
       const run = this.#traffic[method] as (...args: unknown[]) => Promise<unknown>;
       const result = await run.apply(this.#traffic, args);
       reply(res, result === undefined ? 204 : 200, result);
@@ -226,6 +226,14 @@ function wakeHoldOf(target: WakeTarget): WakeHold {
     },
   };
 }
+
+/** Reads, called often: not logged. */
+const QUIET_METHODS: ReadonlySet<TrafficMethod> = new Set([
+  'getWeights',
+  'probeHealth',
+  'lastRequestAt',
+  'stackMetrics',
+]);
 
 function isTrafficMethod(method: string): method is TrafficMethod {
   return (TRAFFIC_METHODS as readonly string[]).includes(method);

@@ -2,7 +2,7 @@ import { InvalidTransitionError } from '../errors.ts';
 import { type HealthProgress, healthDeadline } from '../health.ts';
 import type { StackPorts } from '../ports/index.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
-import type { Deployment, Spec, Stack } from '../types.ts';
+import type { Deployment, Spec, Stack, Strategy } from '../types.ts';
 import { assertNotCancelled } from './cancel.ts';
 import { findStack, loadTask, newStackIdOf, recordStep } from './context.ts';
 
@@ -10,6 +10,8 @@ import { findStack, loadTask, newStackIdOf, recordStep } from './context.ts';
 export interface ProvisionOutcome {
   stackId: string;
   health: HealthProgress;
+  /** How the healthy stack is given traffic: the workflow branches on it. */
+  strategy: Strategy['type'];
 }
 
 /**
@@ -28,7 +30,11 @@ export async function provisionStack(ports: StackPorts, input: WorkflowInput): P
   const recorded = context.acting ? await findStack(ports, input.environment, stackId) : undefined;
   // The health deadline counts from the first launch, also when a rerun continues it.
   const launchedAt = new Date(recorded?.createdAt ?? context.startedAt);
-  const outcome = { stackId, health: healthWait(launchedAt, new Date(context.startedAt), spec) };
+  const outcome = {
+    stackId,
+    health: healthWait(launchedAt, new Date(context.startedAt), spec),
+    strategy: spec.strategy.type,
+  };
   if (!context.acting || (recorded && recorded.status !== 'provisioning')) return outcome;
   assertNotCancelled(deployment);
 
@@ -54,7 +60,7 @@ export async function provisionStack(ports: StackPorts, input: WorkflowInput): P
     name: 'ProvisionStack',
     detail: `${instances.length} instance(s) of ${spec.artifact} ${spec.version}`,
   });
-  return { stackId, health: healthWait(launchedAt, clock.now(), spec) };
+  return { stackId, health: healthWait(launchedAt, clock.now(), spec), strategy: spec.strategy.type };
 }
 
 /** Creates the stack record with its instances, or brings an existing one's instance list up to date. */

@@ -2,6 +2,14 @@ import type { TrafficWeights } from '../blue-green.ts';
 import type { TargetHealth } from '../health.ts';
 import type { HealthCheck, Instance } from '../types.ts';
 
+/** One stack's traffic over a period. */
+export interface StackMetrics {
+  requests: number;
+  /** 5xx answers and connection failures. */
+  errors: number;
+  p99Ms?: number;
+}
+
 /**
  * Routes an environment's traffic to its stacks by weight. Embedded: a reverse proxy per environment;
  * AWS: an ALB listener forwarding to one target group per stack. Every method is idempotent.
@@ -41,4 +49,10 @@ export interface Traffic {
    * environments due to sleep: activity never costs a write per request.
    */
   lastRequestAt(environment: string, since: string): Promise<string | undefined>;
+  /**
+   * What one stack's own traffic looked like since `since` (a canary step's judgement): requests, those
+   * answered 5xx or failed to connect, and the 99th-percentile latency when known. Embedded: the proxy's
+   * own measurements; on AWS: the ALB's per-target-group CloudWatch metrics (a minute or two late).
+   */
+  stackMetrics(environment: string, stackId: string, since: string): Promise<StackMetrics>;
 }

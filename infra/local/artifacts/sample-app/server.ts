@@ -16,6 +16,7 @@
  *   SAMPLE_HEALTH=fail   answer /health with 503, to try a deployment that never becomes healthy
  *   SAMPLE_DELAY_MS=n    delay every response by n ms, to try probe timeouts and draining
  *   SAMPLE_CRASH_AFTER=n exit(1) once n requests (health probes included) have been answered
+ *   SAMPLE_ERROR_RATE=f  answer this fraction (0–1) of `GET /` with 500, to try a canary's analysis
  *
  * SIGTERM closes the server and exits 0 once in-flight requests are answered.
  */
@@ -26,6 +27,7 @@ const version = process.env.APP_VERSION ?? 'unknown';
 const healthFails = process.env.SAMPLE_HEALTH === 'fail';
 const delayMs = Number(process.env.SAMPLE_DELAY_MS ?? 0);
 const crashAfter = Number(process.env.SAMPLE_CRASH_AFTER ?? 0);
+const errorRate = Number(process.env.SAMPLE_ERROR_RATE ?? 0);
 
 if (!Number.isInteger(port) || port <= 0) {
   console.error('sample-app: PORT must be set to a port number');
@@ -38,7 +40,8 @@ let answered = 0;
 function answerTo(req: IncomingMessage): [status: number, body: string] {
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
   if (req.method !== 'GET' && req.method !== 'HEAD') return [405, 'method not allowed\n'];
-  if (path === '/') return [200, `sample-app ${version}\n`];
+  if (path === '/')
+    return Math.random() < errorRate ? [500, 'sample-app failed\n'] : [200, `sample-app ${version}\n`];
   if (path === '/health') return healthFails ? [503, 'unhealthy'] : [200, 'ok'];
   if (path === '/greeting') return [200, `${process.env.GREETING ?? ''}\n`];
   return [404, 'not found\n'];
