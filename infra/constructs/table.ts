@@ -4,10 +4,9 @@ import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import {
   createTableInput,
+  INDEXES,
   PARTITION_KEY,
   SORT_KEY,
-  SOURCE_INDEX,
-  TEAM_INDEX,
   TTL_ATTRIBUTE,
 } from '../../functions/adapters/aws/table.ts';
 
@@ -63,7 +62,7 @@ export class KilnTable extends Construct {
       // The table is the record of every environment, deployment and audit event: never deleted with the stack.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    for (const index of [TEAM_INDEX, SOURCE_INDEX]) {
+    for (const index of INDEXES) {
       this.table.addGlobalSecondaryIndex({
         indexName: index.name,
         partitionKey: { name: index.partitionKey, type: attributeType(index.partitionKey) },
@@ -81,7 +80,7 @@ export class KilnTable extends Construct {
     const actions = Object.values(STORE_COMMAND_ACTIONS)
       .filter((command) => access === 'readWrite' || command.access === 'read')
       .map((command) => command.action);
-    const indexArns = [TEAM_INDEX, SOURCE_INDEX].map((index) =>
+    const indexArns = INDEXES.map((index) =>
       Stack.of(this).formatArn({
         service: 'dynamodb',
         resource: 'table',

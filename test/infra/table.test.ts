@@ -5,10 +5,9 @@ import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import {
   createTableInput,
+  INDEXES,
   PARTITION_KEY,
   SORT_KEY,
-  SOURCE_INDEX,
-  TEAM_INDEX,
   TTL_ATTRIBUTE,
 } from '../../functions/adapters/aws/table.ts';
 import { entryPoint } from '../../functions/manifest.ts';
@@ -16,7 +15,7 @@ import { STORE_COMMAND_ACTIONS } from '../../infra/constructs/table.ts';
 import { kiln, logicalIdOf, ROOT, resourcesOf } from './kiln-template.ts';
 
 describe('table', () => {
-  it('has the keys, the team and source indexes, and attribute types the store creates locally', () => {
+  it('has the keys, the team, source and live indexes, and attribute types the store creates locally', () => {
     const local = createTableInput('kiln');
     kiln().template.resourceCountIs('AWS::DynamoDB::Table', 1);
     kiln().template.hasResourceProperties('AWS::DynamoDB::Table', {
@@ -25,7 +24,7 @@ describe('table', () => {
         { AttributeName: SORT_KEY, KeyType: 'RANGE' },
       ],
       AttributeDefinitions: Match.arrayEquals(local.AttributeDefinitions ?? []),
-      GlobalSecondaryIndexes: [TEAM_INDEX, SOURCE_INDEX].map((index) => ({
+      GlobalSecondaryIndexes: INDEXES.map((index) => ({
         IndexName: index.name,
         KeySchema: [
           { AttributeName: index.partitionKey, KeyType: 'HASH' },

@@ -11,6 +11,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.ts';
 import { createTableInput } from '../../functions/adapters/aws/table.ts';
 import { startDatabase } from '../../infra/local/database.ts';
 
@@ -27,7 +28,9 @@ async function olderDataFolder(count: number): Promise<string> {
   await client.send(
     new CreateTableCommand({
       ...layout,
-      AttributeDefinitions: layout.AttributeDefinitions?.filter((a) => !a.AttributeName?.startsWith('gsi2')),
+      AttributeDefinitions: layout.AttributeDefinitions?.filter((a) =>
+        ['pk', 'sk', 'gsi1pk', 'gsi1sk'].includes(a.AttributeName ?? ''),
+      ),
       GlobalSecondaryIndexes: layout.GlobalSecondaryIndexes?.filter((index) => index.IndexName === 'byTeam'),
     }),
   );
@@ -36,7 +39,14 @@ async function olderDataFolder(count: number): Promise<string> {
     await client.send(
       new PutItemCommand({
         TableName: 'kiln',
-        Item: { pk: { S: `ENV#e${i}` }, sk: { S: 'META' }, n: { N: String(i) } },
+        // Every tenth environment has a live stack, which the live index added since must find.
+        Item: {
+          pk: { S: `ENV#e${i}` },
+          sk: { S: 'META' },
+          name: { S: `e${i}` },
+          n: { N: String(i) },
+          ...(i % 10 === 0 ? { liveStackId: { S: `e${i}-v0001` } } : {}),
+        },
       }),
     );
   }
@@ -67,7 +77,15 @@ async function indexesAndItems(path: string) {
   try {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: 'kiln' }));
     const { Count } = await client.send(new ScanCommand({ TableName: 'kiln' }));
-    return { indexes: Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort(), count: Count };
+    const live = await new DynamoDbStateStore({
+      client: database.documentClient,
+      tableName: 'kiln',
+    }).listLiveEnvironments();
+    return {
+      indexes: Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort(),
+      count: Count,
+      live: live.map((environment) => environment.name),
+    };
   } finally {
     client.destroy();
     await database.close();
@@ -75,9 +93,13 @@ async function indexesAndItems(path: string) {
 }
 
 describe('embedded database layout upgrades', () => {
-  it('rebuilds a table an older Kiln created with the indexes added since, keeping every item', async () => {
+  it('rebuilds a table an older Kiln created with the indexes added since, keeping every item and indexing it', async () => {
     const path = await olderDataFolder(60);
-    assert.deepEqual(await indexesAndItems(path), { indexes: ['bySource', 'byTeam'], count: 60 });
+    assert.deepEqual(await indexesAndItems(path), {
+      indexes: ['byLive', 'bySource', 'byTeam'],
+      count: 60,
+      live: ['e0', 'e10', 'e20', 'e30', 'e40', 'e50'],
+    });
   });
 
   it('finishes a rebuild a crash interrupted, from its backup, losing nothing', async () => {
@@ -85,10 +107,14 @@ describe('embedded database layout upgrades', () => {
     // As a crash after the backup was written and the table dropped would leave it.
     const items = Array.from({ length: 5 }, (_, i) => ({ pk: `ENV#saved${i}`, sk: 'META' }));
     await writeFile(`${path}.upgrade.json`, JSON.stringify({ items }));
-    assert.deepEqual(await indexesAndItems(path), { indexes: ['bySource', 'byTeam'], count: 5 });
+    assert.deepEqual(await indexesAndItems(path), {
+      indexes: ['byLive', 'bySource', 'byTeam'],
+      count: 5,
+      live: [],
+    });
     assert.deepEqual(
       await indexesAndItems(path),
-      { indexes: ['bySource', 'byTeam'], count: 5 },
+      { indexes: ['byLive', 'bySource', 'byTeam'], count: 5, live: [] },
       'and nothing happens again',
     );
   });

@@ -35,6 +35,10 @@ import {
   envKey,
   type ItemKey,
   LAYOUT_ATTRIBUTES,
+  LIVE_INDEX,
+  LIVE_SHARDS,
+  liveIndexKey,
+  livePartition,
   PARTITION_KEY,
   PUSH_PREFIX,
   pushKey,
@@ -187,6 +191,21 @@ class UpdateBuilder {
   }
 }
 
+/**
+ * An update applying a workflow's observation; the live index follows `liveStackId` in the same write
+ * (set with it, removed with it: a sparse index of the environments with a live stack).
+ */
+function observedUpdate(name: string, change: ObservedStateChange): UpdateBuilder {
+  const update = new UpdateBuilder().assign(change, OBSERVED_FIELDS);
+  if (typeof change.liveStackId === 'string') {
+    const keys = liveIndexKey(name);
+    update.set(LIVE_INDEX.partitionKey, keys.gsiLivePk).set(LIVE_INDEX.sortKey, keys.gsiLiveSk);
+  } else if (change.liveStackId === null) {
+    update.remove(LIVE_INDEX.partitionKey).remove(LIVE_INDEX.sortKey);
+  }
+  return update;
+}
+
 function isConditionalCheckFailed(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
@@ -268,6 +287,15 @@ export class DynamoDbStateStore implements StateStore {
     return this.#queryIndex<Environment>(SOURCE_INDEX, gsi2pk, ENVIRONMENT_SORT_PREFIX);
   }
 
+  async listLiveEnvironments(): Promise<Environment[]> {
+    const shards = await Promise.all(
+      Array.from({ length: LIVE_SHARDS }, (_, shard) =>
+        this.#queryIndex<Environment>(LIVE_INDEX, livePartition(shard), ENVIRONMENT_SORT_PREFIX),
+      ),
+    );
+    return shards.flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
   async createEnvironment(environment: Environment): Promise<void> {
     const item = {
       ...environment,
@@ -303,11 +331,7 @@ export class DynamoDbStateStore implements StateStore {
   }
 
   async updateObservedState(name: string, change: ObservedStateChange): Promise<void> {
-    await this.#updateExisting(
-      envKey(name),
-      new UpdateBuilder().assign(change, OBSERVED_FIELDS),
-      `environment ${name}`,
-    );
+    await this.#updateExisting(envKey(name), observedUpdate(name, change), `environment ${name}`);
   }
 
   async acquireLease(
@@ -316,7 +340,7 @@ export class DynamoDbStateStore implements StateStore {
     reclaimFrom?: string,
     change: ObservedStateChange = {},
   ): Promise<void> {
-    const update = new UpdateBuilder().assign(change, OBSERVED_FIELDS).set('lease', lease);
+    const update = observedUpdate(name, change).set('lease', lease);
     const leaseAttribute = update.name('lease');
     const takeover =
       reclaimFrom === undefined
@@ -335,7 +359,7 @@ export class DynamoDbStateStore implements StateStore {
   }
 
   async releaseLease(name: string, holder: string, change: ObservedStateChange = {}): Promise<boolean> {
-    const update = new UpdateBuilder().assign(change, OBSERVED_FIELDS).remove('lease');
+    const update = observedUpdate(name, change).remove('lease');
     const condition = `${update.name('lease')}.${update.name('holder')} = ${update.value('holder', holder)}`;
     // A failed condition means the lease is already gone or someone else's: nothing to release.
     return (await this.#update(envKey(name), update, condition)) !== undefined;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 /**
@@ -25,6 +26,18 @@ export const TEAM_INDEX = { name: 'byTeam', partitionKey: 'gsi1pk', sortKey: 'gs
  */
 export const SOURCE_INDEX = { name: 'bySource', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' } as const;
 
+/**
+ * Sparse GSI of the environments that have a live stack (what the drift check walks): an environment
+ * carries `LIVE#<shard>` / `ENV#<name>` exactly while its `liveStackId` is set, written by the store in
+ * the same update that sets or removes it. The shard, a hash of the name over LIVE_SHARDS partitions,
+ * spreads the environments so that no partition of the index gets hot; a listing queries every shard.
+ */
+export const LIVE_INDEX = { name: 'byLive', partitionKey: 'gsiLivePk', sortKey: 'gsiLiveSk' } as const;
+export const LIVE_SHARDS = 16;
+
+/** Every GSI of the table: created with it (embedded and CDK alike) and granted by name. */
+export const INDEXES = [TEAM_INDEX, SOURCE_INDEX, LIVE_INDEX] as const;
+
 /** Epoch-seconds attribute DynamoDB expires items by (enabled by CDK; dynalite never expires anything). */
 export const TTL_ATTRIBUTE = 'expiresAt';
 
@@ -36,6 +49,8 @@ export const LAYOUT_ATTRIBUTES: ReadonlySet<string> = new Set([
   TEAM_INDEX.sortKey,
   SOURCE_INDEX.partitionKey,
   SOURCE_INDEX.sortKey,
+  LIVE_INDEX.partitionKey,
+  LIVE_INDEX.sortKey,
   TTL_ATTRIBUTE,
 ]);
 
@@ -86,6 +101,29 @@ export function sourceIndexKey(
     gsi2pk: `SOURCE#${source.provider}#${source.repository}#${source.branch}`,
     gsi2sk: environmentPartition(name),
   };
+}
+
+/** Live-index keys of an environment with a live stack. */
+export function liveIndexKey(name: string): { gsiLivePk: string; gsiLiveSk: string } {
+  const shard = createHash('sha256').update(name).digest().readUInt8(0) % LIVE_SHARDS;
+  return { gsiLivePk: livePartition(shard), gsiLiveSk: environmentPartition(name) };
+}
+
+/**
+ * The keys of indexes an item derives from its own attributes, for an item written before those indexes
+ * existed (the embedded database's layout upgrade): an environment with a live stack gets its live-index
+ * keys.
+ */
+export function derivedIndexKeys(item: Record<string, unknown>): Record<string, string> {
+  const { pk, sk, liveStackId } = item;
+  const isEnvironment = typeof pk === 'string' && pk.startsWith(ENVIRONMENT_SORT_PREFIX) && sk === 'META';
+  if (!isEnvironment || typeof liveStackId !== 'string') return {};
+  return liveIndexKey(pk.slice(ENVIRONMENT_SORT_PREFIX.length));
+}
+
+/** The live-index partition of one shard (0 … LIVE_SHARDS-1). */
+export function livePartition(shard: number): string {
+  return `LIVE#${shard}`;
 }
 
 /** A template item: its own partition; team and repository indexes. */
@@ -154,34 +192,21 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
     AttributeDefinitions: [
-      { AttributeName: PARTITION_KEY, AttributeType: 'S' },
-      { AttributeName: SORT_KEY, AttributeType: 'S' },
-      { AttributeName: TEAM_INDEX.partitionKey, AttributeType: 'S' },
-      { AttributeName: TEAM_INDEX.sortKey, AttributeType: 'S' },
-      { AttributeName: SOURCE_INDEX.partitionKey, AttributeType: 'S' },
-      { AttributeName: SOURCE_INDEX.sortKey, AttributeType: 'S' },
-    ],
+      PARTITION_KEY,
+      SORT_KEY,
+      ...INDEXES.flatMap((i) => [i.partitionKey, i.sortKey]),
+    ].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
     KeySchema: [
       { AttributeName: PARTITION_KEY, KeyType: 'HASH' },
       { AttributeName: SORT_KEY, KeyType: 'RANGE' },
     ],
-    GlobalSecondaryIndexes: [
-      {
-        IndexName: TEAM_INDEX.name,
-        KeySchema: [
-          { AttributeName: TEAM_INDEX.partitionKey, KeyType: 'HASH' },
-          { AttributeName: TEAM_INDEX.sortKey, KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'ALL' },
-      },
-      {
-        IndexName: SOURCE_INDEX.name,
-        KeySchema: [
-          { AttributeName: SOURCE_INDEX.partitionKey, KeyType: 'HASH' },
-          { AttributeName: SOURCE_INDEX.sortKey, KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'ALL' },
-      },
-    ],
+    GlobalSecondaryIndexes: INDEXES.map((index) => ({
+      IndexName: index.name,
+      KeySchema: [
+        { AttributeName: index.partitionKey, KeyType: 'HASH' },
+        { AttributeName: index.sortKey, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    })),
   };
 }
