@@ -13,7 +13,10 @@ import {
 } from '../../functions/adapters/local/daemon-traffic.ts';
 import { acceptsConnections } from '../../functions/adapters/local/free-port.ts';
 import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
-import { ALREADY_SERVED_EXIT_CODE } from '../../functions/adapters/local/traffic-daemon-protocol.ts';
+import {
+  ALREADY_SERVED_EXIT_CODE,
+  TRAFFIC_DAEMON_PROTOCOL,
+} from '../../functions/adapters/local/traffic-daemon-protocol.ts';
 import type { HealthCheck, Instance } from '../../functions/core/types.ts';
 import { DAEMON_ENTRY } from '../support/traffic-client.ts';
 
@@ -229,7 +232,13 @@ describe('DaemonTraffic (the traffic data plane in its own process)', () => {
     assert.equal(isAlive(pid), false);
     assert.deepEqual(
       { ...(await second.status()), pid: 0, startedAt: '' },
-      { protocol: 1, pid: 0, dataDir: second.files.dataDir, host: '127.0.0.2', startedAt: '' },
+      {
+        protocol: TRAFFIC_DAEMON_PROTOCOL,
+        pid: 0,
+        dataDir: second.files.dataDir,
+        host: '127.0.0.2',
+        startedAt: '',
+      },
     );
     assert.equal(await second.ensureEndpoint(ENV), endpoint.replace('127.0.0.1', '127.0.0.2'));
     await second.stop();

@@ -175,7 +175,7 @@ class RunningDaemon implements TrafficDaemon {
       }
       if (!isTrafficMethod(method))
         throw new RefusedCallError(404, `the traffic daemon has no method ${method}`);
-      if (method !== 'getWeights' && method !== 'probeHealth') this.#log(describeCall(method, args));
+      if (!READS.has(method)) this.#log(describeCall(method, args));
       const run = this.#traffic[method] as (...args: unknown[]) => Promise<unknown>;
       const result = await run.apply(this.#traffic, args);
       reply(res, result === undefined ? 204 : 200, result);
@@ -223,6 +223,9 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
+
+/** Calls that change nothing, and so are not logged. */
+const READS: ReadonlySet<TrafficMethod> = new Set(['getWeights', 'probeHealth', 'listRegistrations']);
 
 /** One log line per change: the method, the environment and the stack; instance lists stay out. */
 function describeCall(method: TrafficMethod, args: unknown[]): string {
