@@ -55,8 +55,11 @@ export interface Access {
   workflows?: 'start' | 'observe';
   /** Launching a stack's instances, or terminating them. */
   compute?: 'launch' | 'terminate';
-  /** Target health only, or creating/weighting/removing rules and target groups. */
-  traffic?: 'read' | 'manage';
+  /**
+   * Target health only; draining and deleting rules and target groups Kiln made (creating nothing); or
+   * creating, weighting and removing them.
+   */
+  traffic?: 'read' | 'remove' | 'manage';
   /** Puts lifecycle events on Kiln's bus. */
   events?: 'publish';
   /** Sends accepted pushes to the push queue. */
@@ -73,6 +76,8 @@ export interface EntryPoint {
   trigger: Trigger;
   root: RootName;
   access: Access;
+  /** The function's timeout when it is not its trigger's usual one (see infra/constructs/functions.ts). */
+  timeoutSeconds?: number;
 }
 
 const READ: Access = { table: 'read' };
@@ -156,6 +161,18 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   task('PlanTeardown', 'store', READ),
   task('RemoveEndpoint', 'traffic', { table: 'readWrite', traffic: 'manage' }),
   task('FinishDeployment', 'announce', { table: 'readWrite', events: 'publish' }),
+
+  // Scheduled upkeep (functions/handlers/schedules/).
+  // Terminates and deregisters what no record wants, and waits for it: EC2 terminations take up to
+  // 4 minutes (see ec2-compute.ts), hence its longer timeout. Runs overlapping a slow one are harmless.
+  {
+    ...schedule('reapOrphans', 'kiln-orphan-reaper', 'stack', {
+      table: 'readWrite',
+      compute: 'terminate',
+      traffic: 'remove',
+    }),
+    timeoutSeconds: 300,
+  },
 ];
 
 /** Queue, rule and schedule handlers' timeout: short work per invocation (a batch, an event, a sweep). */
@@ -222,6 +239,17 @@ export function entryPoint(name: string): EntryPoint {
 
 function http(name: string, method: HttpMethod, path: string, root: RootName, access: Access): EntryPoint {
   return { name, module: `api/${name}`, trigger: { type: 'http', method, path, auth: 'iam' }, root, access };
+}
+
+/** Scheduled upkeep, every 5 minutes: EventBridge Scheduler on AWS, the embedded scheduler locally. */
+function schedule(name: string, scheduleName: string, root: RootName, access: Access): EntryPoint {
+  return {
+    name,
+    module: `schedules/${name}`,
+    trigger: { type: 'schedule', schedule: scheduleName, expression: 'rate(5 minutes)' },
+    root,
+    access,
+  };
 }
 
 function task(name: string, root: RootName, access: Access): EntryPoint {

@@ -17,8 +17,8 @@ import { ARCHIVE_RETENTION, cdkEventPattern } from '../../infra/constructs/event
 import { functionIds, kiln, kilnStack, logicalIdOf, resourcesOf, testApp } from './kiln-template.ts';
 
 /**
- * The manifest's entry points plus a schedule (the manifest has none yet; bundling is skipped, so any
- * module serves): every trigger kind the constructs build.
+ * The manifest's entry points plus a schedule in a time zone (bundling is skipped, so any module serves):
+ * every trigger kind the constructs build.
  */
 const TEST_ENTRIES: EntryPoint[] = [
   ...ENTRY_POINTS,
@@ -173,7 +173,9 @@ describe('queues, rules and schedules from the manifest', () => {
       ScheduleExpression: 'cron(0/5 * * * ? *)',
       ScheduleExpressionTimezone: 'Europe/Berlin',
     });
-    const [schedule] = Object.values(resourcesOf(template, 'AWS::Scheduler::Schedule'));
+    const schedule = Object.values(resourcesOf(template, 'AWS::Scheduler::Schedule')).find(
+      (found) => found.Properties.Description === 'Kiln: sweepIdle',
+    );
     assert.ok(schedule);
     const input = JSON.parse(String((schedule.Properties.Target as { Input: string }).Input));
     assert.deepEqual(input, {
