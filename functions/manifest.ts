@@ -35,7 +35,15 @@ export type Trigger =
  * A composition root under functions/shared/roots/: the port set a handler's core function takes. The
  * handler module imports exactly this root (a test checks its bundle).
  */
-export type RootName = 'store' | 'request' | 'announce' | 'traffic' | 'stack' | 'ingest' | 'enqueue';
+export type RootName =
+  | 'store'
+  | 'request'
+  | 'announce'
+  | 'traffic'
+  | 'stack'
+  | 'repair'
+  | 'ingest'
+  | 'enqueue';
 
 export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
   store: ['store'],
@@ -43,6 +51,7 @@ export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
   announce: ['store', 'events'],
   traffic: ['store', 'traffic'],
   stack: ['store', 'compute', 'traffic'],
+  repair: ['store', 'traffic', 'workflows', 'events'],
   ingest: ['pushQueue', 'secrets'],
   enqueue: ['pushQueue'],
 };
@@ -173,6 +182,13 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
     }),
     timeoutSeconds: 300,
   },
+  // Probes live stacks (target health) and starts repair deployments.
+  schedule('repairDrift', 'kiln-drift-check', 'repair', {
+    table: 'readWrite',
+    traffic: 'read',
+    workflows: 'start',
+    events: 'publish',
+  }),
 ];
 
 /** Queue, rule and schedule handlers' timeout: short work per invocation (a batch, an event, a sweep). */

@@ -346,6 +346,8 @@ async function createEnvironment(
 interface DeploymentPlan {
   action: DeploymentAction;
   spec?: Spec;
+  /** Deploys `spec` without making it the desired spec (a redeploy of what is live, see redeployLiveSpec). */
+  keepDesiredSpec?: boolean;
   tier?: Tier;
   /** A new binding (`null`: none), written with the rest of the desired state. */
   source?: SourceBinding | null;
@@ -372,7 +374,7 @@ async function startDeployment(
     generation,
     latestDeploymentId: id,
     updatedAt: now.toISOString(),
-    ...(plan.spec ? { spec: plan.spec } : {}),
+    ...(plan.spec && !plan.keepDesiredSpec ? { spec: plan.spec } : {}),
     ...(plan.tier ? { tier: plan.tier } : {}),
     ...(plan.source !== undefined ? { source: plan.source } : {}),
     ...(plan.sourceHead ? { sourceHead: plan.sourceHead } : {}),
@@ -469,4 +471,31 @@ export async function retryOnConflict<T>(
       await time.sleep(Math.floor(time.random() * window));
     }
   }
+}
+
+/**
+ * Kiln's own redeploy of what is live (a drift repair): a new stack of the environment's live spec, its
+ * desired spec left as it is. ConflictError, starting nothing, when nothing is live or a deployment is
+ * already queued or running (that one replaces the live stack anyway).
+ */
+export async function redeployLiveSpec(
+  ports: RequestPorts,
+  actor: Actor,
+  name: string,
+  reason: string,
+): Promise<Accepted> {
+  return retryOnConflict(undefined, async () => {
+    const environment = await ownedEnvironment(ports, actor, name);
+    const inFlight = await inFlightDeployment(ports, environment);
+    if (inFlight) throw new ConflictError(`environment ${name} has deployment ${inFlight.id} in flight`);
+    if (environment.status !== 'live' || !environment.liveSpec) {
+      throw new ConflictError(`environment ${name} is ${environment.status}: nothing live to redeploy`);
+    }
+    return startDeployment(ports, actor, environment, {
+      action: 'deploy',
+      spec: environment.liveSpec,
+      keepDesiredSpec: true,
+      reason,
+    });
+  });
 }

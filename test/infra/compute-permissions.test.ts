@@ -157,7 +157,7 @@ describe('EC2 and ELB rights', () => {
     ]);
   });
 
-  it('only the tasks that move traffic may change the ALB, the reaper only remove from it, and CheckHealth only read it', () => {
+  it('only the tasks that move traffic may change the ALB, the reaper only remove from it, CheckHealth and the drift check only read it', () => {
     const { stack } = kiln();
     const managers = ENTRY_POINTS.filter(({ access }) => access.traffic === 'manage')
       .map(({ name }) => name)
@@ -174,7 +174,7 @@ describe('EC2 and ELB rights', () => {
     assert.deepEqual(attachedHandlers(logicalIdOf(stack, stack.permissions.elbRemove)), ['reapOrphans']);
     assert.deepEqual(
       attachedHandlers(logicalIdOf(stack, stack.permissions.elbRead)),
-      [...managers, 'CheckHealth', 'reapOrphans'].sort(),
+      [...managers, 'CheckHealth', 'reapOrphans', 'repairDrift'].sort(),
     );
   });
 

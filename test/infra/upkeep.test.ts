@@ -6,6 +6,7 @@ import { functionIds, kiln, resourcesOf } from './kiln-template.ts';
 /** The scheduled upkeep of issue 9, as the manifest lists it. */
 const UPKEEP: Record<string, string> = {
   reapOrphans: 'kiln-orphan-reaper',
+  repairDrift: 'kiln-drift-check',
 };
 
 describe('scheduled upkeep', () => {
