@@ -29,7 +29,12 @@ export type Trigger =
   /** Events matching `pattern` on Kiln's bus or the account's default bus. */
   | { type: 'rule'; rule: string; bus: 'kiln' | 'default'; pattern: EventPattern }
   /** An EventBridge Scheduler schedule (`rate(...)` or `cron(...)`, in `timezone`). */
-  | { type: 'schedule'; schedule: string; expression: string; timezone?: string };
+  | { type: 'schedule'; schedule: string; expression: string; timezone?: string }
+  /**
+   * An ALB Lambda target: the target group the listener rules of sleeping environments forward to.
+   * Embedded, a parked endpoint invokes it through the gateway (`POST /_targets/<name>`, the ALB's event).
+   */
+  | { type: 'target' };
 
 /**
  * A composition root under functions/shared/roots/: the port set a handler's core function takes. The
@@ -41,9 +46,9 @@ export type RootName =
   | 'announce'
   | 'traffic'
   | 'stack'
-  | 'repair'
   | 'ingest'
-  | 'enqueue';
+  | 'enqueue'
+  | 'upkeep';
 
 export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
   store: ['store'],
@@ -51,9 +56,9 @@ export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
   announce: ['store', 'events'],
   traffic: ['store', 'traffic'],
   stack: ['store', 'compute', 'traffic'],
-  repair: ['store', 'traffic', 'workflows', 'events'],
   ingest: ['pushQueue', 'secrets'],
   enqueue: ['pushQueue'],
+  upkeep: ['store', 'workflows', 'events', 'traffic'],
 };
 
 /** What an entry point may do through its ports, beyond its own logs and traces: its IAM grants. */
@@ -90,6 +95,11 @@ export interface EntryPoint {
 }
 
 const READ: Access = { table: 'read' };
+/** Changing desired state: the writes that start deployments. */
+const REQUEST: Access = { table: 'readWrite', workflows: 'start', events: 'publish' };
+
+/** How often scheduled upkeep runs on AWS; embedded, KILN_UPKEEP_PERIOD_SECONDS may set another period. */
+export const UPKEEP_SCHEDULE = 'rate(5 minutes)';
 
 /** The queue accepted Git pushes wait in (FIFO: one ordered group per branch). */
 export const PUSH_QUEUE = 'kiln-git-pushes';
@@ -128,6 +138,9 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   }),
   http('listStacks', 'GET', '/environments/{name}/stacks', 'store', READ),
   http('listPushes', 'GET', '/environments/{name}/pushes', 'store', READ),
+  http('sleepEnvironment', 'POST', '/environments/{name}/sleep', 'request', REQUEST),
+  http('wakeEnvironment', 'POST', '/environments/{name}/wake', 'request', REQUEST),
+  http('snoozeEnvironment', 'POST', '/environments/{name}/snooze', 'request', REQUEST),
   http('listTemplates', 'GET', '/templates', 'store', READ),
   http('putTemplate', 'PUT', '/templates/{name}', 'store', { table: 'readWrite' }),
   http('getTemplate', 'GET', '/templates/{name}', 'store', READ),
@@ -156,6 +169,43 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
     access: { table: 'readWrite', workflows: 'start', events: 'publish' },
   },
 
+  // Scheduled upkeep: idle environments sleep (and wake at their wakeAt times); orphans are reaped; drift
+  // is repaired.
+  {
+    name: 'sweepIdle',
+    module: 'schedules/sweepIdle',
+    trigger: { type: 'schedule', schedule: 'kiln-idle-sweep', expression: UPKEEP_SCHEDULE },
+    root: 'upkeep',
+    // lastRequestAt reads the ALB's request counts (CloudWatch).
+    access: { table: 'readWrite', workflows: 'start', events: 'publish', traffic: 'read' },
+  },
+  // Removes what carries Kiln's tags and no record wants, and waits for it: EC2 terminations take up to
+  // 4 minutes (see ec2-compute.ts), hence its longer timeout. A run overlapping a slow one is harmless.
+  {
+    name: 'reapOrphans',
+    module: 'schedules/reapOrphans',
+    trigger: { type: 'schedule', schedule: 'kiln-orphan-reaper', expression: UPKEEP_SCHEDULE },
+    root: 'stack',
+    access: { table: 'readWrite', compute: 'terminate', traffic: 'remove' },
+    timeoutSeconds: 300,
+  },
+  // Probes live stacks (target health) and redeploys those that drifted.
+  {
+    name: 'repairDrift',
+    module: 'schedules/repairDrift',
+    trigger: { type: 'schedule', schedule: 'kiln-drift-check', expression: UPKEEP_SCHEDULE },
+    root: 'upkeep',
+    access: { table: 'readWrite', workflows: 'start', events: 'publish', traffic: 'read' },
+  },
+  // A request to a sleeping environment's endpoint wakes it.
+  {
+    name: 'wakeOnRequest',
+    module: 'targets/wakeOnRequest',
+    trigger: { type: 'target' },
+    root: 'request',
+    access: REQUEST,
+  },
+
   // Workflow tasks (functions/handlers/tasks/), one per Task state name in state-machines/.
   task('AcquireLease', 'request', { table: 'readWrite', workflows: 'observe', events: 'publish' }),
   // launchStack, then ensureEndpoint + registerStack (rule and target group).
@@ -169,26 +219,9 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   task('RestoreTraffic', 'traffic', { table: 'readWrite', traffic: 'manage' }),
   task('PlanTeardown', 'store', READ),
   task('RemoveEndpoint', 'traffic', { table: 'readWrite', traffic: 'manage' }),
+  // Points the environment's rule at the waker (AWS) or holds its requests (embedded).
+  task('ParkEndpoint', 'traffic', { table: 'readWrite', traffic: 'manage' }),
   task('FinishDeployment', 'announce', { table: 'readWrite', events: 'publish' }),
-
-  // Scheduled upkeep (functions/handlers/schedules/).
-  // Terminates and deregisters what no record wants, and waits for it: EC2 terminations take up to
-  // 4 minutes (see ec2-compute.ts), hence its longer timeout. Runs overlapping a slow one are harmless.
-  {
-    ...schedule('reapOrphans', 'kiln-orphan-reaper', 'stack', {
-      table: 'readWrite',
-      compute: 'terminate',
-      traffic: 'remove',
-    }),
-    timeoutSeconds: 300,
-  },
-  // Probes live stacks (target health) and starts repair deployments.
-  schedule('repairDrift', 'kiln-drift-check', 'repair', {
-    table: 'readWrite',
-    traffic: 'read',
-    workflows: 'start',
-    events: 'publish',
-  }),
 ];
 
 /** Queue, rule and schedule handlers' timeout: short work per invocation (a batch, an event, a sweep). */
@@ -255,17 +288,6 @@ export function entryPoint(name: string): EntryPoint {
 
 function http(name: string, method: HttpMethod, path: string, root: RootName, access: Access): EntryPoint {
   return { name, module: `api/${name}`, trigger: { type: 'http', method, path, auth: 'iam' }, root, access };
-}
-
-/** Scheduled upkeep, every 5 minutes: EventBridge Scheduler on AWS, the embedded scheduler locally. */
-function schedule(name: string, scheduleName: string, root: RootName, access: Access): EntryPoint {
-  return {
-    name,
-    module: `schedules/${name}`,
-    trigger: { type: 'schedule', schedule: scheduleName, expression: 'rate(5 minutes)' },
-    root,
-    access,
-  };
 }
 
 function task(name: string, root: RootName, access: Access): EntryPoint {

@@ -1,6 +1,13 @@
 import { type Actor, authorize } from './actors.ts';
 import { isTerminal } from './deployment-lifecycle.ts';
-import { ConflictError, ForbiddenError, NotFoundError, VersionConflictError } from './errors.ts';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+  VersionConflictError,
+} from './errors.ts';
+import { upkeepDueOf } from './idle.ts';
 import { newDeploymentId } from './ids.ts';
 import {
   deploymentStatusChanged,
@@ -8,9 +15,11 @@ import {
   type LifecycleEvent,
 } from './lifecycle-events.ts';
 import type { Ports, RequestPorts } from './ports/index.ts';
+import type { DesiredStateChange } from './ports/state-store.ts';
+import { workflowOf } from './ports/workflows.ts';
 import type { Push, PushOutcome, SourceBinding, SourceHead } from './pushes.ts';
 import { specsEqual } from './spec.ts';
-import type { Deployment, DeploymentAction, Environment, Spec, Tier } from './types.ts';
+import type { Deployment, DeploymentAction, Environment, IdlePolicy, Spec, Tier } from './types.ts';
 
 /**
  * What people (through the REST API), Git pushes and schedules ask of Kiln. Every command takes the
@@ -25,6 +34,8 @@ export interface EnvironmentRequest {
   team: string;
   tier: Tier;
   spec: Spec;
+  /** Its idle policy (absent: the tier's default; a PUT replaces it as it replaces the rest). */
+  idle?: IdlePolicy;
   /** The branch it follows (absent: none; a PUT replaces the binding as it replaces the rest). */
   source?: SourceBinding;
   /** Set when a push creates a preview environment: its template and the push it follows. */
@@ -116,14 +127,18 @@ export async function putEnvironment(
       const unchanged =
         existing.tier === request.tier &&
         specsEqual(existing.spec, request.spec) &&
-        sameSource(existing.source, request.source);
+        sameSource(existing.source, request.source) &&
+        sameIdlePolicy(existing.idle, request.idle);
+      const now = ports.clock.now().toISOString();
       const environment = unchanged
         ? existing
         : await ports.store.updateDesiredState(existing.name, existing.version, {
             tier: request.tier,
             spec: request.spec,
             source: request.source ?? null,
-            updatedAt: ports.clock.now().toISOString(),
+            idle: request.idle ?? null,
+            ...activity(existing, { tier: request.tier, idle: request.idle }, now),
+            updatedAt: now,
           });
       return { environment, deploymentId: inFlight?.id, created: false };
     }
@@ -132,6 +147,7 @@ export async function putEnvironment(
       action: 'deploy',
       spec: request.spec,
       tier: request.tier,
+      idle: request.idle ?? null,
       source: request.source ?? null,
       ...(request.preview ? { sourceHead: request.preview.sourceHead } : {}),
       reason: revived
@@ -240,6 +256,169 @@ export async function deleteEnvironment(
 }
 
 /**
+ * POST /environments/{name}/sleep, and the idle sweep: drains and decommissions every stack, keeps the
+ * endpoint (a request to it wakes the environment) and the spec that was live. An environment already
+ * asleep (or going to sleep) is left as it is; one with nothing live cannot sleep.
+ */
+export async function requestSleep(
+  ports: RequestPorts,
+  actor: Actor,
+  name: string,
+  reason: string,
+): Promise<Accepted> {
+  return retryOnConflict(undefined, async () => {
+    const environment = await ownedEnvironment(ports, actor, name);
+    const inFlight = await inFlightDeployment(ports, environment);
+    if (inFlight?.action === 'sleep' || (environment.status === 'sleeping' && !inFlight)) {
+      return { environment, ...(inFlight ? { deploymentId: inFlight.id } : {}), created: false };
+    }
+    if (!environment.liveStackId && inFlight?.action !== 'deploy') {
+      throw new ConflictError(`environment ${name} is ${environment.status}: nothing runs that could sleep`);
+    }
+    if (inFlight?.action === 'teardown') {
+      throw new ConflictError(`environment ${name} is being deleted`);
+    }
+    return startDeployment(ports, actor, environment, { action: 'sleep', reason });
+  });
+}
+
+/**
+ * POST /environments/{name}/wake, a request to its parked endpoint, a `wakeAt` time: deploys the exact
+ * spec that was live when it went to sleep (same version, capacity, env) as a new stack. Idempotent:
+ * concurrent wakes make one (whoever loses the conditional write finds the winner's deployment), and an
+ * environment awake, or already being woken or deployed, is left as it is.
+ */
+export async function requestWake(
+  ports: RequestPorts,
+  actor: Actor,
+  name: string,
+  reason: string,
+): Promise<Accepted> {
+  return retryOnConflict(undefined, async () => {
+    const environment = await ownedEnvironment(ports, actor, name);
+    const inFlight = await inFlightDeployment(ports, environment);
+    const asleep = inFlight ? inFlight.action === 'sleep' : environment.status === 'sleeping';
+    if (!asleep) {
+      return { environment, ...(inFlight ? { deploymentId: inFlight.id } : {}), created: false };
+    }
+    // Going to sleep right now: what it runs is what it will have slept with.
+    const spec = environment.sleptSpec ?? environment.liveSpec ?? environment.spec;
+    return startDeployment(ports, actor, environment, {
+      action: 'deploy',
+      spec,
+      keepsDesiredSpec: true,
+      reason,
+    });
+  });
+}
+
+/** The longest snooze: an environment kept awake longer wants an idle policy of its own. */
+const MAX_SNOOZE_MS = 30 * 24 * 3600 * 1000;
+
+/**
+ * POST /environments/{name}/snooze: keeps the environment awake until `until` whatever its idle policy
+ * says (an API write, so activity too); an environment asleep is woken.
+ */
+export async function snoozeEnvironment(
+  ports: RequestPorts,
+  actor: Actor,
+  name: string,
+  until: string,
+): Promise<Accepted> {
+  const now = ports.clock.now().toISOString();
+  const ahead = Date.parse(until) - Date.parse(now);
+  if (!(ahead >= 60_000 && ahead <= MAX_SNOOZE_MS)) {
+    const message = `must be from one minute to 30 days after now (${now})`;
+    throw new ValidationError(`until ${message}`, [{ path: 'until', message }]);
+  }
+  until = new Date(until).toISOString();
+  const snoozed = await retryOnConflict(undefined, async () => {
+    const environment = await ownedEnvironment(ports, actor, name);
+    if (environment.status === 'deleted' || environment.status === 'deleting') {
+      throw new ConflictError(`environment ${name} is ${environment.status}`);
+    }
+    return ports.store.updateDesiredState(name, environment.version, {
+      snoozedUntil: until,
+      ...activity(environment, { snoozedUntil: until }, now),
+      updatedAt: now,
+    });
+  });
+  await ports.store.appendAudit({
+    id: `${name}:snoozed:${now}`,
+    environment: name,
+    at: now,
+    actor: actor.principal,
+    trigger: actor.trigger,
+    action: 'environment.snoozed',
+    detail: { until },
+  });
+  if (snoozed.status !== 'sleeping') return { environment: snoozed, created: false };
+  return requestWake(ports, actor, name, `snoozed until ${until}`);
+}
+
+/** What the idle sweep did with one environment the upkeep index said was due. */
+export type UpkeepOutcome =
+  /** A sleep (or a wake) was requested: its deployment. */
+  | { outcome: 'started'; deploymentId: string }
+  /** Requests reached its endpoint since its recorded activity: recorded, and it stays awake. */
+  | { outcome: 'active'; lastActivityAt: string }
+  /** Not due after all (snoozed, changed, being deployed since the index was read): re-indexed. */
+  | { outcome: 'not-due' }
+  | { outcome: 'gone' };
+
+/**
+ * The idle sweep's step for one environment the upkeep index lists as due (`candidate`, the index's copy).
+ * The first attempt trusts that copy: the conditional write on `version` refuses it if the environment has
+ * changed since, and only then is it read again. So finding and putting to sleep an idle environment costs
+ * one item read, the index's. Before sleeping, the traffic layer is asked whether requests came since its
+ * last recorded activity: those count (and are recorded) without a table write per request.
+ */
+export async function upkeepDueEnvironment(
+  ports: RequestPorts & Pick<Ports, 'traffic'>,
+  actor: Actor,
+  candidate: Environment,
+): Promise<UpkeepOutcome> {
+  const now = ports.clock.now();
+  let known: Environment | undefined = candidate;
+  return retryOnConflict(undefined, async (): Promise<UpkeepOutcome> => {
+    const environment = known ?? (await ports.store.getEnvironment(candidate.name));
+    known = undefined;
+    if (!environment || environment.status === 'deleted') return { outcome: 'gone' };
+    const due = upkeepDueOf(environment);
+    if (!due || Date.parse(due.at) > now.getTime()) {
+      // The index's copy may be stale: only the environment itself says it is not due (and re-indexes it).
+      if (environment === candidate) throw new VersionConflictError('the index copy is not due: read again');
+      await ports.store.updateObservedState(environment.name, { upkeepDue: due });
+      return { outcome: 'not-due' };
+    }
+    if (due.action === 'sleep') {
+      const since = environment.lastActivityAt ?? environment.createdAt;
+      const lastRequestAt = await ports.traffic.lastRequestAt(environment.name, since);
+      if (lastRequestAt) {
+        const active = { ...environment, lastActivityAt: lastRequestAt };
+        await ports.store.updateObservedState(environment.name, {
+          lastActivityAt: lastRequestAt,
+          upkeepDue: upkeepDueOf(active),
+        });
+        const stillDue = upkeepDueOf(active);
+        if (!stillDue || Date.parse(stillDue.at) > now.getTime())
+          return { outcome: 'active', lastActivityAt: lastRequestAt };
+      }
+    }
+    const policy = due.action === 'sleep' ? 'idle policy' : 'wakeAt schedule';
+    const by: Actor = due.action === 'wake' ? { ...actor, trigger: 'wake' } : actor;
+    const accepted = await startDeployment(ports, by, environment, {
+      action: due.action === 'sleep' ? 'sleep' : 'deploy',
+      ...(due.action === 'wake'
+        ? { spec: environment.sleptSpec ?? environment.spec, keepsDesiredSpec: true }
+        : {}),
+      reason: `${due.action} due at ${due.at} by its ${policy}`,
+    });
+    return { outcome: 'started', deploymentId: accepted.deploymentId as string };
+  });
+}
+
+/**
  * POST /environments/{name}/deployments/{id}/cancel: records the request; the workflow acts on it at its
  * next phase boundary (see Deployment.cancelRequest). Repeating it is a no-op.
  */
@@ -320,6 +499,7 @@ async function createEnvironment(
     team: request.team,
     tier: request.tier,
     spec: request.spec,
+    ...(request.idle ? { idle: request.idle } : {}),
     ...(request.source ? { source: request.source } : {}),
     ...(request.preview
       ? { template: request.preview.template, sourceHead: request.preview.sourceHead }
@@ -327,6 +507,7 @@ async function createEnvironment(
     version: 1,
     generation: 0,
     status: 'pending',
+    lastActivityAt: now,
     createdAt: now,
     updatedAt: now,
   };
@@ -346,9 +527,11 @@ async function createEnvironment(
 interface DeploymentPlan {
   action: DeploymentAction;
   spec?: Spec;
-  /** Deploys `spec` without making it the desired spec (a redeploy of what is live, see redeployLiveSpec). */
-  keepDesiredSpec?: boolean;
+  /** The spec is what this deployment runs, not a new desired state (a wake runs the spec that was live). */
+  keepsDesiredSpec?: boolean;
   tier?: Tier;
+  /** A new idle policy (`null`: the tier's default), written with the rest of the desired state. */
+  idle?: IdlePolicy | null;
   /** A new binding (`null`: none), written with the rest of the desired state. */
   source?: SourceBinding | null;
   /** The push this deployment follows, written in the same write: later pushes are ordered against it. */
@@ -374,8 +557,12 @@ async function startDeployment(
     generation,
     latestDeploymentId: id,
     updatedAt: now.toISOString(),
-    ...(plan.spec && !plan.keepDesiredSpec ? { spec: plan.spec } : {}),
+    ...(plan.spec && !plan.keepsDesiredSpec ? { spec: plan.spec } : {}),
     ...(plan.tier ? { tier: plan.tier } : {}),
+    ...(plan.idle !== undefined ? { idle: plan.idle } : {}),
+    // Being changed, nothing is due (the upkeep index drops it); a deployment is activity, a sleep is not.
+    upkeepDue: null,
+    ...(plan.action === 'deploy' ? { lastActivityAt: now.toISOString() } : {}),
     ...(plan.source !== undefined ? { source: plan.source } : {}),
     ...(plan.sourceHead ? { sourceHead: plan.sourceHead } : {}),
     ...(plan.action === 'teardown' ? { status: 'deleting' as const } : {}),
@@ -402,7 +589,7 @@ async function startDeployment(
     at: now.toISOString(),
     actor: actor.principal,
     trigger: actor.trigger,
-    action: plan.action === 'deploy' ? 'deployment.requested' : 'teardown.requested',
+    action: plan.action === 'deploy' ? 'deployment.requested' : `${plan.action}.requested`,
     detail: {
       deploymentId: id,
       generation,
@@ -416,8 +603,25 @@ async function startDeployment(
     events.unshift(environmentStatusChanged(updated, updated.status, deployment));
   }
   await ports.events.publish(events);
-  await ports.workflows.start(plan.action, { environment: environment.name, deploymentId: id });
+  await ports.workflows.start(workflowOf(plan.action), { environment: environment.name, deploymentId: id });
   return { environment: updated, deploymentId: id, created: false };
+}
+
+function sameIdlePolicy(a: IdlePolicy | undefined, b: IdlePolicy | undefined): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+/**
+ * An API write is activity: the fields that record it, with the upkeep then due (for an environment that
+ * is live and settled; one being changed gets its upkeep when the change settles).
+ */
+function activity(
+  environment: Environment,
+  change: Partial<Pick<Environment, 'tier' | 'idle' | 'snoozedUntil'>>,
+  now: string,
+): Pick<DesiredStateChange, 'lastActivityAt' | 'upkeepDue'> {
+  const after = { ...environment, ...change, lastActivityAt: now };
+  return { lastActivityAt: now, upkeepDue: upkeepDueOf(after) };
 }
 
 function sameSource(a: SourceBinding | undefined, b: SourceBinding | undefined): boolean {
@@ -494,7 +698,7 @@ export async function redeployLiveSpec(
     return startDeployment(ports, actor, environment, {
       action: 'deploy',
       spec: environment.liveSpec,
-      keepDesiredSpec: true,
+      keepsDesiredSpec: true,
       reason,
     });
   });

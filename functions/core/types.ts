@@ -53,9 +53,32 @@ export type EnvironmentStatus =
   | 'pending' // created, nothing live yet
   | 'deploying' // a deployment holds the lease
   | 'live' // serving its live stack
+  | 'sleeping' // going to sleep, or asleep: no stack runs, the endpoint stays and wakes it
+  | 'waking' // a wake deploys the spec that was live when it went to sleep
   | 'failed' // the last deployment failed with nothing to fall back to
   | 'deleting'
   | 'deleted';
+
+/**
+ * When an environment nobody uses goes to sleep (see core/idle.ts). Absent from an environment: its
+ * tier's default (IDLE_DEFAULTS).
+ */
+export interface IdlePolicy {
+  /** Minutes without activity after which it sleeps; `null`: never for being idle. */
+  afterMinutes: number | null;
+  /** An EventBridge Scheduler `cron(...)` expression: it sleeps at these times (office hours), unless snoozed. */
+  sleepAt?: string;
+  /** A `cron(...)` expression: asleep, it wakes at these times. */
+  wakeAt?: string;
+  /** IANA time zone `sleepAt` and `wakeAt` are read in; UTC by default. */
+  timezone?: string;
+}
+
+/** The next upkeep Kiln owes an environment, and when: sleep while it is live, wake (`wakeAt`) while asleep. */
+export interface UpkeepDue {
+  action: 'sleep' | 'wake';
+  at: string;
+}
 
 /** Who holds an environment's deployment lease: the deployment (and so workflow execution) running. */
 export interface Lease {
@@ -93,6 +116,19 @@ export interface Environment {
   weights?: Record<string, number>;
   latestDeploymentId?: string;
   lease?: Lease;
+  /** Its own idle policy; absent: the tier's default. */
+  idle?: IdlePolicy;
+  /** The latest of: a request through its endpoint (as last observed), a deployment, an API write, a push. */
+  lastActivityAt?: string;
+  /** When its live stack last went live (a deployment or a wake): `sleepAt` times count from then. */
+  awakeSince?: string;
+  /** Kept awake until then, whatever its idle policy says. */
+  snoozedUntil?: string;
+  /** When it next sleeps or wakes by itself; indexed (a sparse GSI), present only while something is due. */
+  upkeepDue?: UpkeepDue;
+  /** Asleep: the exact spec that was live, which a wake deploys again. */
+  sleptSpec?: Spec;
+  sleepingSince?: string;
   createdAt: string;
   updatedAt: string;
   deletedAt?: string;
@@ -125,7 +161,8 @@ export interface Stack {
   updatedAt: string;
 }
 
-export type DeploymentAction = 'deploy' | 'teardown';
+/** `sleep`: drains and decommissions every stack like a teardown, but keeps the endpoint and the spec. */
+export type DeploymentAction = 'deploy' | 'teardown' | 'sleep';
 /** What caused a deployment (see core/actors.ts). */
 export type DeploymentTrigger = 'api' | 'git-push' | 'schedule' | 'rollback' | 'wake' | 'drift-repair';
 export type DeploymentStatus =

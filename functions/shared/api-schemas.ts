@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { reservedVariables } from '../core/instance-env.ts';
+import { checkScheduleExpression } from '../core/schedule-expressions.ts';
 import { TIERS } from '../core/types.ts';
 import { branchNameProblem, repositoryNameProblem } from './push-events.ts';
 
@@ -125,11 +126,53 @@ const source = z.union([
   z.strictObject({ provider: z.literal('codecommit'), repository: codecommitRepository, branch }),
 ]);
 
+/** IANA time zones as this runtime knows them (the same list schedules are checked against). */
+const timezone = z
+  .string()
+  .check(
+    z.refine(
+      (zone) => checkScheduleExpression('rate(1 day)', zone).length === 0,
+      'must be an IANA time zone such as Europe/Paris',
+    ),
+  );
+
+/** An EventBridge Scheduler cron expression, checked as Scheduler checks it (in the policy's time zone). */
+const cron = matching(/^cron\(.+\)$/, 'must be a cron(...) expression such as cron(0 19 ? * MON-FRI *)');
+
+/** When an environment nobody uses sleeps (core/idle.ts); absent: its tier's default. */
+export const idlePolicy = z
+  .strictObject({
+    afterMinutes: z.nullable(between(5, 43_200)),
+    sleepAt: z.optional(cron),
+    wakeAt: z.optional(cron),
+    timezone: z.optional(timezone),
+  })
+  .check(
+    z.superRefine((policy, context) => {
+      for (const field of ['sleepAt', 'wakeAt'] as const) {
+        const expression = policy[field];
+        if (!expression) continue;
+        for (const problem of checkScheduleExpression(expression, policy.timezone ?? 'UTC')) {
+          context.issues.push({ code: 'custom', input: expression, path: [field], message: problem });
+        }
+      }
+    }),
+  );
+
 export const putEnvironmentBody = z.strictObject({
   team,
   tier: z.enum(TIERS),
   spec,
+  idle: z.optional(idlePolicy),
   source: z.optional(source),
+});
+
+/** POST /environments/{name}/snooze: an instant with its offset, from one minute to 30 days ahead (checked against the clock). */
+export const snoozeBody = z.strictObject({ until: z.iso.datetime({ offset: true }) });
+
+/** POST /environments/{name}/sleep and /wake: an optional reason for the record. */
+export const upkeepBody = z.strictObject({
+  reason: z.optional(z.string().check(z.minLength(1), z.maxLength(500))),
 });
 
 /** Template names leave room for the branch in the preview environments' names (40 characters in all). */

@@ -1,3 +1,4 @@
+import { idlePolicyOf } from '../core/idle.ts';
 import type { PreviewTemplate, PushRecord } from '../core/pushes.ts';
 import type { Deployment, Environment, Stack } from '../core/types.ts';
 
@@ -26,6 +27,14 @@ export function environmentView(environment: Environment) {
     ...(environment.sourceHead ? { sourceHead: environment.sourceHead } : {}),
     ...(environment.template ? { template: environment.template } : {}),
     endpoint: environment.endpoint ?? null,
+    idle: { ...idlePolicyOf(environment), source: environment.idle ? 'environment' : 'tier default' },
+    lastActivityAt: environment.lastActivityAt ?? null,
+    sleepsAt: environment.upkeepDue?.action === 'sleep' ? environment.upkeepDue.at : null,
+    wakesAt: environment.upkeepDue?.action === 'wake' ? environment.upkeepDue.at : null,
+    snoozedUntil: environment.snoozedUntil ?? null,
+    ...(environment.sleepingSince && environment.status === 'sleeping'
+      ? { sleepingSince: environment.sleepingSince, sleptVersion: environment.sleptSpec?.version }
+      : {}),
     latestDeploymentId: environment.latestDeploymentId ?? null,
     deploymentInProgress: environment.lease?.holder ?? null,
     createdAt: environment.createdAt,

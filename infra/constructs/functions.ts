@@ -308,6 +308,8 @@ function describe(entry: EntryPoint): string {
       return `Kiln target of rule ${trigger.rule}`;
     case 'schedule':
       return `Kiln schedule ${trigger.schedule} (${trigger.expression})`;
+    case 'target':
+      return `Kiln ALB target ${entry.name}`;
   }
 }
 

@@ -18,6 +18,13 @@ export interface LocalConfig {
   eventWebhooks: readonly string[];
   /** KILN_GITHUB_WEBHOOK_SECRET: the secret GitHub signs webhook deliveries with (X-Hub-Signature-256). */
   githubWebhookSecret: string;
+  /**
+   * KILN_UPKEEP_PERIOD_SECONDS: how often the idle sweep, the orphan reaper and the drift check run
+   * (every schedule entry point); unset, each keeps its manifest schedule (every 5 minutes).
+   */
+  upkeepPeriodSeconds?: number;
+  /** KILN_WAKE_HOLD_SECONDS: how long an asleep environment's endpoint holds a request while it wakes (default 60). */
+  wakeHoldSeconds: number;
 }
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
@@ -39,6 +46,10 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): Readonly<
     artifactsDir: resolve(env.KILN_ARTIFACTS_DIR ?? resolve(PROJECT_ROOT, 'infra/local/artifacts')),
     eventWebhooks: Object.freeze(webhooks(env.KILN_EVENT_WEBHOOKS ?? '')),
     githubWebhookSecret: webhookSecret(env.KILN_GITHUB_WEBHOOK_SECRET ?? DEFAULT_GITHUB_WEBHOOK_SECRET),
+    ...(env.KILN_UPKEEP_PERIOD_SECONDS
+      ? { upkeepPeriodSeconds: seconds('KILN_UPKEEP_PERIOD_SECONDS', env.KILN_UPKEEP_PERIOD_SECONDS) }
+      : {}),
+    wakeHoldSeconds: seconds('KILN_WAKE_HOLD_SECONDS', env.KILN_WAKE_HOLD_SECONDS ?? '60'),
   });
 }
 
@@ -93,5 +104,13 @@ function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new Error(`KILN_API_PORT must be a port number, not ${value}`);
+  return n;
+}
+
+/** A whole number of seconds from 1 to a day. */
+function seconds(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 86_400)
+    throw new Error(`${name} must be a whole number of seconds from 1 to 86400, not ${value}`);
   return n;
 }

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import type { TaskHandler } from '../../functions/adapters/local/step-functions.ts';
 import { ENTRY_POINTS, type EntryPoint, type Trigger } from '../../functions/manifest.ts';
-import type { ApiHandler } from './gateway.ts';
+import type { ApiHandler, TargetHandler } from './gateway.ts';
 
 const HANDLERS_DIR = resolve(import.meta.dirname, '../../functions/handlers');
 
@@ -33,5 +33,11 @@ export async function loadTaskHandlers(): Promise<Record<string, TaskHandler>> {
 /** Every REST route's handler, by entry point name, for the gateway. */
 export async function loadApiHandlers(): Promise<Map<string, ApiHandler>> {
   const loaded = await loadEntryPoints<ApiHandler>('http');
+  return new Map(loaded.map(({ entry, handler }) => [entry.name, handler]));
+}
+
+/** Every ALB target's handler (the waker), by entry point name, for the gateway. */
+export async function loadTargetHandlers(): Promise<Map<string, TargetHandler>> {
+  const loaded = await loadEntryPoints<TargetHandler>('target');
   return new Map(loaded.map(({ entry, handler }) => [entry.name, handler]));
 }

@@ -26,6 +26,8 @@ export interface EventSourcesOptions {
   log: (message: string, detail?: object) => void;
   /** The scheduler's clock (tests inject one). */
   clock?: SchedulerClock;
+  /** Runs every schedule entry point (Kiln's upkeep) at this period instead of its manifest schedule. */
+  upkeepPeriodSeconds?: number;
 }
 
 /**
@@ -138,6 +140,7 @@ export class EventSources {
         name: entry.trigger.schedule,
         expression: entry.trigger.expression,
         ...(entry.trigger.timezone ? { timezone: entry.trigger.timezone } : {}),
+        ...(this.#options.upkeepPeriodSeconds ? { periodMs: this.#options.upkeepPeriodSeconds * 1000 } : {}),
         // The input the CDK schedule gives the function (infra/constructs/events.ts), context attributes substituted.
         input: {
           schedule: entry.trigger.schedule,

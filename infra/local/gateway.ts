@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { ALBEvent, ALBResult, APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { localLambdaContext } from '../../functions/adapters/local/lambda-context.ts';
 import type { Route } from '../../functions/manifest.ts';
 import { problem } from '../../functions/shared/http.ts';
@@ -17,7 +17,15 @@ export interface GatewayOptions {
   tokens: ReadonlyMap<string, string>;
   routes: readonly Route[];
   handlers: ReadonlyMap<string, ApiHandler>;
+  /** The ALB targets (the waker) by entry point name, invoked at `POST /_targets/<name>` (see `invokeTarget`). */
+  targets?: ReadonlyMap<string, TargetHandler>;
 }
+
+/** An ALB Lambda target as the ALB calls it. */
+export type TargetHandler = (event: ALBEvent, context: Context) => Promise<ALBResult>;
+
+/** Where the embedded ALB targets are invoked: the traffic daemon's parked endpoints call the waker there. */
+export const TARGETS_PATH = '/_targets/';
 
 /** API Gateway rejects larger payloads too (10 MB there; Kiln's bodies are small). */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -83,6 +91,7 @@ async function serve(options: GatewayOptions, req: IncomingMessage, res: ServerR
       ),
     );
   }
+  if (url.pathname.startsWith(TARGETS_PATH)) return invokeTarget(options, req, res, url.pathname);
   const matched = matchRoute(options.routes, req.method ?? 'GET', url.pathname);
   if (matched === 'method-not-allowed')
     return answer(req, res, problem(405, `${req.method} is not allowed on ${url.pathname}`));
@@ -100,6 +109,44 @@ async function serve(options: GatewayOptions, req: IncomingMessage, res: ServerR
   if (!handler) return answer(req, res, problem(500, `no handler module for ${matched.route.handler}`));
   const event = proxyEvent(req, url, matched, body, team, req.headers.authorization ?? '');
   answer(req, res, await handler(event, localLambdaContext(`kiln-api-${matched.route.handler}`, 29_000)));
+}
+
+/**
+ * Invokes an ALB target as Lambda's Invoke does: the body is the event (the ALB's request event), the answer
+ * the function's result as JSON. Only from this machine: the embedded data plane is its one caller, as the
+ * ALB is on AWS. What a target can be made to do is what a request to an endpoint does (wake it).
+ */
+async function invokeTarget(
+  options: GatewayOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+): Promise<void> {
+  const name = path.slice(TARGETS_PATH.length);
+  const handler = options.targets?.get(name);
+  if (!handler) return answer(req, res, problem(404, `no target ${name.slice(0, 100)}`));
+  if (req.method !== 'POST') return answer(req, res, problem(405, 'invoke a target with POST'));
+  if (!isLoopback(req.socket.remoteAddress)) {
+    return answer(req, res, problem(403, 'targets are invoked by the embedded data plane only'));
+  }
+  const body = await readBody(req, res, MAX_BODY_BYTES);
+  if (body === 'too-large') return answer(req, res, problem(413, `the body exceeds ${MAX_BODY_BYTES} bytes`));
+  let event: ALBEvent;
+  try {
+    event = JSON.parse(body ?? '') as ALBEvent;
+  } catch {
+    return answer(req, res, problem(400, 'the body must be the ALB event, as JSON'));
+  }
+  const result = await handler(event, localLambdaContext(`kiln-${name}`, 60_000));
+  answer(req, res, {
+    statusCode: 200,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(result),
+  });
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
 }
 
 /** Whether every percent-encoding of the path decodes (two hex digits each, forming UTF-8). */

@@ -2,19 +2,20 @@ import { chmod, mkdir, readdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { LocalBusEvents } from '../../functions/adapters/local/bus-events.ts';
+import { DaemonTraffic } from '../../functions/adapters/local/daemon-traffic.ts';
 import { EnvSecrets } from '../../functions/adapters/local/env-secrets.ts';
 import { LocalPushQueue } from '../../functions/adapters/local/local-push-queue.ts';
 import { JsonStateFile } from '../../functions/adapters/local/state-file.ts';
 import { LocalStepFunctions } from '../../functions/adapters/local/step-functions.ts';
 import { systemClock } from '../../functions/core/ports/clock.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
-import { PUSH_QUEUE, ROUTES } from '../../functions/manifest.ts';
+import { ENTRY_POINTS, PUSH_QUEUE, ROUTES } from '../../functions/manifest.ts';
 import { logger } from '../../functions/shared/logger.ts';
 import { wirePorts } from '../../functions/shared/wiring.ts';
 import type { LocalConfig } from './config.ts';
-import { loadApiHandlers, loadTaskHandlers } from './entry-points.ts';
+import { loadApiHandlers, loadTargetHandlers, loadTaskHandlers } from './entry-points.ts';
 import { EventSources } from './event-sources.ts';
-import { startGateway } from './gateway.ts';
+import { startGateway, TARGETS_PATH } from './gateway.ts';
 import { type Provider, startProvider } from './providers.ts';
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
@@ -85,7 +86,12 @@ async function makePrivate(dataDir: string): Promise<void> {
 
 async function startControlPlane(config: LocalConfig, provider: Provider): Promise<Kiln> {
   const log = (message: string, detail?: object) => logger.info(message, { ...detail });
-  const sources = await EventSources.open({ dataDir: config.dataDir, webhooks: config.eventWebhooks, log });
+  const sources = await EventSources.open({
+    dataDir: config.dataDir,
+    webhooks: config.eventWebhooks,
+    log,
+    ...(config.upkeepPeriodSeconds ? { upkeepPeriodSeconds: config.upkeepPeriodSeconds } : {}),
+  });
   const workflows = await LocalStepFunctions.create({
     stateMachinesDir: STATE_MACHINES_DIR,
     tasks: await loadTaskHandlers(),
@@ -110,6 +116,7 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
     tokens: config.tokens,
     routes: ROUTES,
     handlers: await loadApiHandlers(),
+    targets: await loadTargetHandlers(),
   }).catch(async (error: NodeJS.ErrnoException) => {
     await workflows.shutdown();
     await sources.close();
@@ -117,6 +124,13 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
       ? new Error(`port ${config.apiPort} is in use: stop what uses it or set KILN_API_PORT`)
       : error;
   });
+  // A request to a sleeping environment's endpoint is held while the waker wakes it.
+  if (provider.traffic instanceof DaemonTraffic) {
+    await provider.traffic.setWakeHold({
+      url: `${gateway.url}${TARGETS_PATH}${WAKER}`,
+      holdSeconds: config.wakeHoldSeconds,
+    });
+  }
   await workflows.resumeInterrupted();
   await sources.startConsumers();
   const runtimeFile = new JsonStateFile<RuntimeDescription>(join(config.dataDir, RUNTIME_FILE));
@@ -141,6 +155,14 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
     },
   };
 }
+
+/** The ALB target a parked endpoint invokes: the one `target` entry point of the manifest, the waker. */
+const WAKER = (() => {
+  const [waker, ...others] = ENTRY_POINTS.filter((entry) => entry.trigger.type === 'target');
+  if (!waker || others.length > 0)
+    throw new Error('functions/manifest.ts must list one target entry point: the waker');
+  return waker.name;
+})();
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {

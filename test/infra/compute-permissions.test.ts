@@ -157,7 +157,7 @@ describe('EC2 and ELB rights', () => {
     ]);
   });
 
-  it('only the tasks that move traffic may change the ALB, the reaper only remove from it, CheckHealth and the drift check only read it', () => {
+  it('only the tasks that move traffic may change the ALB, the reaper only remove from it; CheckHealth, the idle sweep and the drift check may only read it', () => {
     const { stack } = kiln();
     const managers = ENTRY_POINTS.filter(({ access }) => access.traffic === 'manage')
       .map(({ name }) => name)
@@ -166,6 +166,7 @@ describe('EC2 and ELB rights', () => {
       'CutOver',
       'DecommissionStack',
       'DrainStack',
+      'ParkEndpoint',
       'ProvisionStack',
       'RemoveEndpoint',
       'RestoreTraffic',
@@ -174,7 +175,8 @@ describe('EC2 and ELB rights', () => {
     assert.deepEqual(attachedHandlers(logicalIdOf(stack, stack.permissions.elbRemove)), ['reapOrphans']);
     assert.deepEqual(
       attachedHandlers(logicalIdOf(stack, stack.permissions.elbRead)),
-      [...managers, 'CheckHealth', 'reapOrphans', 'repairDrift'].sort(),
+      // The idle sweep reads target groups to find an environment's request counts.
+      [...managers, 'CheckHealth', 'reapOrphans', 'repairDrift', 'sweepIdle'].sort(),
     );
   });
 

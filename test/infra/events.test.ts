@@ -9,36 +9,16 @@ import { EVENT_SOURCE } from '../../functions/core/lifecycle-events.ts';
 import {
   CODECOMMIT_BRANCH_PUSHES,
   ENTRY_POINTS,
-  type EntryPoint,
   PUSH_QUEUE,
   QUEUES,
+  UPKEEP_SCHEDULE,
 } from '../../functions/manifest.ts';
 import { ARCHIVE_RETENTION, cdkEventPattern } from '../../infra/constructs/events.ts';
 import { functionIds, kiln, kilnStack, logicalIdOf, resourcesOf, testApp } from './kiln-template.ts';
 
-/**
- * The manifest's entry points plus a schedule in a time zone (bundling is skipped, so any module serves):
- * every trigger kind the constructs build.
- */
-const TEST_ENTRIES: EntryPoint[] = [
-  ...ENTRY_POINTS,
-  {
-    name: 'sweepIdle',
-    module: 'tasks/PlanTeardown',
-    trigger: {
-      type: 'schedule',
-      schedule: 'idle-sweep',
-      expression: 'cron(0/5 * * * ? *)',
-      timezone: 'Europe/Berlin',
-    },
-    root: 'store',
-    access: { table: 'read' },
-  },
-];
-
 function withEveryTrigger() {
   const app = testApp();
-  const stack = kilnStack(app, { entries: TEST_ENTRIES });
+  const stack = kilnStack(app, { entries: ENTRY_POINTS });
   return { app, stack, template: Template.fromStack(stack) };
 }
 
@@ -170,16 +150,16 @@ describe('queues, rules and schedules from the manifest', () => {
       CODECOMMIT_BRANCH_PUSHES,
     );
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
-      ScheduleExpression: 'cron(0/5 * * * ? *)',
-      ScheduleExpressionTimezone: 'Europe/Berlin',
+      ScheduleExpression: UPKEEP_SCHEDULE,
+      ScheduleExpressionTimezone: 'Etc/UTC',
     });
-    const schedule = Object.values(resourcesOf(template, 'AWS::Scheduler::Schedule')).find(
-      (found) => found.Properties.Description === 'Kiln: sweepIdle',
+    const schedule = Object.values(resourcesOf(template, 'AWS::Scheduler::Schedule')).find((resource) =>
+      String((resource.Properties.Target as { Input: string }).Input).includes('kiln-idle-sweep'),
     );
-    assert.ok(schedule);
+    assert.ok(schedule, 'the idle sweep has its schedule');
     const input = JSON.parse(String((schedule.Properties.Target as { Input: string }).Input));
     assert.deepEqual(input, {
-      schedule: 'idle-sweep',
+      schedule: 'kiln-idle-sweep',
       scheduledTime: '<aws.scheduler.scheduled-time>',
       executionId: '<aws.scheduler.execution-id>',
     });

@@ -29,11 +29,11 @@ import {
 import { announcePorts } from '../../functions/shared/roots/announce.ts';
 import { enqueuePorts } from '../../functions/shared/roots/enqueue.ts';
 import { ingestPorts } from '../../functions/shared/roots/ingest.ts';
-import { repairPorts } from '../../functions/shared/roots/repair.ts';
 import { requestPorts } from '../../functions/shared/roots/request.ts';
 import { stackPorts } from '../../functions/shared/roots/stack.ts';
 import { storePorts } from '../../functions/shared/roots/store.ts';
 import { trafficPorts } from '../../functions/shared/roots/traffic.ts';
+import { upkeepPorts } from '../../functions/shared/roots/upkeep.ts';
 
 const ENVIRONMENT = {
   KILN_TABLE_NAME: 'kiln',
@@ -211,9 +211,9 @@ describe('composition roots without wiring', () => {
     announce: announcePorts,
     traffic: trafficPorts,
     stack: stackPorts,
-    repair: repairPorts,
     ingest: ingestPorts,
     enqueue: enqueuePorts,
+    upkeep: upkeepPorts,
   };
   const adapters = {
     store: DynamoDbStateStore,

@@ -5,7 +5,7 @@ import {
   checkScheduleExpression,
   InvalidScheduleExpressionError,
   nextFireTime,
-} from '../../functions/adapters/local/schedule-expressions.ts';
+} from '../../functions/core/schedule-expressions.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

@@ -23,7 +23,15 @@ import type {
   PushRecord,
   SourceBinding,
 } from '../../core/pushes.ts';
-import type { AuditEvent, Deployment, DeploymentStep, Environment, Lease, Stack } from '../../core/types.ts';
+import type {
+  AuditEvent,
+  Deployment,
+  DeploymentStep,
+  Environment,
+  Lease,
+  Stack,
+  UpkeepDue,
+} from '../../core/types.ts';
 import {
   AUDIT_PREFIX,
   auditKey,
@@ -55,6 +63,9 @@ import {
   templateIndexKeys,
   templateKey,
   templatesOfRepository,
+  UPKEEP_INDEX,
+  upkeepIndexKey,
+  upkeepPartition,
 } from './table.ts';
 
 /**
@@ -86,6 +97,10 @@ const DESIRED_FIELDS: Record<keyof DesiredStateChange, true> = {
   source: true,
   sourceHead: true,
   template: true,
+  lastActivityAt: true,
+  idle: true,
+  snoozedUntil: true,
+  upkeepDue: true,
   updatedAt: true,
 };
 const OBSERVED_FIELDS: Record<keyof ObservedStateChange, true> = {
@@ -96,6 +111,11 @@ const OBSERVED_FIELDS: Record<keyof ObservedStateChange, true> = {
   endpoint: true,
   weights: true,
   deletedAt: true,
+  lastActivityAt: true,
+  awakeSince: true,
+  upkeepDue: true,
+  sleptSpec: true,
+  sleepingSince: true,
 };
 const STACK_FIELDS: Record<keyof StackChange | 'updatedAt', true> = {
   status: true,
@@ -191,12 +211,23 @@ class UpdateBuilder {
   }
 }
 
-/**
- * An update applying a workflow's observation; the live index follows `liveStackId` in the same write
- * (set with it, removed with it: a sparse index of the environments with a live stack).
- */
-function observedUpdate(name: string, change: ObservedStateChange): UpdateBuilder {
-  const update = new UpdateBuilder().assign(change, OBSERVED_FIELDS);
+/** The upkeep index follows `upkeepDue`: keyed while something is due, removed with it (a sparse index). */
+function indexUpkeep(
+  update: UpdateBuilder,
+  name: string,
+  change: { upkeepDue?: UpkeepDue | null },
+): UpdateBuilder {
+  if (change.upkeepDue) {
+    const keys = upkeepIndexKey(change.upkeepDue, name);
+    update.set(UPKEEP_INDEX.partitionKey, keys.gsi3pk).set(UPKEEP_INDEX.sortKey, keys.gsi3sk);
+  } else if (change.upkeepDue === null) {
+    update.remove(UPKEEP_INDEX.partitionKey).remove(UPKEEP_INDEX.sortKey);
+  }
+  return update;
+}
+
+/** The live index follows `liveStackId`: keyed while it is set, removed with it (a sparse index). */
+function indexLive(update: UpdateBuilder, name: string, change: ObservedStateChange): UpdateBuilder {
   if (typeof change.liveStackId === 'string') {
     const keys = liveIndexKey(name);
     update.set(LIVE_INDEX.partitionKey, keys.gsiLivePk).set(LIVE_INDEX.sortKey, keys.gsiLiveSk);
@@ -204,6 +235,15 @@ function observedUpdate(name: string, change: ObservedStateChange): UpdateBuilde
     update.remove(LIVE_INDEX.partitionKey).remove(LIVE_INDEX.sortKey);
   }
   return update;
+}
+
+/** An update applying a workflow's observation, the indexes that follow it included. */
+function observedUpdate(name: string, change: ObservedStateChange): UpdateBuilder {
+  return indexLive(
+    indexUpkeep(new UpdateBuilder().assign(change, OBSERVED_FIELDS), name, change),
+    name,
+    change,
+  );
 }
 
 function isConditionalCheckFailed(error: unknown): boolean {
@@ -282,6 +322,30 @@ export class DynamoDbStateStore implements StateStore {
     return this.#queryIndex<Environment>(TEAM_INDEX, teamPartition(team), ENVIRONMENT_SORT_PREFIX);
   }
 
+  async listUpkeepDue(
+    action: UpkeepDue['action'],
+    shard: number,
+    dueBy: string,
+    page: { limit: number; after?: string },
+  ): Promise<{ environments: Environment[]; next?: string }> {
+    // Sort keys are `<due time>#ENV#<name>`: every key of a time at or before `dueBy` sorts below `<dueBy>$`.
+    const { Items, LastEvaluatedKey } = await this.#client.send(
+      new QueryCommand({
+        TableName: this.#tableName,
+        IndexName: UPKEEP_INDEX.name,
+        KeyConditionExpression: '#pk = :pk AND #sk < :before',
+        ExpressionAttributeNames: { '#pk': UPKEEP_INDEX.partitionKey, '#sk': UPKEEP_INDEX.sortKey },
+        ExpressionAttributeValues: { ':pk': upkeepPartition(action, shard), ':before': `${dueBy}$` },
+        Limit: page.limit,
+        ...(page.after ? { ExclusiveStartKey: JSON.parse(page.after) as Item } : {}),
+      }),
+    );
+    return {
+      environments: (Items ?? []).map((item) => toDomain<Environment>(item)),
+      ...(LastEvaluatedKey ? { next: JSON.stringify(LastEvaluatedKey) } : {}),
+    };
+  }
+
   async listEnvironmentsBySource(source: SourceBinding): Promise<Environment[]> {
     const { gsi2pk } = sourceIndexKey(source, '');
     return this.#queryIndex<Environment>(SOURCE_INDEX, gsi2pk, ENVIRONMENT_SORT_PREFIX);
@@ -302,6 +366,7 @@ export class DynamoDbStateStore implements StateStore {
       ...envKey(environment.name),
       ...teamIndexKey(environment.team, environment.name),
       ...(environment.source ? sourceIndexKey(environment.source, environment.name) : {}),
+      ...(environment.upkeepDue ? upkeepIndexKey(environment.upkeepDue, environment.name) : {}),
     };
     if (!(await this.#putIfAbsent(item))) {
       throw new VersionConflictError(`environment ${environment.name} already exists`);
@@ -313,7 +378,7 @@ export class DynamoDbStateStore implements StateStore {
     expectedVersion: number,
     change: DesiredStateChange,
   ): Promise<Environment> {
-    const update = new UpdateBuilder().assign(change, DESIRED_FIELDS);
+    const update = indexUpkeep(new UpdateBuilder().assign(change, DESIRED_FIELDS), name, change);
     if (change.team !== undefined) update.set(TEAM_INDEX.partitionKey, teamPartition(change.team));
     // The source index follows the binding: set with it, removed with it (a sparse index).
     if (change.source) {

@@ -255,6 +255,15 @@ export class ElbTraffic implements Traffic {
     return [...found.values()];
   }
 
+  // TODO(issue 9, AWS): forward the rule to the waker target group; read CloudWatch request counts.
+  async parkEndpoint(environment: string): Promise<void> {
+    throw new Error(`parking ${environment}'s endpoint on an ALB is not built yet`);
+  }
+
+  async lastRequestAt(environment: string, _since: string): Promise<string | undefined> {
+    throw new Error(`reading ${environment}'s request count from CloudWatch is not built yet`);
+  }
+
   #hostOf(environment: string): string {
     return `${environment}.${this.#options.endpointDomain}`;
   }

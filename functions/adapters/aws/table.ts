@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { UPKEEP_SHARDS } from '../../core/idle.ts';
 
 /**
  * Shape of Kiln's single DynamoDB table. The store, the embedded runtime and the CDK construct all
@@ -27,6 +27,14 @@ export const TEAM_INDEX = { name: 'byTeam', partitionKey: 'gsi1pk', sortKey: 'gs
 export const SOURCE_INDEX = { name: 'bySource', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' } as const;
 
 /**
+ * Sparse GSI of the upkeep Kiln owes: an environment carries `UPKEEP#<sleep|wake>#<shard>` /
+ * `<due time>#ENV#<name>` only while something is due (see core/idle.ts), so the idle sweep queries
+ * what is due and nothing else. The partition is split over UPKEEP_SHARDS shards by a hash of the name:
+ * a hundred thousand environments never share one hot index partition.
+ */
+export const UPKEEP_INDEX = { name: 'byUpkeepDue', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' } as const;
+
+/**
  * Sparse GSI of the environments that have a live stack (what the drift check walks): an environment
  * carries `LIVE#<shard>` / `ENV#<name>` exactly while its `liveStackId` is set, written by the store in
  * the same update that sets or removes it. The shard, a hash of the name over LIVE_SHARDS partitions,
@@ -35,8 +43,8 @@ export const SOURCE_INDEX = { name: 'bySource', partitionKey: 'gsi2pk', sortKey:
 export const LIVE_INDEX = { name: 'byLive', partitionKey: 'gsiLivePk', sortKey: 'gsiLiveSk' } as const;
 export const LIVE_SHARDS = 16;
 
-/** Every GSI of the table: created with it (embedded and CDK alike) and granted by name. */
-export const INDEXES = [TEAM_INDEX, SOURCE_INDEX, LIVE_INDEX] as const;
+/** Every GSI of the table, in the order they were added: created with it (embedded and CDK alike). */
+export const INDEXES = [TEAM_INDEX, SOURCE_INDEX, UPKEEP_INDEX, LIVE_INDEX] as const;
 
 /** Epoch-seconds attribute DynamoDB expires items by (enabled by CDK; dynalite never expires anything). */
 export const TTL_ATTRIBUTE = 'expiresAt';
@@ -45,12 +53,7 @@ export const TTL_ATTRIBUTE = 'expiresAt';
 export const LAYOUT_ATTRIBUTES: ReadonlySet<string> = new Set([
   PARTITION_KEY,
   SORT_KEY,
-  TEAM_INDEX.partitionKey,
-  TEAM_INDEX.sortKey,
-  SOURCE_INDEX.partitionKey,
-  SOURCE_INDEX.sortKey,
-  LIVE_INDEX.partitionKey,
-  LIVE_INDEX.sortKey,
+  ...INDEXES.flatMap((index) => [index.partitionKey, index.sortKey]),
   TTL_ATTRIBUTE,
 ]);
 
@@ -103,10 +106,35 @@ export function sourceIndexKey(
   };
 }
 
+/** The upkeep-index partition of one shard of one kind of upkeep. */
+export function upkeepPartition(action: 'sleep' | 'wake', shard: number): string {
+  return `UPKEEP#${action}#${shard}`;
+}
+
+/** Upkeep-index keys of an environment owing `due`: sorted by due time within its shard. */
+export function upkeepIndexKey(
+  due: { action: 'sleep' | 'wake'; at: string },
+  name: string,
+): { gsi3pk: string; gsi3sk: string } {
+  return {
+    gsi3pk: upkeepPartition(due.action, upkeepShardOf(name)),
+    gsi3sk: `${due.at}#${environmentPartition(name)}`,
+  };
+}
+
+/** A stable upkeep shard in [0, UPKEEP_SHARDS) for an environment name. */
+export function upkeepShardOf(name: string): number {
+  return shardOf(name, UPKEEP_SHARDS);
+}
+
 /** Live-index keys of an environment with a live stack. */
 export function liveIndexKey(name: string): { gsiLivePk: string; gsiLiveSk: string } {
-  const shard = createHash('sha256').update(name).digest().readUInt8(0) % LIVE_SHARDS;
-  return { gsiLivePk: livePartition(shard), gsiLiveSk: environmentPartition(name) };
+  return { gsiLivePk: livePartition(shardOf(name, LIVE_SHARDS)), gsiLiveSk: environmentPartition(name) };
+}
+
+/** The live-index partition of one shard (0 … LIVE_SHARDS-1). */
+export function livePartition(shard: number): string {
+  return `LIVE#${shard}`;
 }
 
 /**
@@ -121,9 +149,14 @@ export function derivedIndexKeys(item: Record<string, unknown>): Record<string, 
   return liveIndexKey(pk.slice(ENVIRONMENT_SORT_PREFIX.length));
 }
 
-/** The live-index partition of one shard (0 … LIVE_SHARDS-1). */
-export function livePartition(shard: number): string {
-  return `LIVE#${shard}`;
+/** A stable shard in [0, shards) for an environment name (FNV-1a). */
+function shardOf(name: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (const char of name) {
+    hash ^= char.codePointAt(0) as number;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % shards;
 }
 
 /** A template item: its own partition; team and repository indexes. */
@@ -195,7 +228,7 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
       PARTITION_KEY,
       SORT_KEY,
       ...INDEXES.flatMap((i) => [i.partitionKey, i.sortKey]),
-    ].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+    ].map((attribute) => ({ AttributeName: attribute, AttributeType: 'S' })),
     KeySchema: [
       { AttributeName: PARTITION_KEY, KeyType: 'HASH' },
       { AttributeName: SORT_KEY, KeyType: 'RANGE' },

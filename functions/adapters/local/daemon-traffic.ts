@@ -18,6 +18,7 @@ import {
   type TrafficDaemonStatus,
   type TrafficMethod,
   trafficDaemonFiles,
+  type WakeTarget,
 } from './traffic-daemon-protocol.ts';
 
 export interface DaemonTrafficOptions {
@@ -72,6 +73,8 @@ export class DaemonTraffic implements Traffic {
   /** The start in progress, shared by every call that found the daemon gone. */
   #starting: Promise<TrafficDaemonStatus> | undefined;
   #closed: 'stopped' | 'detached' | undefined;
+  /** Who wakes parked endpoints: told to every daemon this client (re)starts. */
+  #wakeTarget: WakeTarget | undefined;
   #foundRunning = false;
 
   private constructor(files: TrafficDaemonFiles, options: DaemonTrafficOptions) {
@@ -149,6 +152,20 @@ export class DaemonTraffic implements Traffic {
     return this.#call('listRegistrations', []) as Promise<TrafficRegistrations[]>;
   }
 
+  /** Makes a request to a parked endpoint wake its environment through `target` (the embedded waker's invoke URL). */
+  async setWakeHold(target: WakeTarget): Promise<void> {
+    this.#wakeTarget = target;
+    await this.#call('setWakeHold', [target]);
+  }
+
+  async parkEndpoint(environment: string): Promise<void> {
+    await this.#call('parkEndpoint', [environment]);
+  }
+
+  async lastRequestAt(environment: string, since: string): Promise<string | undefined> {
+    return (await this.#call('lastRequestAt', [environment, since])) as string | undefined;
+  }
+
   /**
    * Stops the daemon: every endpoint closes gracefully (the state file keeps them, so the next `connect`
    * reopens them on the same ports), then it exits. Resolves once it has exited; nothing running is fine.
@@ -164,7 +181,7 @@ export class DaemonTraffic implements Traffic {
     this.#closed ??= 'detached';
   }
 
-  async #call(method: TrafficMethod | 'status', args: unknown[]): Promise<unknown> {
+  async #call(method: TrafficMethod | 'status' | 'setWakeHold', args: unknown[]): Promise<unknown> {
     this.#assertOpen();
     try {
       return await callDaemon(this.files.socketPath, method, args);
@@ -194,8 +211,14 @@ export class DaemonTraffic implements Traffic {
     return new TrafficDaemonUnavailableError(`this traffic client was ${this.#closed}`);
   }
 
+  /** Starts the daemon again and tells it who wakes parked endpoints, as the one before knew. */
   #restart(): Promise<TrafficDaemonStatus> {
-    this.#starting ??= this.#start().finally(() => {
+    const restart = async () => {
+      const status = await this.#start();
+      if (this.#wakeTarget) await callDaemon(this.files.socketPath, 'setWakeHold', [this.#wakeTarget]);
+      return status;
+    };
+    this.#starting ??= restart().finally(() => {
       this.#starting = undefined;
     });
     return this.#starting;

@@ -1,6 +1,6 @@
 /**
  * The embedded EventBridge Scheduler: schedules with rate/cron/at expressions in a time zone
- * (./schedule-expressions.ts), each invoking its target with its input at every fire, the context
+ * (functions/core/schedule-expressions.ts), each invoking its target with its input at every fire, the context
  * attributes substituted as Scheduler substitutes them.
  *
  * What Scheduler does, and where the embedded scheduler differs:
@@ -26,7 +26,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { nextFireOf, parseScheduleExpression, type ScheduleExpression } from './schedule-expressions.ts';
+import {
+  nextFireOf,
+  parseScheduleExpression,
+  type ScheduleExpression,
+} from '../../core/schedule-expressions.ts';
 
 /** The time source of a scheduler: the system's, or a ManualClock in tests. */
 export interface SchedulerClock {
@@ -124,6 +128,11 @@ export interface ScheduleDefinition<Input extends object = object> {
   expression: string;
   /** An IANA time zone: the one cron() and at() are read in. UTC by default. */
   timezone?: string;
+  /**
+   * Embedded only: fire every `periodMs` (from start()) instead of at the expression's times, which is still
+   * checked. Scheduler's shortest rate is a minute; a laptop's upkeep may want seconds (KILN_UPKEEP_PERIOD_SECONDS).
+   */
+  periodMs?: number;
   /** The target's input; the Scheduler context attributes in its strings are replaced at each invocation. */
   input: Input;
   target: (input: Input) => Promise<unknown>;
@@ -181,7 +190,7 @@ export class LocalScheduler {
     const schedule: Schedule = {
       name: definition.name,
       arn: `arn:aws:scheduler:${this.#region}:${this.#account}:schedule/default/${definition.name}`,
-      expression: parseScheduleExpression(definition.expression, definition.timezone),
+      expression: periodic(parseScheduleExpression(definition.expression, definition.timezone), definition),
       inputJson: JSON.stringify(definition.input),
       target: definition.target as (input: object) => Promise<unknown>,
     };
@@ -336,4 +345,15 @@ function withContextAttributes(inputJson: string, attributes: Record<string, str
   for (const [name, value] of Object.entries(attributes))
     text = text.replaceAll(`<aws.scheduler.${name}>`, value);
   return JSON.parse(text) as object;
+}
+
+/** The schedule's expression, or a rate of `periodMs` in its place when the definition asks for one. */
+function periodic(
+  expression: ScheduleExpression,
+  definition: Pick<ScheduleDefinition, 'name' | 'expression' | 'periodMs'>,
+): ScheduleExpression {
+  if (definition.periodMs === undefined) return expression;
+  if (!(definition.periodMs >= 1000))
+    throw new Error(`Schedule "${definition.name}": periodMs must be at least 1000`);
+  return { kind: 'rate', expression: definition.expression, intervalMs: definition.periodMs };
 }

@@ -36,11 +36,48 @@ interface EnvironmentRoute {
   stacks: Map<string, StackRoute>;
   /** Set from the moment the endpoint starts listening until it is closed. */
   listening?: Promise<Server>;
+  /** Asleep: a request holds (see `parkEndpoint`) until a stack gets traffic. */
+  parked?: boolean;
+  /** When a request last reached the endpoint (epoch ms); kept in memory, saved with the next change. */
+  lastRequestAt?: number;
+  /** Held requests, each released (sent on) when a stack gets traffic, or answered 503 when it gives up. */
+  held: Set<HeldRequest>;
+  /** When the waker was last called for this environment (epoch ms). */
+  wokenAt?: number;
+}
+
+interface HeldRequest {
+  release(): void;
+  giveUp(): void;
+}
+
+interface SavedRoute {
+  port: number;
+  stacks: Record<string, StackTargets>;
+  parked?: boolean;
+  lastRequestAt?: number;
 }
 
 interface TrafficState {
-  environments: Record<string, { port: number; stacks: Record<string, StackTargets> }>;
+  environments: Record<string, SavedRoute>;
 }
+
+/** Wakes a sleeping environment: called when its parked endpoint receives a request. */
+export type Waker = (environment: string, request: { method: string; path: string }) => Promise<void>;
+
+/** How a parked endpoint holds requests while its environment wakes. */
+export interface WakeHold {
+  waker: Waker;
+  /** How long a request is held before it is answered 503 with Retry-After. */
+  holdMs: number;
+}
+
+/** Requests one parked endpoint holds at most; more are answered 503 at once. */
+const MAX_HELD_REQUESTS = 1000;
+/** A parked endpoint still holding requests calls the waker again this often (an earlier call may have failed). */
+const REWAKE_MS = 10_000;
+/** Retry-After, in seconds, of a request a parked endpoint gives up holding. */
+const RETRY_AFTER_SECONDS = 10;
 
 /** How long open connections get to finish when an endpoint closes before they are cut. */
 const CLOSE_GRACE_MS = 1000;
@@ -56,6 +93,7 @@ export class ProxyTraffic implements Traffic {
   readonly #host: string;
   readonly #stateFile: JsonStateFile<TrafficState> | undefined;
   readonly #routes = new Map<string, EnvironmentRoute>();
+  #wakeHold: WakeHold | undefined;
   // A fresh connection per proxied request: a pooled connection to an instance that has since exited
   // would fail requests that a retry cannot always save, and loopback connections are cheap.
   readonly #proxy = createProxyServer({ agent: new Agent({ keepAlive: false }) });
@@ -68,7 +106,7 @@ export class ProxyTraffic implements Traffic {
   async ensureEndpoint(environment: string): Promise<string> {
     let route = this.#routes.get(environment);
     if (!route) {
-      route = { port: 0, stacks: new Map() };
+      route = { port: 0, stacks: new Map(), held: new Set() };
       this.#routes.set(environment, route);
     }
     if (route.listening) {
@@ -112,7 +150,34 @@ export class ProxyTraffic implements Traffic {
     for (const [stackId, weight] of Object.entries(weights)) {
       (stacks.get(stackId) as StackRoute).weight = weight;
     }
+    const route = this.#routes.get(environment);
+    const serving = Object.values(weights).some((weight) => weight > 0);
+    if (route?.parked && serving) route.parked = undefined;
     await this.#save();
+    if (route && serving) for (const request of [...route.held]) request.release();
+  }
+
+  /** Keeps (or opens) the endpoint, with no stack behind it, holding requests until a stack gets traffic. */
+  async parkEndpoint(environment: string): Promise<void> {
+    await this.ensureEndpoint(environment);
+    const route = this.#routes.get(environment) as EnvironmentRoute;
+    if (route.parked) return;
+    route.parked = true;
+    await this.#save();
+  }
+
+  async lastRequestAt(environment: string, since: string): Promise<string | undefined> {
+    const last = this.#routes.get(environment)?.lastRequestAt;
+    return last !== undefined && last > Date.parse(since) ? new Date(last).toISOString() : undefined;
+  }
+
+  /** Who wakes a parked endpoint's environment, and how long its requests are held; none: they get 503. */
+  setWakeHold(hold: WakeHold | undefined): void {
+    this.#wakeHold = hold;
+    if (!hold) return;
+    for (const [environment, route] of this.#routes) {
+      if (route.parked && route.held.size > 0) this.#wake(environment, route, { method: 'GET', path: '/' });
+    }
   }
 
   async getWeights(environment: string): Promise<TrafficWeights> {
@@ -145,6 +210,7 @@ export class ProxyTraffic implements Traffic {
     if (!route) return;
     this.#routes.delete(environment);
     await this.#save();
+    for (const request of [...route.held]) request.giveUp();
     await closeEndpoint(route);
   }
 
@@ -166,7 +232,13 @@ export class ProxyTraffic implements Traffic {
         stackId,
         { ...targets, nextInstance: 0, inFlight: 0 },
       ]);
-      const route: EnvironmentRoute = { port: saved.port, stacks: new Map(stacks) };
+      const route: EnvironmentRoute = {
+        port: saved.port,
+        stacks: new Map(stacks),
+        held: new Set(),
+        ...(saved.parked ? { parked: true } : {}),
+        ...(saved.lastRequestAt ? { lastRequestAt: saved.lastRequestAt } : {}),
+      };
       this.#routes.set(environment, route);
     }
     await Promise.all([...this.#routes].map(([environment, route]) => this.#open(environment, route)));
@@ -174,6 +246,7 @@ export class ProxyTraffic implements Traffic {
 
   /** Closes every endpoint (shutdown) but keeps the state, so that `restore()` reopens them. */
   async close(): Promise<void> {
+    for (const route of this.#routes.values()) for (const request of [...route.held]) request.giveUp();
     await Promise.all([...this.#routes.values()].map(closeEndpoint));
   }
 
@@ -200,7 +273,13 @@ export class ProxyTraffic implements Traffic {
   }
 
   #route(environment: string, req: IncomingMessage, res: ServerResponse): void {
+    const route = this.#routes.get(environment);
+    if (route) route.lastRequestAt = Date.now();
     const picked = pickStack(this.#stacksOf(environment));
+    if (!picked && route?.parked) {
+      this.#hold(environment, route, req, res);
+      return;
+    }
     if (!picked) {
       sendProblem(res, 503, 'No live stack', `environment ${environment} has no stack receiving traffic`);
       return;
@@ -220,6 +299,53 @@ export class ProxyTraffic implements Traffic {
     stack.nextInstance = index + 1;
     const retryable = (req.method === 'GET' || req.method === 'HEAD') && instances.length > 1;
     this.#forward(req, res, stackId, instances, index, retryable);
+  }
+
+  /**
+   * Holds a request to a parked endpoint while its environment wakes: it is sent on as soon as a stack
+   * gets traffic, or answered 503 with Retry-After once the hold time is over (or at once when too many
+   * wait, or nobody can wake the environment). A client that hangs up stops waiting.
+   */
+  #hold(environment: string, route: EnvironmentRoute, req: IncomingMessage, res: ServerResponse): void {
+    const hold = this.#wakeHold;
+    if (route.held.size >= MAX_HELD_REQUESTS) {
+      sendWaking(res, environment, `${MAX_HELD_REQUESTS} requests already wait for it`);
+      return;
+    }
+    const held: HeldRequest = {
+      release: () => {
+        done();
+        this.#route(environment, req, res);
+      },
+      giveUp: () => {
+        done();
+        sendWaking(res, environment, 'it did not wake in time');
+      },
+    };
+    const forget = () => {
+      clearTimeout(timer);
+      route.held.delete(held);
+    };
+    const done = () => {
+      forget();
+      res.off('close', forget);
+    };
+    const timer = setTimeout(held.giveUp, hold?.holdMs ?? 0);
+    route.held.add(held);
+    res.once('close', forget);
+    this.#wake(environment, route, { method: req.method ?? 'GET', path: req.url ?? '/' });
+  }
+
+  /** Calls the waker for a parked environment, at most once per REWAKE_MS. */
+  #wake(environment: string, route: EnvironmentRoute, request: { method: string; path: string }): void {
+    const waker = this.#wakeHold?.waker;
+    const now = Date.now();
+    if (!waker || (route.wokenAt !== undefined && now - route.wokenAt < REWAKE_MS)) return;
+    route.wokenAt = now;
+    waker(environment, request).catch(() => {
+      // Not woken this time: the next held request (REWAKE_MS on) calls the waker again.
+      route.wokenAt = undefined;
+    });
   }
 
   /** Proxies to `instances[index]`; a safe request that finds it down is retried once on the next one. */
@@ -251,6 +377,8 @@ export class ProxyTraffic implements Traffic {
           environment,
           {
             port: route.port,
+            ...(route.parked ? { parked: true } : {}),
+            ...(route.lastRequestAt ? { lastRequestAt: route.lastRequestAt } : {}),
             stacks: Object.fromEntries(
               [...route.stacks].map(([stackId, { instances, healthCheck, weight }]) => [
                 stackId,
@@ -347,6 +475,23 @@ function describeFailure(error: unknown): string {
 function sendProblem(res: ServerResponse, status: number, title: string, detail: string): void {
   res.writeHead(status, { 'content-type': 'application/problem+json' });
   res.end(JSON.stringify({ type: 'about:blank', title, status, detail }));
+}
+
+/** What a parked endpoint answers a request it cannot hold (longer): come back in a few seconds. */
+function sendWaking(res: ServerResponse, environment: string, why: string): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(503, {
+    'content-type': 'application/problem+json',
+    'retry-after': String(RETRY_AFTER_SECONDS),
+  });
+  res.end(
+    JSON.stringify({
+      type: 'about:blank',
+      title: 'Waking up',
+      status: 503,
+      detail: `environment ${environment} is asleep and waking up (${why}): try again in ${RETRY_AFTER_SECONDS} s`,
+    }),
+  );
 }
 
 /** Stops accepting connections, lets open ones finish for CLOSE_GRACE_MS, then cuts them. */

@@ -13,7 +13,7 @@ import type { Traffic } from '../../core/ports/traffic.ts';
  */
 
 /** Bumped whenever a method or an answer changes meaning; a client replaces a daemon speaking another. */
-export const TRAFFIC_DAEMON_PROTOCOL = 2;
+export const TRAFFIC_DAEMON_PROTOCOL = 3;
 
 /** The daemon's exit code when another daemon already serves its data folder. */
 export const ALREADY_SERVED_EXIT_CODE = 75;
@@ -31,12 +31,23 @@ export const TRAFFIC_METHODS = [
   'drainStack',
   'removeEndpoint',
   'listRegistrations',
+  'parkEndpoint',
+  'lastRequestAt',
 ] as const satisfies readonly (keyof Traffic)[];
 
 export type TrafficMethod = (typeof TRAFFIC_METHODS)[number];
 
-/** The daemon's own methods: who it is, and stopping it (every endpoint closes, then it exits). */
-export type DaemonMethod = 'status' | 'stop';
+/**
+ * The daemon's own methods: who it is, stopping it (every endpoint closes, then it exits), and who wakes
+ * a parked endpoint's environment (`setWakeHold`, a WakeTarget or null).
+ */
+export type DaemonMethod = 'status' | 'stop' | 'setWakeHold';
+
+/** Where a parked endpoint sends its wake call (the waker function's invoke URL), and how long it holds requests. */
+export interface WakeTarget {
+  url: string;
+  holdSeconds: number;
+}
 
 /** What `status` answers. */
 export interface TrafficDaemonStatus {

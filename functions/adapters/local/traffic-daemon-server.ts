@@ -2,7 +2,7 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { LOOPBACK } from './free-port.ts';
 import { ProcessLock } from './process-lock.ts';
-import { ProxyTraffic } from './proxy-traffic.ts';
+import { ProxyTraffic, type WakeHold } from './proxy-traffic.ts';
 import {
   type RemoteCallError,
   STOPPING_ERROR_NAME,
@@ -12,6 +12,7 @@ import {
   type TrafficDaemonStatus,
   type TrafficMethod,
   trafficDaemonFiles,
+  type WakeTarget,
 } from './traffic-daemon-protocol.ts';
 
 export interface TrafficDaemonOptions {
@@ -173,6 +174,12 @@ class RunningDaemon implements TrafficDaemon {
         res.once('close', () => void this.stop());
         return reply(res, 200, { pid: process.pid });
       }
+      if (method === 'setWakeHold') {
+        const [target] = args as [WakeTarget | null];
+        this.#traffic.setWakeHold(target ? wakeHoldOf(target) : undefined);
+        this.#log(target ? `waking through ${target.url}, holding ${target.holdSeconds} s` : 'no waker');
+        return reply(res, 204, undefined);
+      }
       if (!isTrafficMethod(method))
         throw new RefusedCallError(404, `the traffic daemon has no method ${method}`);
       if (!READS.has(method)) this.#log(describeCall(method, args));
@@ -186,6 +193,38 @@ class RunningDaemon implements TrafficDaemon {
       reply(res, error instanceof RefusedCallError ? error.status : 500, body);
     }
   }
+}
+
+/**
+ * A parked endpoint wakes its environment as an ALB wakes it: by invoking the waker function with the ALB's
+ * request event, here through the embedded runtime's invoke URL for it (see infra/local/gateway.ts). The
+ * event carries the host an ALB would have matched, `<environment>.<anything>`.
+ */
+function wakeHoldOf(target: WakeTarget): WakeHold {
+  return {
+    holdMs: target.holdSeconds * 1000,
+    waker: async (environment, request) => {
+      const event = {
+        requestContext: {
+          elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:local:000000000000:targetgroup/kiln-waker/0' },
+        },
+        httpMethod: request.method,
+        path: request.path.split('?')[0],
+        queryStringParameters: {},
+        headers: { host: `${environment}.localhost` },
+        body: '',
+        isBase64Encoded: false,
+      };
+      const response = await fetch(target.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(event),
+        signal: AbortSignal.timeout(10_000),
+      });
+      await response.body?.cancel();
+      if (!response.ok) throw new Error(`the waker answered ${response.status}`);
+    },
+  };
 }
 
 function isTrafficMethod(method: string): method is TrafficMethod {

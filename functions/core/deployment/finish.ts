@@ -1,5 +1,6 @@
 import { isTerminal } from '../deployment-lifecycle.ts';
 import { DeploymentCancelledError } from '../errors.ts';
+import { upkeepDueOf } from '../idle.ts';
 import { deploymentStatusChanged, environmentStatusChanged } from '../lifecycle-events.ts';
 import type { AnnouncePorts } from '../ports/index.ts';
 import type { ObservedStateChange } from '../ports/state-store.ts';
@@ -95,7 +96,7 @@ export async function finishDeployment(
   return {
     status: deployment.status,
     cleanupFailed:
-      cleanupError !== undefined || (deployment.action === 'teardown' && deployment.status === 'failed'),
+      cleanupError !== undefined || (deployment.action !== 'deploy' && deployment.status === 'failed'),
   };
 }
 
@@ -110,7 +111,7 @@ function outcomeOf(
   error: DeploymentError | undefined,
 ): DeploymentStatus {
   if (!error) return 'succeeded';
-  if (deployment.action === 'teardown') return 'failed';
+  if (deployment.action !== 'deploy') return 'failed';
   if (environment.liveStackId === newStackIdOf(deployment)) return 'succeeded';
   if (error.name === DeploymentCancelledError.name) return 'cancelled';
   return deployment.fromStackId ? 'rolled_back' : 'failed';
@@ -127,8 +128,38 @@ function settledEnvironment(
       ? { status: 'deleted', deletedAt: now, liveStackId: null, liveGeneration: null, liveSpec: null }
       : { status: 'deleting' };
   }
-  if (environment.liveStackId) return { status: 'live' };
+  if (deployment.action === 'sleep' && status === 'succeeded') {
+    return withUpkeep(environment, {
+      status: 'sleeping',
+      sleepingSince: now,
+      sleptSpec: environment.liveSpec ?? environment.sleptSpec ?? null,
+      liveStackId: null,
+      liveGeneration: null,
+      liveSpec: null,
+    });
+  }
+  if (environment.liveStackId) {
+    // A deployment is activity; one that put a new stack live (a wake too) starts a new awake period.
+    const woke = deployment.action === 'deploy' && environment.liveStackId === newStackIdOf(deployment);
+    return withUpkeep(environment, {
+      status: 'live',
+      ...(deployment.action === 'deploy' ? { lastActivityAt: now } : {}),
+      ...(woke ? { awakeSince: now, sleptSpec: null, sleepingSince: null } : {}),
+    });
+  }
+  // Nothing live: an environment that was asleep still is (a wake that failed can be tried again).
+  if (environment.sleptSpec) return withUpkeep(environment, { status: 'sleeping' });
   return { status: status === 'cancelled' ? 'pending' : 'failed' };
+}
+
+/** `change` with the upkeep then due, computed from the environment as the change (lease released) leaves it. */
+function withUpkeep(environment: Environment, change: ObservedStateChange): ObservedStateChange {
+  const after: Environment = { ...environment };
+  delete after.lease;
+  for (const [field, value] of Object.entries(change)) {
+    (after as unknown as Record<string, unknown>)[field] = value ?? undefined;
+  }
+  return { ...change, upkeepDue: upkeepDueOf(after) };
 }
 
 /** Turns a Catch's `{Error, Cause}` (Cause may be a Lambda error JSON) into a readable error. */

@@ -2,7 +2,7 @@ import { isTerminal } from '../deployment-lifecycle.ts';
 import { LeaseHeldError } from '../errors.ts';
 import { deploymentStatusChanged, environmentStatusChanged } from '../lifecycle-events.ts';
 import type { RequestPorts } from '../ports/index.ts';
-import type { WorkflowInput } from '../ports/workflows.ts';
+import { type WorkflowInput, workflowOf } from '../ports/workflows.ts';
 import { stackIdFor } from '../spec.ts';
 import type { Deployment, Environment } from '../types.ts';
 import { loadTask, recordStep } from './context.ts';
@@ -67,15 +67,19 @@ export async function acquireLease(ports: RequestPorts, input: WorkflowInput): P
         );
   // Also on a rerun: the same events again (same ids), in case the run before stopped before announcing.
   await ports.events.publish([
-    environmentStatusChanged(environment, leasedStatus(deployment), running),
+    environmentStatusChanged(environment, leasedStatus(deployment, environment), running),
     deploymentStatusChanged(running, environment),
   ]);
   return { proceed: true, ...stacks };
 }
 
 /** What the environment is while a deployment holds its lease. */
-function leasedStatus(deployment: Deployment): Environment['status'] {
-  return deployment.action === 'deploy' ? 'deploying' : 'deleting';
+function leasedStatus(deployment: Deployment, environment: Environment): Environment['status'] {
+  if (deployment.action === 'teardown') return 'deleting';
+  if (deployment.action === 'sleep') return 'sleeping';
+  // Any deployment of an environment asleep wakes it (a wake, a push, a new version).
+  const asleep = environment.status === 'sleeping' || environment.status === 'waking';
+  return deployment.trigger === 'wake' || asleep ? 'waking' : 'deploying';
 }
 
 async function takeLease(
@@ -84,16 +88,17 @@ async function takeLease(
   deployment: Deployment,
 ): Promise<void> {
   const lease = { holder: deployment.id, acquiredAt: ports.clock.now().toISOString() };
-  const status = leasedStatus(deployment);
+  // While changed, nothing is due: the upkeep index drops it until the change settles.
+  const change = { status: leasedStatus(deployment, environment), upkeepDue: null };
   const holder = environment.lease?.holder;
   if (!holder || holder === deployment.id) {
-    return ports.store.acquireLease(environment.name, lease, undefined, { status });
+    return ports.store.acquireLease(environment.name, lease, undefined, change);
   }
   const holding = await ports.store.getDeployment(environment.name, holder);
-  if (holding && (await ports.workflows.isRunning(holding.action, holder))) {
+  if (holding && (await ports.workflows.isRunning(workflowOf(holding.action), holder))) {
     throw new LeaseHeldError(`environment ${environment.name} is being changed by deployment ${holder}`);
   }
-  await ports.store.acquireLease(environment.name, lease, holder, { status });
+  await ports.store.acquireLease(environment.name, lease, holder, change);
   if (holding && !isTerminal(holding.status)) {
     const lost = await ports.store.updateDeployment(environment.name, holder, {
       status: 'failed',

@@ -14,7 +14,7 @@ const ENDED: readonly StackStatus[] = ['decommissioned', 'failed'];
 
 /**
  * Stops new traffic to a stack and lets its in-flight requests finish (bounded by the spec's
- * drainSeconds). Never the environment's live stack, except when the environment is torn down.
+ * drainSeconds). Never the environment's live stack, except when the environment is torn down or put to sleep.
  */
 export async function drainStack(ports: TrafficPorts, input: StackTaskInput): Promise<void> {
   const context = await loadTask(ports, input);
@@ -22,7 +22,7 @@ export async function drainStack(ports: TrafficPorts, input: StackTaskInput): Pr
   if (!context.acting) return;
   const stack = await findStack(ports, input.environment, input.stackId);
   if (!stack || ENDED.includes(stack.status)) return;
-  if (stack.stackId === environment.liveStackId && deployment.action !== 'teardown') {
+  if (stack.stackId === environment.liveStackId && deployment.action === 'deploy') {
     throw new InvalidTransitionError(
       `stack ${stack.stackId} is the live stack of ${environment.name}: not draining it`,
     );
@@ -35,7 +35,7 @@ export async function drainStack(ports: TrafficPorts, input: StackTaskInput): Pr
 /**
  * Terminates a stack's instances and records its end: `decommissioned` for a replaced or torn-down
  * stack, `failed` for a new stack that never went live. Refuses to remove the environment's live
- * stack unless the environment itself is being torn down (rule: never decommission the last healthy
+ * stack unless the environment itself is being torn down or put to sleep (rule: never decommission the last healthy
  * stack). This deployment's own new stack is terminated even when it was never recorded (its launch
  * was cut short), and recorded `failed` then so that the API shows it.
  */
@@ -51,7 +51,7 @@ export async function decommissionStack(
   const reason = input.reason ? { statusReason: input.reason } : {};
   const stack = await findStack(ports, input.environment, input.stackId);
   if (stack && ENDED.includes(stack.status)) return;
-  if (input.stackId === environment.liveStackId && deployment.action !== 'teardown') {
+  if (input.stackId === environment.liveStackId && deployment.action === 'deploy') {
     throw new InvalidTransitionError(
       `stack ${input.stackId} is the live stack of ${environment.name}: not removing it`,
     );

@@ -1,19 +1,36 @@
 import type { DeliveryRecord, GitProvider, PreviewTemplate, PushRecord, SourceBinding } from '../pushes.ts';
-import type { AuditEvent, Deployment, DeploymentStep, Environment, Lease, Stack } from '../types.ts';
+import type {
+  AuditEvent,
+  Deployment,
+  DeploymentStep,
+  Environment,
+  Lease,
+  Stack,
+  UpkeepDue,
+} from '../types.ts';
+
+type Removable<T> = { [K in keyof T]?: T[K] | null };
 
 /** Fields of the environment item that the API changes; every such write bumps `version`. */
 export type DesiredStateChange = Partial<
   Pick<
     Environment,
-    'team' | 'tier' | 'spec' | 'generation' | 'status' | 'latestDeploymentId' | 'sourceHead' | 'template'
+    | 'team'
+    | 'tier'
+    | 'spec'
+    | 'generation'
+    | 'status'
+    | 'latestDeploymentId'
+    | 'sourceHead'
+    | 'template'
+    | 'lastActivityAt'
   >
-> & {
-  /** The branch it follows; `null` unbinds it. */
-  source?: SourceBinding | null;
-  updatedAt: string;
-};
-
-type Removable<T> = { [K in keyof T]?: T[K] | null };
+> &
+  Removable<Pick<Environment, 'idle' | 'snoozedUntil' | 'upkeepDue'>> & {
+    /** The branch it follows; `null` unbinds it. */
+    source?: SourceBinding | null;
+    updatedAt: string;
+  };
 
 /**
  * Fields of the environment item that workflows change; these never bump `version`.
@@ -22,7 +39,18 @@ type Removable<T> = { [K in keyof T]?: T[K] | null };
 export type ObservedStateChange = Removable<
   Pick<
     Environment,
-    'status' | 'liveStackId' | 'liveGeneration' | 'liveSpec' | 'endpoint' | 'weights' | 'deletedAt'
+    | 'status'
+    | 'liveStackId'
+    | 'liveGeneration'
+    | 'liveSpec'
+    | 'endpoint'
+    | 'weights'
+    | 'deletedAt'
+    | 'lastActivityAt'
+    | 'awakeSince'
+    | 'upkeepDue'
+    | 'sleptSpec'
+    | 'sleepingSince'
   >
 >;
 
@@ -47,6 +75,16 @@ export interface StateStore {
   getEnvironment(name: string): Promise<Environment | undefined>;
   /** Environments owned by a team (a GSI query, never a scan), sorted by name. */
   listEnvironmentsByTeam(team: string): Promise<Environment[]>;
+  /**
+   * Environments owing upkeep `action` at or before `dueBy`, from one shard of the sparse upkeep index
+   * (UPKEEP_SHARDS of them), one page at a time, earliest due first: a query reads only what is due.
+   */
+  listUpkeepDue(
+    action: UpkeepDue['action'],
+    shard: number,
+    dueBy: string,
+    page: { limit: number; after?: string },
+  ): Promise<{ environments: Environment[]; next?: string }>;
   /** Environments following a branch (a sparse GSI query, never a scan), sorted by name. */
   listEnvironmentsBySource(source: SourceBinding): Promise<Environment[]>;
   /**

@@ -42,4 +42,17 @@ export interface Traffic {
    * (embedded) rather than by Kiln's records: what the orphan reaper holds against the store.
    */
   listRegistrations(): Promise<TrafficRegistrations[]>;
+  /**
+   * Keeps the entry point of an environment put to sleep (no stack left behind it) and makes a request
+   * to it wake the environment: embedded, the proxy holds the first requests while it wakes; on AWS, the
+   * listener rule forwards to the waker function. Registering a stack with weight ends it.
+   */
+  parkEndpoint(environment: string): Promise<void>;
+  /**
+   * When a request last reached the environment's endpoint, as far as the traffic layer can tell
+   * (embedded: the proxy's own count; on AWS: the ALB's per-target-group request count since `since`,
+   * at CloudWatch's minute precision); undefined when none came since `since`. Read only for
+   * environments due to sleep: activity never costs a write per request.
+   */
+  lastRequestAt(environment: string, since: string): Promise<string | undefined>;
 }

@@ -1,3 +1,5 @@
+import type { DeploymentAction } from '../types.ts';
+
 /** Input of the deploy and teardown workflows: which deployment of which environment to run. */
 export interface WorkflowInput {
   environment: string;
@@ -5,6 +7,11 @@ export interface WorkflowInput {
 }
 
 export type WorkflowName = 'deploy' | 'teardown';
+
+/** The workflow that runs a deployment: a sleep is a teardown that keeps the endpoint and the spec. */
+export function workflowOf(action: DeploymentAction): WorkflowName {
+  return action === 'deploy' ? 'deploy' : 'teardown';
+}
 
 /** Starts and observes workflow executions (Step Functions; embedded: the ASL runner). */
 export interface Workflows {

@@ -1,7 +1,7 @@
 import type { Actor } from '../actors.ts';
 import { isTerminal } from '../deployment-lifecycle.ts';
 import { ConflictError } from '../errors.ts';
-import type { RepairPorts } from '../ports/index.ts';
+import type { UpkeepPorts } from '../ports/index.ts';
 import { redeployLiveSpec } from '../requests.ts';
 import { stackIdFor } from '../spec.ts';
 import type { AuditEvent, Environment } from '../types.ts';
@@ -51,7 +51,7 @@ export interface DriftReport {
  * fails is reported; the others go on.
  */
 export async function repairDrift(
-  ports: RepairPorts,
+  ports: UpkeepPorts,
   options: { maxRepairsPerHour?: number } = {},
 ): Promise<DriftReport> {
   const report: DriftReport = { checked: 0, repaired: [], unrepaired: [], skipped: [], failed: [] };
@@ -68,7 +68,7 @@ export async function repairDrift(
 }
 
 async function checkEnvironment(
-  ports: RepairPorts,
+  ports: UpkeepPorts,
   environment: Environment,
   maxRepairs: number,
   report: DriftReport,
@@ -116,7 +116,7 @@ async function checkEnvironment(
 }
 
 /** Why a deployment counts as in flight (the lease is held, or the latest one has not ended); else undefined. */
-async function deploymentInFlight(ports: RepairPorts, environment: Environment): Promise<string | undefined> {
+async function deploymentInFlight(ports: UpkeepPorts, environment: Environment): Promise<string | undefined> {
   if (environment.lease) return `deployment ${environment.lease.holder} holds the lease`;
   if (!environment.latestDeploymentId) return undefined;
   const latest = await ports.store.getDeployment(environment.name, environment.latestDeploymentId);
@@ -125,7 +125,7 @@ async function deploymentInFlight(ports: RepairPorts, environment: Environment):
 
 /** Why the drift must not be repaired now (a repair loop, too many repairs); undefined when it may be. */
 async function whyNotRepair(
-  ports: RepairPorts,
+  ports: UpkeepPorts,
   environment: Environment,
   maxRepairs: number,
 ): Promise<string | undefined> {
@@ -146,7 +146,7 @@ async function whyNotRepair(
 }
 
 function driftEvent(
-  ports: Pick<RepairPorts, 'clock'>,
+  ports: Pick<UpkeepPorts, 'clock'>,
   drift: Drift,
   action: 'drift.detected' | 'drift.unrepaired',
   detail: Record<string, unknown>,

@@ -1,6 +1,6 @@
 import { repairDrift } from '../../core/upkeep/drift.ts';
 import { logger } from '../../shared/logger.ts';
-import { repairPorts } from '../../shared/roots/repair.ts';
+import { upkeepPorts } from '../../shared/roots/upkeep.ts';
 import { scheduleHandler } from '../../shared/schedule-handler.ts';
 
 /**
@@ -9,7 +9,7 @@ import { scheduleHandler } from '../../shared/schedule-handler.ts';
  * is logged as an error and checked again at the next run.
  */
 export const handler = scheduleHandler(async () => {
-  const report = await repairDrift(repairPorts());
+  const report = await repairDrift(upkeepPorts());
   for (const repaired of report.repaired) logger.warn('drift repaired by a new deployment', { ...repaired });
   for (const unrepaired of report.unrepaired) logger.warn('drift not repaired', { ...unrepaired });
   for (const failure of report.failed) logger.error('drift check failed', failure);

@@ -6,11 +6,13 @@
  * HTTP on 127.0.0.1:$PORT
  *   GET /        200 `sample-app <APP_VERSION>\n` (text/plain): shows which version served the request
  *   GET /health  200 `ok`, or 503 when SAMPLE_HEALTH=fail
+ *   GET /greeting 200 $GREETING: shows the environment a stack was given (a wake must give it again)
  *   anything else 404
  *
  * Environment (nothing else is read):
  *   PORT                 port to listen on (required)
  *   APP_VERSION          version reported by `GET /`
+ *   GREETING             text answered by `GET /greeting`
  *   SAMPLE_HEALTH=fail   answer /health with 503, to try a deployment that never becomes healthy
  *   SAMPLE_DELAY_MS=n    delay every response by n ms, to try probe timeouts and draining
  *   SAMPLE_CRASH_AFTER=n exit(1) once n requests (health probes included) have been answered
@@ -38,6 +40,7 @@ function answerTo(req: IncomingMessage): [status: number, body: string] {
   if (req.method !== 'GET' && req.method !== 'HEAD') return [405, 'method not allowed\n'];
   if (path === '/') return [200, `sample-app ${version}\n`];
   if (path === '/health') return healthFails ? [503, 'unhealthy'] : [200, 'ok'];
+  if (path === '/greeting') return [200, `${process.env.GREETING ?? ''}\n`];
   return [404, 'not found\n'];
 }
 

@@ -5,11 +5,11 @@ import { buildAwsTraffic } from '../aws/traffic.ts';
 import { buildAwsWorkflows } from '../aws/workflows.ts';
 import { compositionRoot } from '../wiring.ts';
 
-/** Checking live stacks' health and redeploying what drifted. DynamoDB, ELBv2, Step Functions, EventBridge. */
-export const repairPorts = compositionRoot(() => ({
+/** Scheduled upkeep: finding what is due, reading request counts, starting sleeps and wakes. DynamoDB, ELBv2/CloudWatch, Step Functions, EventBridge. */
+export const upkeepPorts = compositionRoot(() => ({
   store: buildAwsStore(),
-  traffic: buildAwsTraffic(),
   workflows: buildAwsWorkflows(),
   events: buildAwsEvents(),
+  traffic: buildAwsTraffic(),
   clock: systemClock,
 }));

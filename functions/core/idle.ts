@@ -1,0 +1,66 @@
+import { nextFireTime } from './schedule-expressions.ts';
+import type { Environment, IdlePolicy, Tier, UpkeepDue } from './types.ts';
+
+/**
+ * Scheduled upkeep's calendar: when an environment nobody uses goes to sleep, and when a sleeping one
+ * wakes by itself. Pure: the sweep, the API and the workflow's last task all compute it from the record.
+ */
+
+/** Shards of the upkeep index (adapters/aws/table.ts): the sweep queries each. */
+export const UPKEEP_SHARDS = 16;
+
+/** Each tier's idle policy, for an environment that sets none (README "Idle environments"). */
+export const IDLE_DEFAULTS: Readonly<Record<Tier, IdlePolicy>> = {
+  dev: { afterMinutes: 60 },
+  staging: { afterMinutes: 240 },
+  prod: { afterMinutes: null },
+};
+
+/** The policy that applies: the environment's own, or its tier's default. */
+export function idlePolicyOf(environment: Pick<Environment, 'idle' | 'tier'>): IdlePolicy {
+  return environment.idle ?? IDLE_DEFAULTS[environment.tier];
+}
+
+/** What the upkeep calendar reads of an environment. */
+export type UpkeepFacts = Pick<
+  Environment,
+  | 'idle'
+  | 'tier'
+  | 'status'
+  | 'lease'
+  | 'liveStackId'
+  | 'lastActivityAt'
+  | 'awakeSince'
+  | 'snoozedUntil'
+  | 'sleepingSince'
+>;
+
+/**
+ * The next thing upkeep owes the environment, or null when nothing is due ever (a prod environment by
+ * default, one asleep without `wakeAt`, one being changed). Live: sleep at the earliest of "idle for
+ * `afterMinutes` since its last activity" and "the first `sleepAt` time since it woke", but not before a
+ * snooze ends. Asleep: wake at the first `wakeAt` time since it fell asleep.
+ */
+export function upkeepDueOf(environment: UpkeepFacts): UpkeepDue | null {
+  if (environment.lease) return null;
+  const policy = idlePolicyOf(environment);
+  const zone = policy.timezone ?? 'UTC';
+  if (environment.status === 'live' && environment.liveStackId) {
+    const candidates: number[] = [];
+    if (policy.afterMinutes !== null && environment.lastActivityAt) {
+      candidates.push(Date.parse(environment.lastActivityAt) + policy.afterMinutes * 60_000);
+    }
+    if (policy.sleepAt && environment.awakeSince) {
+      const next = nextFireTime(policy.sleepAt, new Date(environment.awakeSince), zone);
+      if (next) candidates.push(next.getTime());
+    }
+    if (candidates.length === 0) return null;
+    const snoozed = environment.snoozedUntil ? Date.parse(environment.snoozedUntil) : 0;
+    return { action: 'sleep', at: new Date(Math.max(Math.min(...candidates), snoozed)).toISOString() };
+  }
+  if (environment.status === 'sleeping' && policy.wakeAt && environment.sleepingSince) {
+    const next = nextFireTime(policy.wakeAt, new Date(environment.sleepingSince), zone);
+    return next ? { action: 'wake', at: next.toISOString() } : null;
+  }
+  return null;
+}
