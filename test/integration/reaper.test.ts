@@ -186,6 +186,20 @@ describe('the orphan reaper, embedded', { timeout: 120_000 }, () => {
     assert.equal(onShop?.detail?.stackId, 'shop-v0042');
   });
 
+  it("leaves a sleeping environment's parked endpoint, which wakes it", async () => {
+    const slept = await call(kiln, 'POST', '/environments/shop/sleep');
+    assert.equal(slept.status, 202, JSON.stringify(slept.body));
+    assert.equal((await awaitDeployment(kiln, 'shop', slept.body.deploymentId)).status, 'succeeded');
+    assert.equal((await call(kiln, 'GET', '/environments/shop')).body.status, 'sleeping');
+
+    const report = await reapOrphans(portsAhead(ORPHAN_GRACE_MS + 60_000));
+
+    assert.deepEqual(report, { reaped: [], spared: [], failed: [] });
+    assert.deepEqual(await kiln.ports.traffic.listRegistrations(), [
+      { environment: 'shop', endpoint: true, stackIds: [] },
+    ]);
+  });
+
   it('the reaper handler runs on the schedule input and finds nothing more to remove', async () => {
     const { handler } = await import('../../functions/handlers/schedules/reapOrphans.ts');
     const summary = await handler(
