@@ -71,10 +71,10 @@ export interface Access {
   compute?: 'launch' | 'terminate';
   /**
    * `read`: rules, target groups and target health; `requests`: those and the ALB's request counts
-   * (CloudWatch), an environment's activity; `manage`: creating, weighting and removing rules and target
-   * groups.
+   * (CloudWatch: an environment's activity, a canary's metrics); `remove`: draining and deleting rules and
+   * target groups Kiln made (creating nothing); `manage`: creating, weighting and removing them.
    */
-  traffic?: 'read' | 'requests' | 'manage';
+  traffic?: 'read' | 'requests' | 'remove' | 'manage';
   /** Puts lifecycle events on Kiln's bus. */
   events?: 'publish';
   /** Sends accepted pushes to the push queue. */
@@ -91,6 +91,8 @@ export interface EntryPoint {
   trigger: Trigger;
   root: RootName;
   access: Access;
+  /** The function's timeout when it is not its trigger's usual one (see infra/constructs/functions.ts). */
+  timeoutSeconds?: number;
 }
 
 const READ: Access = { table: 'read' };
@@ -168,7 +170,8 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
     access: { table: 'readWrite', workflows: 'start', events: 'publish' },
   },
 
-  // Scheduled upkeep: idle environments sleep (and wake at their wakeAt times).
+  // Scheduled upkeep: idle environments sleep (and wake at their wakeAt times); orphans are reaped; drift
+  // is repaired.
   {
     name: 'sweepIdle',
     module: 'schedules/sweepIdle',
@@ -176,6 +179,24 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
     root: 'upkeep',
     // lastRequestAt reads the environment's rule and the ALB's request counts (CloudWatch).
     access: { table: 'readWrite', workflows: 'start', events: 'publish', traffic: 'requests' },
+  },
+  // Removes what carries Kiln's tags and no record wants, and waits for it: EC2 terminations take up to
+  // 4 minutes (see ec2-compute.ts), hence its longer timeout. A run overlapping a slow one is harmless.
+  {
+    name: 'reapOrphans',
+    module: 'schedules/reapOrphans',
+    trigger: { type: 'schedule', schedule: 'kiln-orphan-reaper', expression: UPKEEP_SCHEDULE },
+    root: 'stack',
+    access: { table: 'readWrite', compute: 'terminate', traffic: 'remove' },
+    timeoutSeconds: 300,
+  },
+  // Probes live stacks (target health) and redeploys those that drifted.
+  {
+    name: 'repairDrift',
+    module: 'schedules/repairDrift',
+    trigger: { type: 'schedule', schedule: 'kiln-drift-check', expression: UPKEEP_SCHEDULE },
+    root: 'upkeep',
+    access: { table: 'readWrite', workflows: 'start', events: 'publish', traffic: 'read' },
   },
   // A request to a sleeping environment's endpoint wakes it.
   {

@@ -679,3 +679,30 @@ export async function retryOnConflict<T>(
     }
   }
 }
+
+/**
+ * Kiln's own redeploy of what is live (a drift repair): a new stack of the environment's live spec, its
+ * desired spec left as it is. ConflictError, starting nothing, when nothing is live or a deployment is
+ * already queued or running (that one replaces the live stack anyway).
+ */
+export async function redeployLiveSpec(
+  ports: RequestPorts,
+  actor: Actor,
+  name: string,
+  reason: string,
+): Promise<Accepted> {
+  return retryOnConflict(undefined, async () => {
+    const environment = await ownedEnvironment(ports, actor, name);
+    const inFlight = await inFlightDeployment(ports, environment);
+    if (inFlight) throw new ConflictError(`environment ${name} has deployment ${inFlight.id} in flight`);
+    if (environment.status !== 'live' || !environment.liveSpec) {
+      throw new ConflictError(`environment ${name} is ${environment.status}: nothing live to redeploy`);
+    }
+    return startDeployment(ports, actor, environment, {
+      action: 'deploy',
+      spec: environment.liveSpec,
+      keepsDesiredSpec: true,
+      reason,
+    });
+  });
+}

@@ -14,19 +14,29 @@ export const RUNNING_STACK_STATUSES: readonly StackStatus[] = ['provisioning', '
 export async function stackIsWanted(
   store: Pick<StateStore, 'getStack' | 'listDeployments'>,
   stackId: string,
-) {
+): Promise<boolean> {
+  return (await whyStackIsUnwanted(store, stackId)) === undefined;
+}
+
+/** Why Kiln no longer wants the stack (see stackIsWanted), in words; undefined while it does. */
+export async function whyStackIsUnwanted(
+  store: Pick<StateStore, 'getStack' | 'listDeployments'>,
+  stackId: string,
+): Promise<string | undefined> {
   const environment = environmentOfStack(stackId);
   const generation = generationOf(stackId);
-  if (environment === undefined || generation === undefined) return false;
+  if (environment === undefined || generation === undefined) return `${stackId} is not a stack id Kiln makes`;
   const stack = await store.getStack(environment, generation);
-  if (stack) return RUNNING_STACK_STATUSES.includes(stack.status);
+  if (stack)
+    return RUNNING_STACK_STATUSES.includes(stack.status) ? undefined : `stack ${stackId} is ${stack.status}`;
   const recent = await store.listDeployments(environment, UNFINISHED_LOOKBACK);
-  return recent.some(
+  const creating = recent.some(
     (deployment) =>
       !isTerminal(deployment.status) &&
       deployment.action === 'deploy' &&
       (deployment.toStackId ?? stackIdFor(environment, deployment.generation)) === stackId,
   );
+  return creating ? undefined : `no record of stack ${stackId}, and no unfinished deployment creates it`;
 }
 
 /** Unfinished deployments are the newest ones (a queue of waiting requests is short): how far back to look. */

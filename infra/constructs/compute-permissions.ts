@@ -28,6 +28,13 @@ export const ELB_READ_ACTIONS = [
 /** What reading an environment's activity adds to the reads: the ALB's request counts (alb-request-counts.ts). */
 export const REQUEST_COUNT_ACTIONS = ['cloudwatch:GetMetricData'];
 
+/** What draining a stack's target group and deleting it takes (see ElbTraffic.drainStack). */
+const DRAIN_AND_DELETE_TARGET_GROUP_ACTIONS = [
+  'elasticloadbalancing:DeregisterTargets',
+  'elasticloadbalancing:ModifyTargetGroupAttributes',
+  'elasticloadbalancing:DeleteTargetGroup',
+] as const;
+
 /** Target groups are named `kiln-<hash of the stack id>` by the traffic adapter (targetGroupName). */
 export const TARGET_GROUP_NAME_PREFIX = 'kiln-';
 
@@ -48,6 +55,7 @@ export class ComputePermissions extends Construct {
   readonly elbRead: Policy;
   readonly requestCounts: Policy;
   readonly elbManage: Policy;
+  readonly elbRemove: Policy;
 
   constructor(scope: Construct, id: string, network: KilnNetwork) {
     super(scope, id);
@@ -148,6 +156,14 @@ export class ComputePermissions extends Construct {
       `${network.loadBalancer.loadBalancerFullName}/${listenerId}/*`,
     );
 
+    const changeKilnRules = () =>
+      new PolicyStatement({
+        sid: 'ChangeOnlyKilnRules',
+        actions: ['elasticloadbalancing:ModifyRule', 'elasticloadbalancing:DeleteRule'],
+        resources: [listenerRules],
+        conditions: RESOURCE_IS_MANAGED,
+      });
+
     this.elbRead = new Policy(this, 'ElbRead', {
       statements: [
         new PolicyStatement({ sid: 'DescribeTraffic', actions: ELB_READ_ACTIONS, resources: ['*'] }),
@@ -195,20 +211,10 @@ export class ComputePermissions extends Construct {
             StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'] },
           },
         }),
-        new PolicyStatement({
-          sid: 'ChangeOnlyKilnRules',
-          actions: ['elasticloadbalancing:ModifyRule', 'elasticloadbalancing:DeleteRule'],
-          resources: [listenerRules],
-          conditions: RESOURCE_IS_MANAGED,
-        }),
+        changeKilnRules(),
         new PolicyStatement({
           sid: 'ChangeOnlyKilnTargetGroups',
-          actions: [
-            'elasticloadbalancing:RegisterTargets',
-            'elasticloadbalancing:DeregisterTargets',
-            'elasticloadbalancing:ModifyTargetGroupAttributes',
-            'elasticloadbalancing:DeleteTargetGroup',
-          ],
+          actions: ['elasticloadbalancing:RegisterTargets', ...DRAIN_AND_DELETE_TARGET_GROUP_ACTIONS],
           resources: [targetGroups],
           conditions: RESOURCE_IS_MANAGED,
         }),
@@ -224,6 +230,30 @@ export class ComputePermissions extends Construct {
       listenerRules,
       `Listener rules (one per environment) are created at run time under Kiln's own listener; creating requires the request to tag them ${MANAGED_TAG.key}=${MANAGED_TAG.value}, changing or deleting requires that tag on the rule.`,
     );
+
+    // The reaper's share of the ALB: taking a stack's targets out of a rule and deleting what Kiln made
+    // (drainStack, removeEndpoint), never creating or registering anything.
+    this.elbRemove = new Policy(this, 'ElbRemove', {
+      statements: [
+        changeKilnRules(),
+        new PolicyStatement({
+          sid: 'DrainAndDeleteOnlyKilnTargetGroups',
+          actions: [...DRAIN_AND_DELETE_TARGET_GROUP_ACTIONS],
+          resources: [targetGroups],
+          conditions: RESOURCE_IS_MANAGED,
+        }),
+      ],
+    });
+    acknowledgeResource(
+      this.elbRemove,
+      targetGroups,
+      `Target groups are created at run time; draining and deleting one requires the tag ${MANAGED_TAG.key}=${MANAGED_TAG.value} on it.`,
+    );
+    acknowledgeResource(
+      this.elbRemove,
+      listenerRules,
+      `Listener rules are created at run time under Kiln's own listener; changing or deleting one requires the tag ${MANAGED_TAG.key}=${MANAGED_TAG.value} on it.`,
+    );
   }
 
   /** ProvisionStack: launch instances (and see them, and the images they launch from). */
@@ -232,7 +262,7 @@ export class ComputePermissions extends Construct {
     this.ec2Launch.attachToRole(role);
   }
 
-  /** DecommissionStack: terminate instances (and see them go). */
+  /** DecommissionStack and the orphan reaper: terminate instances (and see them go). */
   grantTerminate(role: IRole): void {
     this.ec2Read.attachToRole(role);
     this.ec2Terminate.attachToRole(role);
@@ -247,6 +277,12 @@ export class ComputePermissions extends Construct {
   grantTrafficRequests(role: IRole): void {
     this.elbRead.attachToRole(role);
     this.requestCounts.attachToRole(role);
+  }
+
+  /** The orphan reaper: drain and delete Kiln's target groups and rules, creating nothing. */
+  grantTrafficRemove(role: IRole): void {
+    this.elbRead.attachToRole(role);
+    this.elbRemove.attachToRole(role);
   }
 
   /** Tasks that create, weigh, drain or remove an environment's rule and target groups. */

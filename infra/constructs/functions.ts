@@ -282,6 +282,7 @@ export class KilnFunctions extends Construct {
     if (access.compute === 'terminate') props.permissions.grantTerminate(role);
     if (access.traffic === 'read') props.permissions.grantTrafficRead(role);
     if (access.traffic === 'requests') props.permissions.grantTrafficRequests(role);
+    if (access.traffic === 'remove') props.permissions.grantTrafficRemove(role);
     if (access.traffic === 'manage') props.permissions.grantTrafficManage(role);
     if (access.events === 'publish') {
       role.addToPrincipalPolicy(
@@ -313,8 +314,12 @@ function describe(entry: EntryPoint): string {
   }
 }
 
-/** A task's timeout is its Task states' (taskTimeouts); an API handler's is API Gateway's; the others 60 s. */
+/**
+ * A task's timeout is its Task states' (taskTimeouts); an API handler's is API Gateway's; the others 60 s,
+ * unless the entry point names its own.
+ */
 function timeoutOf(entry: EntryPoint, taskTimeouts: ReadonlyMap<string, number>): Duration {
+  if (entry.timeoutSeconds !== undefined) return Duration.seconds(entry.timeoutSeconds);
   if (entry.trigger.type === 'http') return API_TIMEOUT;
   if (entry.trigger.type !== 'task') return Duration.seconds(EVENT_HANDLER_TIMEOUT_SECONDS);
   const seconds = taskTimeouts.get(entry.name);

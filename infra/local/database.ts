@@ -10,7 +10,7 @@ import {
 import { BatchWriteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { DOCUMENT_CLIENT_OPTIONS } from '../../functions/adapters/aws/dynamodb-store.ts';
-import { createTableInput } from '../../functions/adapters/aws/table.ts';
+import { createTableInput, derivedIndexKeys } from '../../functions/adapters/aws/table.ts';
 import { JsonStateFile } from '../../functions/adapters/local/state-file.ts';
 
 /** A running embedded DynamoDB with Kiln's table in it. */
@@ -99,7 +99,10 @@ async function upgradeLayout(
   await client.send(new CreateTableCommand(createTableInput(tableName)));
   await waitUntilActive(client, tableName, backupFile);
   for (let start = 0; start < saved.items.length; start += 25) {
-    let requests = saved.items.slice(start, start + 25).map((Item) => ({ PutRequest: { Item } }));
+    // Items written before an index existed get its keys now, as the store would write them today.
+    let requests = saved.items
+      .slice(start, start + 25)
+      .map((item) => ({ PutRequest: { Item: { ...item, ...derivedIndexKeys(item) } } }));
     while (requests.length > 0) {
       const { UnprocessedItems } = await documentClient.send(
         new BatchWriteCommand({ RequestItems: { [tableName]: requests } }),

@@ -148,15 +148,16 @@ function attachedHandlers(policyId: string): string[] {
 }
 
 describe('EC2 and ELB rights', () => {
-  it('only ProvisionStack may launch instances and only DecommissionStack may terminate them', () => {
+  it('only ProvisionStack may launch instances and only DecommissionStack and the reaper may terminate them', () => {
     const { stack } = kiln();
     assert.deepEqual(attachedHandlers(logicalIdOf(stack, stack.permissions.ec2Launch)), ['ProvisionStack']);
     assert.deepEqual(attachedHandlers(logicalIdOf(stack, stack.permissions.ec2Terminate)), [
       'DecommissionStack',
+      'reapOrphans',
     ]);
   });
 
-  it('only the tasks that move traffic may change the ALB; CheckHealth, the idle sweep and the canary judgement may only read it', () => {
+  it('only the tasks that move traffic may change the ALB, the reaper only remove from it; CheckHealth, the idle sweep, the canary judgement and the drift check may only read it', () => {
     const { stack } = kiln();
     const managers = ENTRY_POINTS.filter(({ access }) => access.traffic === 'manage')
       .map(({ name }) => name)
@@ -172,10 +173,11 @@ describe('EC2 and ELB rights', () => {
       'ShiftCanary',
     ]);
     assert.deepEqual(attachedHandlers(logicalIdOf(stack, stack.permissions.elbManage)), managers);
+    assert.deepEqual(attachedHandlers(logicalIdOf(stack, stack.permissions.elbRemove)), ['reapOrphans']);
     assert.deepEqual(
       attachedHandlers(logicalIdOf(stack, stack.permissions.elbRead)),
-      // The idle sweep and a canary's judgement read target groups to find their metrics.
-      [...managers, 'CheckHealth', 'JudgeCanary', 'sweepIdle'].sort(),
+      // The idle sweep and a canary's judgement read target groups for their metrics; the reaper and the drift check, registrations and health.
+      [...managers, 'CheckHealth', 'JudgeCanary', 'reapOrphans', 'repairDrift', 'sweepIdle'].sort(),
     );
   });
 
@@ -236,6 +238,38 @@ describe('EC2 and ELB rights', () => {
       for (const action of calls)
         assert.ok(granted.has(action), `${action} (${file}) is granted to no function`);
     }
+  });
+
+  it('lets the reaper terminate, drain and delete only what carries kiln:managed, and create or launch nothing', () => {
+    const { stack, template } = kiln();
+    const json = template.toJSON();
+    const role = logicalIdOf(stack, stack.functions.byName.get('reapOrphans')?.role ?? stack);
+    const statements = Object.entries(json.Resources as Resources)
+      .filter(
+        ([, resource]) =>
+          resource.Type === 'AWS::IAM::Policy' &&
+          ((resource.Properties.Roles ?? []) as Array<{ Ref: string }>).some((r) => r.Ref === role),
+      )
+      .flatMap(([id]) => policyStatements(json, id));
+    const mutations = statements.filter((statement) =>
+      [statement.Action].flat().some((action) => /^(ec2|elasticloadbalancing):(?!Describe)/.test(action)),
+    );
+    assert.deepEqual(mutations.flatMap((statement) => [statement.Action].flat()).sort(), [
+      'ec2:TerminateInstances',
+      'elasticloadbalancing:DeleteRule',
+      'elasticloadbalancing:DeleteTargetGroup',
+      'elasticloadbalancing:DeregisterTargets',
+      'elasticloadbalancing:ModifyRule',
+      'elasticloadbalancing:ModifyTargetGroupAttributes',
+    ]);
+    for (const statement of mutations) {
+      assert.deepEqual(
+        statement.Condition,
+        managed('Resource'),
+        `${[statement.Action].flat().join(', ')} is bound to Kiln's tag`,
+      );
+    }
+    assert.deepEqual(checkTagConditions(json), []);
   });
 
   it('grants each handler only what the manifest says about workflows and events', () => {

@@ -159,7 +159,8 @@ describe('functions', () => {
     }
     for (const { entry } of handlerModules()) {
       const timeout = functionProperties(entry.name).Timeout as number;
-      if (entry.trigger.type === 'http') assert.equal(timeout, 29, entry.name);
+      if (entry.timeoutSeconds !== undefined) assert.equal(timeout, entry.timeoutSeconds, entry.name);
+      else if (entry.trigger.type === 'http') assert.equal(timeout, 29, entry.name);
       else if (entry.trigger.type !== 'task')
         assert.equal(timeout, EVENT_HANDLER_TIMEOUT_SECONDS, entry.name);
       else {
@@ -168,6 +169,7 @@ describe('functions', () => {
       }
     }
     assert.equal(functionProperties('DrainStack').Timeout, 360);
+    assert.equal(functionProperties('reapOrphans').Timeout, 300, 'the reaper waits for EC2 terminations');
   });
 
   it('log to their own log group with bounded retention', () => {

@@ -15,7 +15,7 @@ import { STORE_COMMAND_ACTIONS } from '../../infra/constructs/table.ts';
 import { kiln, logicalIdOf, ROOT, resourcesOf } from './kiln-template.ts';
 
 describe('table', () => {
-  it('has the keys, the team, source and upkeep indexes, and attribute types the store creates locally', () => {
+  it('has the keys, the team, source, upkeep and live indexes, and attribute types the store creates locally', () => {
     const local = createTableInput('kiln');
     kiln().template.resourceCountIs('AWS::DynamoDB::Table', 1);
     kiln().template.hasResourceProperties('AWS::DynamoDB::Table', {

@@ -47,6 +47,7 @@ describe('a deployment whose artifact is not ready yet', { timeout: 120_000 }, (
     const notBakedYet: Compute = {
       describeStack: (stackId) => compute.describeStack(stackId),
       terminateStack: (stackId) => compute.terminateStack(stackId),
+      listTaggedStacks: () => compute.listTaggedStacks(),
       launchStack: async (...args) => {
         const [, spec] = args;
         launchAttempts++;

@@ -11,8 +11,12 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.ts';
 import { createTableInput, INDEXES } from '../../functions/adapters/aws/table.ts';
 import { startDatabase } from '../../infra/local/database.ts';
+
+/** What today's layout has: every index, by name. */
+const ALL_INDEXES = INDEXES.map((index) => index.name).sort();
 
 const root = await mkdtemp(join(tmpdir(), 'kiln-upgrade-'));
 after(() => rm(root, { recursive: true, force: true }));
@@ -27,8 +31,8 @@ async function olderDataFolder(count: number): Promise<string> {
   await client.send(
     new CreateTableCommand({
       ...layout,
-      AttributeDefinitions: layout.AttributeDefinitions?.filter(
-        (a) => !/^gsi[23]/.test(a.AttributeName ?? ''),
+      AttributeDefinitions: layout.AttributeDefinitions?.filter((a) =>
+        ['pk', 'sk', 'gsi1pk', 'gsi1sk'].includes(a.AttributeName ?? ''),
       ),
       GlobalSecondaryIndexes: layout.GlobalSecondaryIndexes?.filter((index) => index.IndexName === 'byTeam'),
     }),
@@ -38,7 +42,14 @@ async function olderDataFolder(count: number): Promise<string> {
     await client.send(
       new PutItemCommand({
         TableName: 'kiln',
-        Item: { pk: { S: `ENV#e${i}` }, sk: { S: 'META' }, n: { N: String(i) } },
+        // Every tenth environment has a live stack, which the live index added since must find.
+        Item: {
+          pk: { S: `ENV#e${i}` },
+          sk: { S: 'META' },
+          name: { S: `e${i}` },
+          n: { N: String(i) },
+          ...(i % 10 === 0 ? { liveStackId: { S: `e${i}-v0001` } } : {}),
+        },
       }),
     );
   }
@@ -69,20 +80,29 @@ async function indexesAndItems(path: string) {
   try {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: 'kiln' }));
     const { Count } = await client.send(new ScanCommand({ TableName: 'kiln' }));
-    return { indexes: Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort(), count: Count };
+    const live = await new DynamoDbStateStore({
+      client: database.documentClient,
+      tableName: 'kiln',
+    }).listLiveEnvironments();
+    return {
+      indexes: Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort(),
+      count: Count,
+      live: live.map((environment) => environment.name),
+    };
   } finally {
     client.destroy();
     await database.close();
   }
 }
 
-/** Every index today's layout has, by name. */
-const ALL_INDEXES = INDEXES.map((index) => index.name).sort();
-
 describe('embedded database layout upgrades', () => {
-  it('rebuilds a table an older Kiln created with the indexes added since, keeping every item', async () => {
+  it('rebuilds a table an older Kiln created with the indexes added since, keeping every item and indexing it', async () => {
     const path = await olderDataFolder(60);
-    assert.deepEqual(await indexesAndItems(path), { indexes: ALL_INDEXES, count: 60 });
+    assert.deepEqual(await indexesAndItems(path), {
+      indexes: ALL_INDEXES,
+      count: 60,
+      live: ['e0', 'e10', 'e20', 'e30', 'e40', 'e50'],
+    });
   });
 
   it('finishes a rebuild a crash interrupted, from its backup, losing nothing', async () => {
@@ -90,10 +110,14 @@ describe('embedded database layout upgrades', () => {
     // As a crash after the backup was written and the table dropped would leave it.
     const items = Array.from({ length: 5 }, (_, i) => ({ pk: `ENV#saved${i}`, sk: 'META' }));
     await writeFile(`${path}.upgrade.json`, JSON.stringify({ items }));
-    assert.deepEqual(await indexesAndItems(path), { indexes: ALL_INDEXES, count: 5 });
+    assert.deepEqual(await indexesAndItems(path), {
+      indexes: ALL_INDEXES,
+      count: 5,
+      live: [],
+    });
     assert.deepEqual(
       await indexesAndItems(path),
-      { indexes: ALL_INDEXES, count: 5 },
+      { indexes: ALL_INDEXES, count: 5, live: [] },
       'and nothing happens again',
     );
   });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, mock } from 'node:test';
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.ts';
-import { envKey } from '../../functions/adapters/aws/table.ts';
+import { envKey, LIVE_SHARDS, liveIndexKey } from '../../functions/adapters/aws/table.ts';
 import { LeaseHeldError, NotFoundError, VersionConflictError } from '../../functions/core/errors.ts';
 import { newDeploymentId } from '../../functions/core/ids.ts';
 import type { Deployment, Environment, Spec, Stack } from '../../functions/core/types.ts';
@@ -604,5 +604,57 @@ describe('embedded database on disk', () => {
     } finally {
       await second.close();
     }
+  });
+});
+
+describe('DynamoDbStateStore live index', () => {
+  let database: TestDatabase;
+
+  before(async () => {
+    database = await startTestDatabase();
+  });
+
+  after(async () => {
+    await database.close();
+  });
+
+  it('lists exactly the environments with a live stack, by Query on every shard of the live index, never Scan', async () => {
+    const { store } = database;
+    const names = Array.from({ length: 40 }, (_, i) => `live-${String(i).padStart(2, '0')}`);
+    for (const name of names) await store.createEnvironment(environment({ name }));
+    // Every way a workflow records a live stack: an observation, taking the lease, releasing it.
+    for (const name of names.slice(0, 10)) {
+      await store.updateObservedState(name, { liveStackId: `${name}-v0001`, status: 'live' });
+    }
+    await store.acquireLease(names[10] as string, { holder: 'd-1', acquiredAt: 'now' }, undefined, {
+      liveStackId: `${names[10]}-v0001`,
+    });
+    await store.acquireLease(names[11] as string, { holder: 'd-2', acquiredAt: 'now' });
+    await store.releaseLease(names[11] as string, 'd-2', { liveStackId: `${names[11]}-v0001` });
+    // A teardown removes the live stack, and the environment leaves the index with it.
+    await store.updateObservedState(names[0] as string, { liveStackId: null, status: 'deleted' });
+
+    const send = mock.method(database.documentClient, 'send');
+    try {
+      const live = await store.listLiveEnvironments();
+      assert.deepEqual(
+        live.map((found) => found.name),
+        names.slice(1, 12),
+      );
+      assert.ok(
+        live.every((found) => !('gsiLivePk' in found)),
+        'no index attribute leaks into the domain',
+      );
+      const commands = send.mock.calls.map((call) => call.arguments[0]?.constructor.name);
+      assert.deepEqual(new Set(commands), new Set(['QueryCommand']));
+      assert.equal(commands.length, LIVE_SHARDS, 'one query per shard (each fits one page here)');
+    } finally {
+      send.mock.restore();
+    }
+  });
+
+  it('spreads live environments over its shards', () => {
+    const shards = new Set(Array.from({ length: 200 }, (_, i) => liveIndexKey(`env-${i}`).gsiLivePk));
+    assert.equal(shards.size, LIVE_SHARDS);
   });
 });

@@ -595,6 +595,42 @@ describe('ProcessCompute with the sample app', () => {
     assert.equal(await body(known), 'sample-app 1.0.0\n');
   });
 
+  test('lists the stacks of its processes by their markers, recorded or not, and terminates unrecorded ones too', async () => {
+    const stateFile = await newStateFile();
+    const [behind, recordedStack] = [`${WEB}-v0020`, `${WEB}-v0021`];
+    const before = Date.now();
+    // Launched by a Kiln that crashed; the compute below never restores, so records none of them.
+    const { [behind]: strays = [] } = await crashAfterLaunching(stateFile, [
+      { tags: tagsFor(behind), spec: sampleSpec() },
+    ]);
+    const compute = newCompute({ stateFile });
+    const launched = await compute.launchStack(tagsFor(recordedStack), sampleSpec({ capacity: 1 }));
+
+    const listed = (await compute.listTaggedStacks()).sort((a, b) => a.stackId.localeCompare(b.stackId));
+
+    assert.deepEqual(
+      listed.map((stack) => ({ stackId: stack.stackId, ids: idsOf(stack.instances) })),
+      [
+        { stackId: behind, ids: idsOf(strays) },
+        { stackId: recordedStack, ids: idsOf(launched) },
+      ],
+    );
+    for (const stack of listed) {
+      const launchedAt = Date.parse(stack.launchedAt ?? '');
+      // Start times come from /proc in ticks of 10 ms since boot (whose own time is whole seconds).
+      assert.ok(launchedAt >= before - 2000 && launchedAt <= Date.now() + 1000, `${stack.launchedAt}`);
+    }
+    assert.equal(await body(listed[0]?.instances[0] as Instance), 'sample-app 1.0.0\n');
+
+    await compute.terminateStack(behind);
+
+    assert.deepEqual(await pidsOfStack(behind), []);
+    assert.deepEqual(
+      (await compute.listTaggedStacks()).map((stack) => stack.stackId),
+      [recordedStack],
+    );
+  });
+
   test("another data folder's instances are never touched, even with the same stack ids", async () => {
     const [ours, theirs] = [await newStateFile(), await newStateFile()];
     const stackId = `${WEB}-v0011`;

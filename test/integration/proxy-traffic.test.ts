@@ -443,6 +443,22 @@ describe('ProxyTraffic', () => {
     await traffic.removeEndpoint(ENV);
   });
 
+  test('lists every endpoint with the stacks registered behind it, and forgets what was drained or removed', async () => {
+    const traffic = newTraffic();
+    await traffic.registerStack(ENV, 'blue', [await backend('b1')], healthCheck);
+    await traffic.registerStack(ENV, 'green', [await backend('g1')], healthCheck);
+    await traffic.ensureEndpoint('other-dev');
+    await traffic.registerStack('gone-dev', 'gone', [await backend('x1')], healthCheck);
+
+    await traffic.drainStack(ENV, 'green', 0);
+    await traffic.removeEndpoint('gone-dev');
+
+    assert.deepEqual(await traffic.listRegistrations(), [
+      { environment: ENV, endpoint: true, stackIds: ['blue'] },
+      { environment: 'other-dev', endpoint: true, stackIds: [] },
+    ]);
+  });
+
   test('restore after close reopens each endpoint on the same port with its registrations and weights', async () => {
     const stateFile = await tempFile('traffic.json');
     const before = newTraffic({ stateFile });

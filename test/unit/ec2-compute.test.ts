@@ -888,3 +888,44 @@ describe('Ec2Compute.terminateStack', () => {
     );
   });
 });
+
+describe('Ec2Compute.listTaggedStacks', () => {
+  it('groups the instances tagged kiln:managed that are not ending by their stack, with the newest launch time', async () => {
+    const tagged = (id: string, stackId: string | undefined, launched: string): Ec2Instance => ({
+      ...ec2Instance(id, 0, 'running'),
+      LaunchTime: new Date(launched),
+      Tags: [
+        { Key: 'kiln:managed', Value: 'true' },
+        ...(stackId ? [{ Key: 'kiln:stack-id', Value: stackId }] : []),
+      ],
+    });
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolves(
+        reservations(
+          tagged('i-a', 'shop-v0001', '2026-11-02T09:00:00.000Z'),
+          tagged('i-b', 'shop-v0001', '2026-11-02T09:05:00.000Z'),
+          tagged('i-c', 'shop-v0002', '2026-11-02T10:00:00.000Z'),
+          tagged('i-d', undefined, '2026-11-02T10:00:00.000Z'),
+        ),
+      );
+
+    const stacks = await newCompute().listTaggedStacks();
+
+    assert.deepEqual(
+      stacks.map(({ stackId, instances, launchedAt }) => ({
+        stackId,
+        ids: instances.map((i) => i.id),
+        launchedAt,
+      })),
+      [
+        { stackId: 'shop-v0001', ids: ['i-a', 'i-b'], launchedAt: '2026-11-02T09:05:00.000Z' },
+        { stackId: 'shop-v0002', ids: ['i-c'], launchedAt: '2026-11-02T10:00:00.000Z' },
+      ],
+    );
+    assert.deepEqual(ec2.commandCalls(DescribeInstancesCommand)[0]?.args[0].input.Filters, [
+      { Name: 'tag:kiln:managed', Values: ['true'] },
+      { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+    ]);
+  });
+});

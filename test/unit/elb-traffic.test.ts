@@ -727,3 +727,34 @@ describe('ElbTraffic.lastRequestAt', () => {
     assert.equal(cloudWatch.commandCalls(GetMetricDataCommand).length, 0);
   });
 });
+
+describe('ElbTraffic.listRegistrations', () => {
+  it("finds Kiln's rules and stack target groups by their tags, and nothing that is not Kiln's", async () => {
+    registerStackGroups(BLUE, GREEN);
+    const foreign = `${ARN}:targetgroup/${targetGroupName('someone-v0001')}/3`;
+    tagsByArn[foreign] = { 'kiln:environment': 'someone', 'kiln:stack-id': 'someone-v0001' };
+    const renamed = `${ARN}:targetgroup/kiln-renamed/4`;
+    tagsByArn[renamed] = kilnTags(ENV, 'checkout-dev-v0009');
+    const group = (arn: string, name: string, vpc = 'vpc-kiln') => ({
+      TargetGroupArn: arn,
+      TargetGroupName: name,
+      VpcId: vpc,
+    });
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 100 })) });
+    elb.on(DescribeTargetGroupsCommand).resolves({
+      TargetGroups: [
+        group(groupArn(BLUE), targetGroupName(BLUE)),
+        group(groupArn(GREEN), targetGroupName(GREEN)),
+        // Not tagged kiln:managed; named otherwise than after its stack; in another VPC.
+        group(foreign, targetGroupName('someone-v0001')),
+        group(renamed, 'kiln-renamed'),
+        group(`${ARN}:targetgroup/${targetGroupName('elsewhere-v0001')}/5`, 'x', 'vpc-other'),
+      ],
+    });
+
+    assert.deepEqual(await newTraffic().listRegistrations(), [
+      { environment: 'payments-dev', endpoint: true, stackIds: [] },
+      { environment: ENV, endpoint: true, stackIds: [BLUE, GREEN] },
+    ]);
+  });
+});

@@ -43,6 +43,10 @@ import {
   envKey,
   type ItemKey,
   LAYOUT_ATTRIBUTES,
+  LIVE_INDEX,
+  LIVE_SHARDS,
+  liveIndexKey,
+  livePartition,
   PARTITION_KEY,
   PUSH_PREFIX,
   pushKey,
@@ -222,6 +226,26 @@ function indexUpkeep(
   return update;
 }
 
+/** The live index follows `liveStackId`: keyed while it is set, removed with it (a sparse index). */
+function indexLive(update: UpdateBuilder, name: string, change: ObservedStateChange): UpdateBuilder {
+  if (typeof change.liveStackId === 'string') {
+    const keys = liveIndexKey(name);
+    update.set(LIVE_INDEX.partitionKey, keys.gsiLivePk).set(LIVE_INDEX.sortKey, keys.gsiLiveSk);
+  } else if (change.liveStackId === null) {
+    update.remove(LIVE_INDEX.partitionKey).remove(LIVE_INDEX.sortKey);
+  }
+  return update;
+}
+
+/** An update applying a workflow's observation, the indexes that follow it included. */
+function observedUpdate(name: string, change: ObservedStateChange): UpdateBuilder {
+  return indexLive(
+    indexUpkeep(new UpdateBuilder().assign(change, OBSERVED_FIELDS), name, change),
+    name,
+    change,
+  );
+}
+
 function isConditionalCheckFailed(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
@@ -327,6 +351,15 @@ export class DynamoDbStateStore implements StateStore {
     return this.#queryIndex<Environment>(SOURCE_INDEX, gsi2pk, ENVIRONMENT_SORT_PREFIX);
   }
 
+  async listLiveEnvironments(): Promise<Environment[]> {
+    const shards = await Promise.all(
+      Array.from({ length: LIVE_SHARDS }, (_, shard) =>
+        this.#queryIndex<Environment>(LIVE_INDEX, livePartition(shard), ENVIRONMENT_SORT_PREFIX),
+      ),
+    );
+    return shards.flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
   async createEnvironment(environment: Environment): Promise<void> {
     const item = {
       ...environment,
@@ -363,11 +396,7 @@ export class DynamoDbStateStore implements StateStore {
   }
 
   async updateObservedState(name: string, change: ObservedStateChange): Promise<void> {
-    await this.#updateExisting(
-      envKey(name),
-      indexUpkeep(new UpdateBuilder().assign(change, OBSERVED_FIELDS), name, change),
-      `environment ${name}`,
-    );
+    await this.#updateExisting(envKey(name), observedUpdate(name, change), `environment ${name}`);
   }
 
   async acquireLease(
@@ -376,10 +405,7 @@ export class DynamoDbStateStore implements StateStore {
     reclaimFrom?: string,
     change: ObservedStateChange = {},
   ): Promise<void> {
-    const update = indexUpkeep(new UpdateBuilder().assign(change, OBSERVED_FIELDS), name, change).set(
-      'lease',
-      lease,
-    );
+    const update = observedUpdate(name, change).set('lease', lease);
     const leaseAttribute = update.name('lease');
     const takeover =
       reclaimFrom === undefined
@@ -398,9 +424,7 @@ export class DynamoDbStateStore implements StateStore {
   }
 
   async releaseLease(name: string, holder: string, change: ObservedStateChange = {}): Promise<boolean> {
-    const update = indexUpkeep(new UpdateBuilder().assign(change, OBSERVED_FIELDS), name, change).remove(
-      'lease',
-    );
+    const update = observedUpdate(name, change).remove('lease');
     const condition = `${update.name('lease')}.${update.name('holder')} = ${update.value('holder', holder)}`;
     // A failed condition means the lease is already gone or someone else's: nothing to release.
     return (await this.#update(envKey(name), update, condition)) !== undefined;

@@ -3,6 +3,7 @@ import {
   type _InstanceType,
   type EC2Client,
   type Instance as Ec2Instance,
+  type Filter,
   type InstanceStateName,
   paginateDescribeInstances,
   RunInstancesCommand,
@@ -10,12 +11,12 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { LaunchFailedError } from '../../core/errors.ts';
-import type { Compute, StackTags } from '../../core/ports/compute.ts';
+import type { Compute, StackTags, TaggedStack } from '../../core/ports/compute.ts';
 import type { Instance, InstanceState, Spec } from '../../core/types.ts';
 import { awsErrorCode, isAwsError } from './aws-errors.ts';
 import { imageById, type LaunchableImage, resolveArtifactImage } from './ec2-images.ts';
 import { pollUntil, realSleep, retry, type Sleep } from './retry.ts';
-import { kilnTags, STACK_TAG } from './tags.ts';
+import { kilnTags, MANAGED_TAG, STACK_TAG } from './tags.ts';
 
 export interface Ec2ComputeOptions {
   client: EC2Client;
@@ -69,6 +70,8 @@ const USER_DATA_LIMIT_BYTES = 16 * 1024;
 /** Names that are safe as shell variable assignments in the environment file. */
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LIVE_STATES: readonly InstanceStateName[] = ['pending', 'running'];
+/** Instances that are not terminated nor on their way there: what a stack still holds. */
+const NOT_ENDING_STATES: readonly InstanceStateName[] = ['pending', 'running', 'stopping', 'stopped'];
 const INSTANCE_STATES: Record<InstanceStateName, InstanceState> = {
   pending: 'pending',
   running: 'running',
@@ -143,6 +146,27 @@ export class Ec2Compute implements Compute {
         `instances of stack ${stackId} were not terminated within ${TERMINATION_POLL.budgetMs / 1000}s: ${remaining.map(idOf).join(', ')}`,
       );
     }
+  }
+
+  /** Instances tagged `kiln:managed` and not ending (terminated or shutting down), grouped by their stack tag. */
+  async listTaggedStacks(): Promise<TaggedStack[]> {
+    const instances = await this.#describeInstances([
+      { Name: `tag:${MANAGED_TAG.key}`, Values: [MANAGED_TAG.value] },
+      { Name: 'instance-state-name', Values: [...NOT_ENDING_STATES] },
+    ]);
+    const stacks = new Map<string, TaggedStack>();
+    for (const instance of instances) {
+      const stackId = instance.Tags?.find((tag) => tag.Key === STACK_TAG)?.Value;
+      if (!stackId) continue;
+      const stack = stacks.get(stackId) ?? { stackId, instances: [] };
+      stack.instances.push(this.#toInstance(instance));
+      const launchedAt = instance.LaunchTime?.toISOString();
+      if (launchedAt && (stack.launchedAt === undefined || launchedAt > stack.launchedAt)) {
+        stack.launchedAt = launchedAt;
+      }
+      stacks.set(stackId, stack);
+    }
+    return [...stacks.values()];
   }
 
   /**
@@ -250,15 +274,17 @@ export class Ec2Compute implements Compute {
 
   /** Every instance tagged with the stack, terminated ones included while EC2 reports them, by slot. */
   async #describe(stackId: string): Promise<Ec2Instance[]> {
+    const instances = await this.#describeInstances([{ Name: `tag:${STACK_TAG}`, Values: [stackId] }]);
+    return instances.sort((a, b) => slotOf(a) - slotOf(b));
+  }
+
+  /** Every instance matching the filters, page after page. */
+  async #describeInstances(filters: Filter[]): Promise<Ec2Instance[]> {
     const instances: Ec2Instance[] = [];
-    const pages = paginateDescribeInstances(
-      { client: this.#client },
-      { Filters: [{ Name: `tag:${STACK_TAG}`, Values: [stackId] }] },
-    );
-    for await (const page of pages) {
+    for await (const page of paginateDescribeInstances({ client: this.#client }, { Filters: filters })) {
       for (const reservation of page.Reservations ?? []) instances.push(...(reservation.Instances ?? []));
     }
-    return instances.sort((a, b) => slotOf(a) - slotOf(b));
+    return instances;
   }
 
   /** An instance without a private address (terminated ones lose it) has an empty address. */

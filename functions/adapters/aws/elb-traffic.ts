@@ -22,7 +22,7 @@ import {
 import type { TrafficWeights } from '../../core/blue-green.ts';
 import type { TargetHealth } from '../../core/health.ts';
 import { type Clock, systemClock } from '../../core/ports/clock.ts';
-import type { StackMetrics, Traffic } from '../../core/ports/traffic.ts';
+import type { StackMetrics, Traffic, TrafficRegistrations } from '../../core/ports/traffic.ts';
 import type { HealthCheck, Instance } from '../../core/types.ts';
 import { latestRequestMinute, targetGroupMetrics } from './alb-request-counts.ts';
 import { ignoringAwsErrors, isAwsError } from './aws-errors.ts';
@@ -241,6 +241,34 @@ export class ElbTraffic implements Traffic {
   }
 
   /**
+   * The environments of the listener's rules tagged by Kiln, and the stacks of Kiln's target groups (in
+   * the VPC, named after their stack, tagged with it), by the environment each is tagged with.
+   */
+  async listRegistrations(): Promise<TrafficRegistrations[]> {
+    const found = new Map<string, TrafficRegistrations>();
+    const of = (environment: string) => {
+      const registrations = found.get(environment) ?? { environment, endpoint: false, stackIds: [] };
+      found.set(environment, registrations);
+      return registrations;
+    };
+    const rules = await this.#listRules();
+    const ruleTags = await this.#tagsOf(rules.map(arnOfRule));
+    for (const rule of rules) {
+      const environment = managedTag(ruleTags.get(arnOfRule(rule)), ENVIRONMENT_TAG);
+      if (environment !== undefined) of(environment).endpoint = true;
+    }
+    for (const [name, tags] of (await this.#kilnTargetGroups()).values()) {
+      const environment = managedTag(tags, ENVIRONMENT_TAG);
+      const stackId = managedTag(tags, STACK_TAG);
+      // Only a group named after its stack is one drainStack finds (by that name) and so can remove.
+      if (environment !== undefined && stackId !== undefined && targetGroupName(stackId) === name) {
+        of(environment).stackIds.push(stackId);
+      }
+    }
+    return [...found.values()];
+  }
+
+  /**
    * The rule forwards to the waker's target group only, creating the rule if needed. A stack registered
    * afterwards joins the forward at weight 0 (the waker still answers); the first weight given to a stack
    * takes the waker off the rule (see #route).
@@ -339,8 +367,7 @@ export class ElbTraffic implements Traffic {
     const routes = forwardRoutes(rule);
     const tags = await this.#tagsOf(routes.map((route) => route.targetGroupArn));
     return routes.map((route) => {
-      const owner = tags.get(route.targetGroupArn);
-      const stackId = owner?.get(MANAGED_TAG.key) === MANAGED_TAG.value ? owner.get(STACK_TAG) : undefined;
+      const stackId = managedTag(tags.get(route.targetGroupArn), STACK_TAG);
       return stackId === undefined ? route : { ...route, stackId };
     });
   }
@@ -406,7 +433,14 @@ export class ElbTraffic implements Traffic {
 
   /** Kiln's target groups of the environment: in the VPC, named like Kiln's, tagged with the environment. */
   async #targetGroupsOf(environment: string): Promise<string[]> {
-    const candidates: string[] = [];
+    return [...(await this.#kilnTargetGroups())]
+      .filter(([, [, tags]]) => ownedBy(tags, environment))
+      .map(([arn]) => arn);
+  }
+
+  /** The target groups in the VPC named like Kiln's: ARN → [name, tags]. */
+  async #kilnTargetGroups(): Promise<Map<string, [string, Tags | undefined]>> {
+    const candidates = new Map<string, string>();
     for await (const page of paginateDescribeTargetGroups({ client: this.#client }, {})) {
       for (const group of page.TargetGroups ?? []) {
         if (
@@ -414,12 +448,12 @@ export class ElbTraffic implements Traffic {
           group.VpcId === this.#options.vpcId &&
           group.TargetGroupName?.startsWith(TARGET_GROUP_PREFIX)
         ) {
-          candidates.push(group.TargetGroupArn);
+          candidates.set(group.TargetGroupArn, group.TargetGroupName);
         }
       }
     }
-    const tags = await this.#tagsOf(candidates);
-    return candidates.filter((arn) => ownedBy(tags.get(arn), environment));
+    const tags = await this.#tagsOf([...candidates.keys()]);
+    return new Map([...candidates].map(([arn, name]) => [arn, [name, tags.get(arn)]]));
   }
 
   async #deleteTargetGroup(targetGroupArn: string): Promise<void> {
@@ -530,7 +564,12 @@ function forwardRoutes(rule: Rule): Route[] {
 }
 
 function ownedBy(tags: Tags | undefined, environment: string): boolean {
-  return tags?.get(MANAGED_TAG.key) === MANAGED_TAG.value && tags.get(ENVIRONMENT_TAG) === environment;
+  return managedTag(tags, ENVIRONMENT_TAG) === environment;
+}
+
+/** The value of the tag `key` on a resource tagged `kiln:managed`; undefined on any other resource. */
+function managedTag(tags: Tags | undefined, key: string): string | undefined {
+  return tags?.get(MANAGED_TAG.key) === MANAGED_TAG.value ? tags.get(key) : undefined;
 }
 
 function arnOfRule(rule: Rule): string {

@@ -34,8 +34,17 @@ export const SOURCE_INDEX = { name: 'bySource', partitionKey: 'gsi2pk', sortKey:
  */
 export const UPKEEP_INDEX = { name: 'byUpkeepDue', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' } as const;
 
-/** Every GSI of the table, in the order they were added. */
-export const INDEXES = [TEAM_INDEX, SOURCE_INDEX, UPKEEP_INDEX] as const;
+/**
+ * Sparse GSI of the environments that have a live stack (what the drift check walks): an environment
+ * carries `LIVE#<shard>` / `ENV#<name>` exactly while its `liveStackId` is set, written by the store in
+ * the same update that sets or removes it. The shard, a hash of the name over LIVE_SHARDS partitions,
+ * spreads the environments so that no partition of the index gets hot; a listing queries every shard.
+ */
+export const LIVE_INDEX = { name: 'byLive', partitionKey: 'gsiLivePk', sortKey: 'gsiLiveSk' } as const;
+export const LIVE_SHARDS = 16;
+
+/** Every GSI of the table, in the order they were added: created with it (embedded and CDK alike). */
+export const INDEXES = [TEAM_INDEX, SOURCE_INDEX, UPKEEP_INDEX, LIVE_INDEX] as const;
 
 /** Epoch-seconds attribute DynamoDB expires items by (enabled by CDK; dynalite never expires anything). */
 export const TTL_ATTRIBUTE = 'expiresAt';
@@ -113,14 +122,41 @@ export function upkeepIndexKey(
   };
 }
 
-/** A stable shard in [0, UPKEEP_SHARDS) for an environment name (FNV-1a). */
+/** A stable upkeep shard in [0, UPKEEP_SHARDS) for an environment name. */
 export function upkeepShardOf(name: string): number {
+  return shardOf(name, UPKEEP_SHARDS);
+}
+
+/** Live-index keys of an environment with a live stack. */
+export function liveIndexKey(name: string): { gsiLivePk: string; gsiLiveSk: string } {
+  return { gsiLivePk: livePartition(shardOf(name, LIVE_SHARDS)), gsiLiveSk: environmentPartition(name) };
+}
+
+/** The live-index partition of one shard (0 … LIVE_SHARDS-1). */
+export function livePartition(shard: number): string {
+  return `LIVE#${shard}`;
+}
+
+/**
+ * The keys of indexes an item derives from its own attributes, for an item written before those indexes
+ * existed (the embedded database's layout upgrade): an environment with a live stack gets its live-index
+ * keys.
+ */
+export function derivedIndexKeys(item: Record<string, unknown>): Record<string, string> {
+  const { pk, sk, liveStackId } = item;
+  const isEnvironment = typeof pk === 'string' && pk.startsWith(ENVIRONMENT_SORT_PREFIX) && sk === 'META';
+  if (!isEnvironment || typeof liveStackId !== 'string') return {};
+  return liveIndexKey(pk.slice(ENVIRONMENT_SORT_PREFIX.length));
+}
+
+/** A stable shard in [0, shards) for an environment name (FNV-1a). */
+function shardOf(name: string, shards: number): number {
   let hash = 0x811c9dc5;
   for (const char of name) {
     hash ^= char.codePointAt(0) as number;
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
-  return hash % UPKEEP_SHARDS;
+  return hash % shards;
 }
 
 /** A template item: its own partition; team and repository indexes. */

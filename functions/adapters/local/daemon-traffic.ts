@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TrafficWeights } from '../../core/blue-green.ts';
 import type { TargetHealth } from '../../core/health.ts';
-import type { StackMetrics, Traffic } from '../../core/ports/traffic.ts';
+import type { StackMetrics, Traffic, TrafficRegistrations } from '../../core/ports/traffic.ts';
 import type { HealthCheck, Instance } from '../../core/types.ts';
 import { LOOPBACK } from './free-port.ts';
 import {
@@ -146,6 +146,10 @@ export class DaemonTraffic implements Traffic {
 
   async removeEndpoint(environment: string): Promise<void> {
     await this.#call('removeEndpoint', [environment]);
+  }
+
+  listRegistrations(): Promise<TrafficRegistrations[]> {
+    return this.#call('listRegistrations', []) as Promise<TrafficRegistrations[]>;
   }
 
   /** Makes a request to a parked endpoint wake its environment through `target` (the embedded waker's invoke URL). */

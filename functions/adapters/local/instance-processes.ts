@@ -21,6 +21,8 @@ export interface InstanceProcess {
   pgid: number;
   /** Start time in clock ticks since boot: with the pid, it names this process and no later one. */
   startTime: number;
+  /** The same start time as a moment (ISO-8601): how old the process is. */
+  startedAt: string;
   /** KILN_INSTANCE_ID of its environment; undefined if missing (not something Kiln starts). */
   instanceId: string | undefined;
   /** KILN_STACK_ID of its environment. */
@@ -53,10 +55,11 @@ export async function findInstanceProcesses(owner: string): Promise<InstanceScan
     return { verifiable: false, reason: `instance processes cannot be verified on ${process.platform}` };
   }
   const pids = (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry)).map(Number);
+  const bootedAt = await bootTime();
   const processes: InstanceProcess[] = [];
   // Bounded batches: one open file per process at a time would exceed the fd limit on a busy host.
   for (let start = 0; start < pids.length; start += 64) {
-    const batch = pids.slice(start, start + 64).map((pid) => inspect(pid, owner));
+    const batch = pids.slice(start, start + 64).map((pid) => inspect(pid, owner, bootedAt));
     for (const found of await Promise.all(batch)) if (found) processes.push(found);
   }
   return { verifiable: true, processes };
@@ -87,7 +90,7 @@ export async function isSameProcess(pid: number, startTime: number): Promise<boo
   return (await processStartTime(pid)) === startTime;
 }
 
-async function inspect(pid: number, owner: string): Promise<InstanceProcess | undefined> {
+async function inspect(pid: number, owner: string, bootedAt: number): Promise<InstanceProcess | undefined> {
   let environ: string;
   try {
     environ = await readFile(`/proc/${pid}/environ`, 'utf8');
@@ -105,10 +108,25 @@ async function inspect(pid: number, owner: string): Promise<InstanceProcess | un
     pid,
     pgid: stat.pgid,
     startTime: stat.startTime,
+    startedAt: new Date(bootedAt + (stat.startTime / USER_HZ) * 1000).toISOString(),
     instanceId: variables.get('KILN_INSTANCE_ID'),
     stackId: variables.get('KILN_STACK_ID'),
     port: Number.isInteger(port) && port > 0 ? port : undefined,
   };
+}
+
+/**
+ * The unit of /proc's process times: USER_HZ, which Linux fixes at 100 for everything it exports to user
+ * space (whatever the kernel's own tick rate), on every architecture Node runs on.
+ */
+const USER_HZ = 100;
+
+/** When the host booted, in epoch milliseconds (`btime` of /proc/stat): what process start times count from. */
+async function bootTime(): Promise<number> {
+  const stat = await readFile('/proc/stat', 'utf8');
+  const seconds = Number(/^btime (\d+)$/m.exec(stat)?.[1]);
+  if (!Number.isFinite(seconds)) throw new Error('/proc/stat has no btime line');
+  return seconds * 1000;
 }
 
 function parseEnviron(environ: string): Map<string, string> {

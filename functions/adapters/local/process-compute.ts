@@ -6,10 +6,11 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KilnError, LaunchFailedError } from '../../core/errors.ts';
 import { reservedVariables } from '../../core/instance-env.ts';
-import type { Compute, StackTags } from '../../core/ports/compute.ts';
+import type { Compute, StackTags, TaggedStack } from '../../core/ports/compute.ts';
 import type { Instance, InstanceState, Spec } from '../../core/types.ts';
 import { acceptsConnections, freePort, LOOPBACK } from './free-port.ts';
 import {
+  canVerifyProcesses,
   findInstanceProcesses,
   type InstanceProcess,
   type InstanceScan,
@@ -151,6 +152,35 @@ export class ProcessCompute implements Compute {
 
   terminateStack(stackId: string): Promise<void> {
     return this.#serialized(stackId, () => this.#terminate(stackId));
+  }
+
+  /**
+   * The stacks of the processes carrying this data folder's owner marker (the /proc scan), recorded or
+   * not. Where processes cannot be verified (not Linux), the recorded running instances, without a launch
+   * time.
+   */
+  async listTaggedStacks(): Promise<TaggedStack[]> {
+    if (!canVerifyProcesses()) {
+      return [...this.#stacks]
+        .map(([stackId, stack]) => ({ stackId, instances: liveInstances(stack).map(toInstance) }))
+        .filter((stack) => stack.instances.length > 0);
+    }
+    const scan = await findInstanceProcesses(await this.#ownerId());
+    const stacks = new Map<string, TaggedStack>();
+    for (const found of scan.verifiable ? scan.processes : []) {
+      // An instance leads its own process group; whatever it started carries its identity too.
+      if (found.stackId === undefined || found.instanceId === undefined || found.pid !== found.pgid) continue;
+      const stack = stacks.get(found.stackId) ?? { stackId: found.stackId, instances: [] };
+      stack.instances.push({
+        id: found.instanceId,
+        address: found.port === undefined ? '' : `http://${LOOPBACK}:${found.port}`,
+        state: 'running',
+      });
+      if (stack.launchedAt === undefined || found.startedAt > stack.launchedAt)
+        stack.launchedAt = found.startedAt;
+      stacks.set(found.stackId, stack);
+    }
+    return [...stacks.values()];
   }
 
   /**
@@ -310,25 +340,44 @@ export class ProcessCompute implements Compute {
 
   async #terminate(stackId: string): Promise<void> {
     const stack = this.#stacks.get(stackId);
-    if (!stack) return;
     const survivors: string[] = [];
-    await Promise.all(
-      stack.instances.map(async (record) => {
-        const running = this.#processes.get(record.id);
-        if (running && !(await stopProcess(running))) {
-          survivors.push(record.id);
-          return;
-        }
-        this.#processes.delete(record.id);
-        record.state = 'terminated';
-      }),
-    );
-    await this.#save();
+    if (stack) {
+      await Promise.all(
+        stack.instances.map(async (record) => {
+          const running = this.#processes.get(record.id);
+          if (running && !(await stopProcess(running))) {
+            survivors.push(record.id);
+            return;
+          }
+          this.#processes.delete(record.id);
+          record.state = 'terminated';
+        }),
+      );
+      await this.#save();
+    }
+    await this.#stopUnrecorded(stackId);
     if (survivors.length > 0) {
       throw new InstanceStopFailedError(
         `instances of ${stackId} still run after SIGKILL: ${survivors.join(', ')}`,
       );
     }
+  }
+
+  /**
+   * Stops the processes of this data folder that carry the stack but that no record of this run tracks
+   * (launched behind Kiln's back, or by a run whose state was lost), as EC2 terminates whatever carries a
+   * stack's tags.
+   */
+  async #stopUnrecorded(stackId: string): Promise<void> {
+    if (!canVerifyProcesses()) return;
+    const scan = await findInstanceProcesses(await this.#ownerId());
+    if (!scan.verifiable) return;
+    const strays = scan.processes.filter(
+      (found) =>
+        found.stackId === stackId &&
+        !(found.instanceId !== undefined && this.#processes.has(found.instanceId)),
+    );
+    await this.#stopStrays(strays, new Set());
   }
 
   /** Starts instances a clean shutdown stopped, on their recorded port; one that cannot start is lost. */

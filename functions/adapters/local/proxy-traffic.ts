@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createProxyServer } from 'http-proxy-3';
 import type { TrafficWeights } from '../../core/blue-green.ts';
 import type { TargetHealth } from '../../core/health.ts';
-import type { StackMetrics, Traffic } from '../../core/ports/traffic.ts';
+import type { StackMetrics, Traffic, TrafficRegistrations } from '../../core/ports/traffic.ts';
 import type { HealthCheck, Instance } from '../../core/types.ts';
 import { LOOPBACK } from './free-port.ts';
 import { JsonStateFile } from './state-file.ts';
@@ -243,6 +243,15 @@ export class ProxyTraffic implements Traffic {
     await this.#save();
     for (const request of [...route.held]) request.giveUp();
     await closeEndpoint(route);
+  }
+
+  /** Every endpoint of the proxy, with the stacks registered behind it. */
+  async listRegistrations(): Promise<TrafficRegistrations[]> {
+    return [...this.#routes].map(([environment, route]) => ({
+      environment,
+      endpoint: true,
+      stackIds: [...route.stacks.keys()],
+    }));
   }
 
   /** Reopens every recorded endpoint on its recorded port, with its registrations and weights. */

@@ -233,6 +233,7 @@ const QUIET_METHODS: ReadonlySet<TrafficMethod> = new Set([
   'probeHealth',
   'lastRequestAt',
   'stackMetrics',
+  'listRegistrations',
 ]);
 
 function isTrafficMethod(method: string): method is TrafficMethod {

@@ -7,6 +7,18 @@ export interface StackTags {
   deploymentId: string;
 }
 
+/** A stack as the compute provider finds it by Kiln's tags, whatever Kiln's records say. */
+export interface TaggedStack {
+  stackId: string;
+  /** Its instances that are not terminated or terminating. */
+  instances: Instance[];
+  /**
+   * When the newest of them was launched, where the provider tells (EC2's launch time, a process's start
+   * time): a stack launched moments ago may belong to a deployment whose record is not written yet.
+   */
+  launchedAt?: string;
+}
+
 /**
  * Runs a stack's instances. Embedded: child processes of the artifact; AWS: EC2 from a launch template.
  * Every method is idempotent and reconciles toward the request ("already gone" counts as success).
@@ -21,6 +33,14 @@ export interface Compute {
   launchStack(tags: StackTags, spec: Spec): Promise<Instance[]>;
   /** Instances tagged with the stack, terminated ones included while the provider still reports them. */
   describeStack(stackId: string): Promise<Instance[]>;
-  /** Terminates every instance of the stack and resolves once they are gone. */
+  /**
+   * Terminates every instance tagged with the stack (recorded by Kiln or not) and resolves once they are
+   * gone.
+   */
   terminateStack(stackId: string): Promise<void>;
+  /**
+   * Every stack with instances carrying Kiln's tags (embedded: this data folder's owner marker), found by
+   * those tags rather than by Kiln's records: what the orphan reaper holds against the store.
+   */
+  listTaggedStacks(): Promise<TaggedStack[]>;
 }

@@ -43,5 +43,8 @@ export type TrafficPorts = Pick<Ports, 'store' | 'traffic' | 'clock'>;
 /** Launching or terminating a stack's instances, and their targets. */
 export type StackPorts = Pick<Ports, 'store' | 'compute' | 'traffic' | 'clock'>;
 
+/** Scheduled upkeep: starting deployments on what the traffic layer observes (the drift check). */
+export type UpkeepPorts = Pick<Ports, 'store' | 'traffic' | 'workflows' | 'events' | 'clock'>;
+
 /** Accepting pushes at the edge: checking their signature and queueing them, nothing else. */
 export type IngestPorts = Pick<Ports, 'pushQueue' | 'secrets' | 'clock'>;

@@ -87,6 +87,11 @@ export interface StateStore {
   ): Promise<{ environments: Environment[]; next?: string }>;
   /** Environments following a branch (a sparse GSI query, never a scan), sorted by name. */
   listEnvironmentsBySource(source: SourceBinding): Promise<Environment[]>;
+  /**
+   * Environments with a live stack (a sparse, sharded GSI query, never a scan), sorted by name: what the
+   * drift check walks. The index follows `liveStackId` as updateObservedState and the lease writes set it.
+   */
+  listLiveEnvironments(): Promise<Environment[]>;
   /** Creates the environment; VersionConflictError if one with that name already exists. */
   createEnvironment(environment: Environment): Promise<void>;
   /**

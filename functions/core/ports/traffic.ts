@@ -10,6 +10,15 @@ export interface StackMetrics {
   p99Ms?: number;
 }
 
+/** What the traffic layer holds for one environment, whatever Kiln's records say. */
+export interface TrafficRegistrations {
+  environment: string;
+  /** Whether it has an entry point (a listener rule; an endpoint of the proxy). */
+  endpoint: boolean;
+  /** Stacks with targets behind it (a target group each; a registration in the proxy). */
+  stackIds: string[];
+}
+
 /**
  * Routes an environment's traffic to its stacks by weight. Embedded: a reverse proxy per environment;
  * AWS: an ALB listener forwarding to one target group per stack. Every method is idempotent.
@@ -36,6 +45,11 @@ export interface Traffic {
   drainStack(environment: string, stackId: string, drainSeconds: number): Promise<void>;
   /** Removes the environment's entry point and every remaining target registration. */
   removeEndpoint(environment: string): Promise<void>;
+  /**
+   * Every environment with an entry point or targets, found by Kiln's tags (AWS) or in the proxy
+   * (embedded) rather than by Kiln's records: what the orphan reaper holds against the store.
+   */
+  listRegistrations(): Promise<TrafficRegistrations[]>;
   /**
    * Keeps the entry point of an environment put to sleep (no stack left behind it) and makes a request
    * to it wake the environment: embedded, the proxy holds the first requests while it wakes; on AWS, the
