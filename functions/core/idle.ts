@@ -1,5 +1,12 @@
 import { nextFireTime } from './schedule-expressions.ts';
-import type { Environment, IdlePolicy, Tier, UpkeepDue } from './types.ts';
+import type {
+  DeploymentAction,
+  DeploymentTrigger,
+  Environment,
+  IdlePolicy,
+  Tier,
+  UpkeepDue,
+} from './types.ts';
 
 /**
  * Scheduled upkeep's calendar: when an environment nobody uses goes to sleep, and when a sleeping one
@@ -63,4 +70,12 @@ export function upkeepDueOf(environment: UpkeepFacts): UpkeepDue | null {
     return next ? { action: 'wake', at: next.toISOString() } : null;
   }
   return null;
+}
+
+/**
+ * Whether a deployment counts as activity, keeping its environment awake: one someone asked for (a
+ * person, a push, a wake), not a sleep, a teardown, or Kiln's own drift repair.
+ */
+export function isActivity(action: DeploymentAction, trigger: DeploymentTrigger): boolean {
+  return action === 'deploy' && trigger !== 'drift-repair';
 }

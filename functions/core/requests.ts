@@ -7,7 +7,7 @@ import {
   ValidationError,
   VersionConflictError,
 } from './errors.ts';
-import { upkeepDueOf } from './idle.ts';
+import { isActivity, upkeepDueOf } from './idle.ts';
 import { newDeploymentId } from './ids.ts';
 import {
   deploymentStatusChanged,
@@ -558,9 +558,9 @@ async function startDeployment(
     ...(plan.spec && !plan.keepsDesiredSpec ? { spec: plan.spec } : {}),
     ...(plan.tier ? { tier: plan.tier } : {}),
     ...(plan.idle !== undefined ? { idle: plan.idle } : {}),
-    // Being changed, nothing is due (the upkeep index drops it); a deployment is activity, a sleep is not.
+    // Being changed, nothing is due (the upkeep index drops it); see isActivity for what counts.
     upkeepDue: null,
-    ...(plan.action === 'deploy' ? { lastActivityAt: now.toISOString() } : {}),
+    ...(isActivity(plan.action, actor.trigger) ? { lastActivityAt: now.toISOString() } : {}),
     ...(plan.source !== undefined ? { source: plan.source } : {}),
     ...(plan.sourceHead ? { sourceHead: plan.sourceHead } : {}),
     ...(plan.action === 'teardown' ? { status: 'deleting' as const } : {}),

@@ -5,6 +5,7 @@ import { deploymentStatusChanged, environmentStatusChanged } from '../lifecycle-
 import type { AnnouncePorts } from '../ports/index.ts';
 import type { ObservedStateChange } from '../ports/state-store.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
+import { isActivity } from '../requests.ts';
 import type { Deployment, DeploymentError, DeploymentStatus, Environment } from '../types.ts';
 import { loadTask, newStackIdOf, recordStep } from './context.ts';
 
@@ -143,7 +144,7 @@ function settledEnvironment(
     const woke = deployment.action === 'deploy' && environment.liveStackId === newStackIdOf(deployment);
     return withUpkeep(environment, {
       status: 'live',
-      ...(deployment.action === 'deploy' ? { lastActivityAt: now } : {}),
+      ...(isActivity(deployment.action, deployment.trigger) ? { lastActivityAt: now } : {}),
       ...(woke ? { awakeSince: now, sleptSpec: null, sleepingSince: null } : {}),
     });
   }
