@@ -1,11 +1,10 @@
 import { isTerminal } from '../deployment-lifecycle.ts';
 import { DeploymentCancelledError } from '../errors.ts';
-import { upkeepDueOf } from '../idle.ts';
+import { isActivity, upkeepDueOf } from '../idle.ts';
 import { deploymentStatusChanged, environmentStatusChanged } from '../lifecycle-events.ts';
 import type { AnnouncePorts } from '../ports/index.ts';
 import type { ObservedStateChange } from '../ports/state-store.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
-import { isActivity } from '../requests.ts';
 import type { Deployment, DeploymentError, DeploymentStatus, Environment } from '../types.ts';
 import { loadTask, newStackIdOf, recordStep } from './context.ts';
 
