@@ -103,7 +103,8 @@ function canaryStepsProblem(steps: { weight: number; bakeSeconds: number }[]): s
   return undefined;
 }
 
-const strategy = z.union([
+// Discriminated by `type`, so that a problem inside a canary is reported as itself, not as "Invalid input".
+const strategy = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('blue-green') }),
   z.strictObject({
     type: z.literal('canary'),

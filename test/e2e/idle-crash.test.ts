@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   awaitDeployment,
   call,
-  eventually,
   fetchText,
   type KilnProcess,
   processesOfStack,
@@ -45,28 +44,36 @@ describe('sleep and wake through kill -9', { timeout: 600_000 }, () => {
     if (dataDir) await removeDataDir(dataDir);
   });
 
-  /** Kills the control plane once the workflow's checkpoint names one of `states`. */
+  /**
+   * Kills the control plane once a checkpoint of `workflow` (any execution: a wake starts on its own)
+   * names one of `states`; returns the state and the deployment it belongs to.
+   */
   async function killWhen(
     workflow: string,
-    deploymentId: string,
     states: readonly string[],
-  ): Promise<string> {
-    const file = join(dataDir, 'executions', `${workflow}.${deploymentId}.execution.json`);
+  ): Promise<{ state: string; deploymentId: string }> {
+    const dir = join(dataDir, 'executions');
     const deadline = Date.now() + 60_000;
-    let reached: string | undefined;
-    while (!reached) {
-      if (Date.now() > deadline) throw new Error(`${deploymentId} never reached ${states.join(' or ')}`);
-      try {
-        const state = (JSON.parse(await readFile(file, 'utf8')) as { state?: { name: string } }).state?.name;
-        if (state && states.includes(state)) reached = state;
-      } catch {
-        // Not written yet, or being replaced.
+    for (;;) {
+      if (Date.now() > deadline) throw new Error(`no ${workflow} execution reached ${states.join(' or ')}`);
+      for (const file of (await readdir(dir).catch(() => [])).filter((f) => f.startsWith(`${workflow}.`))) {
+        try {
+          const checkpoint = JSON.parse(await readFile(join(dir, file), 'utf8')) as {
+            input: { deploymentId: string };
+            state?: { name: string };
+          };
+          const state = checkpoint.state?.name;
+          if (state && states.includes(state)) {
+            kiln.child.kill('SIGKILL');
+            await once(kiln.child, 'exit');
+            return { state, deploymentId: checkpoint.input.deploymentId };
+          }
+        } catch {
+          // Being written, or just removed.
+        }
       }
-      if (!reached) await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    kiln.child.kill('SIGKILL');
-    await once(kiln.child, 'exit');
-    return reached;
   }
 
   async function assertInvariants() {
@@ -78,7 +85,9 @@ describe('sleep and wake through kill -9', { timeout: 600_000 }, () => {
       const live = (await call(kiln, 'GET', `/environments/${ENV}`)).body.liveStack.stackId;
       const sleep = await call(kiln, 'POST', `/environments/${ENV}/sleep`);
       assert.equal(sleep.status, 202, JSON.stringify(sleep.body));
-      t.diagnostic(`killed in ${await killWhen('teardown', sleep.body.deploymentId, states)}`);
+      const killed = await killWhen('teardown', states);
+      assert.equal(killed.deploymentId, sleep.body.deploymentId);
+      t.diagnostic(`killed in ${killed.state}`);
       kiln = await startKilnProcess(dataDir);
       const record = await awaitDeployment(kiln, ENV, sleep.body.deploymentId);
       assert.equal(record.status, 'succeeded', JSON.stringify(record));
@@ -103,11 +112,8 @@ describe('sleep and wake through kill -9', { timeout: 600_000 }, () => {
       assert.equal((await awaitDeployment(kiln, ENV, sleep.body.deploymentId)).status, 'succeeded');
 
       const held = fetch(`${endpoint}/greeting`, { signal: AbortSignal.timeout(60_000) });
-      const wakeId = await eventually('the wake to start', async () => {
-        const environment = (await call(kiln, 'GET', `/environments/${ENV}`)).body;
-        return environment.status === 'waking' ? (environment.latestDeploymentId as string) : undefined;
-      });
-      t.diagnostic(`killed in ${await killWhen('deploy', wakeId, states)}`);
+      const { state, deploymentId: wakeId } = await killWhen('deploy', states);
+      t.diagnostic(`killed in ${state}`);
       kiln = await startKilnProcess(dataDir);
 
       const answer = await held;

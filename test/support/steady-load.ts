@@ -2,6 +2,8 @@
 export class SteadyLoad {
   readonly failures: string[] = [];
   succeeded = 0;
+  /** Every answer, by status and body (`200 sample-app 2.0.0`): which versions served, and how. */
+  readonly served = new Map<string, number>();
   readonly #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   readonly #inFlight = new Set<Promise<void>>();
@@ -27,6 +29,8 @@ export class SteadyLoad {
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
       const text = await response.text();
+      const answer = `${response.status} ${text.trim().slice(0, 100)}`;
+      this.served.set(answer, (this.served.get(answer) ?? 0) + 1);
       if (response.status === 200 && text.startsWith('sample-app ')) this.succeeded += 1;
       else this.failures.push(`${new Date().toISOString()} status ${response.status}: ${text.slice(0, 200)}`);
     } catch (error) {
