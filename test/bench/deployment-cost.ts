@@ -1,6 +1,8 @@
 /**
  * `npm run bench` (second part): what one deployment costs in the units AWS bills and throttles by —
- * Step Functions state transitions, Lambda task invocations and DynamoDB write requests — counted while
+ * Step Functions state transitions, Lambda task invocations and the time spent in them, and DynamoDB
+ * write requests — and the AWS price they add up to (PRICES), for blue/green, a rollback and a 3-step
+ * canary, counted while
  * the real deploy workflow (the ASL, the task handlers, the store on the embedded DynamoDB, processes and
  * the proxy) replaces a live stack blue/green. The API request that asks for it is counted too.
  *
@@ -41,12 +43,48 @@ const caller: Actor = {
 interface Cost {
   transitions: number;
   invocations: number;
+  /** Time spent inside task handlers: what Lambda bills, waiting included. */
+  lambdaSeconds: number;
   /** Write requests, by the API request and by the workflow. */
   apiWrites: number;
   workflowWrites: number;
 }
 
-const counters = { transitions: 0, invocations: 0, writes: 0 };
+const counters = { transitions: 0, invocations: 0, writes: 0, lambdaMs: 0 };
+
+/** Three steps, each judged (on no traffic: "not enough data", recorded, and on). */
+const CANARY: Spec['strategy'] = {
+  type: 'canary',
+  steps: [
+    { weight: 20, bakeSeconds: 1 },
+    { weight: 50, bakeSeconds: 1 },
+    { weight: 100, bakeSeconds: 0 },
+  ],
+};
+
+/**
+ * AWS list prices (us-east-1, December 2026) the bench turns counts into: Step Functions Standard
+ * $0.025 per 1,000 state transitions; Lambda $0.20 per million requests and, on arm64, $0.0000133334
+ * per GB-second at the 256 MB Kiln's task functions get; DynamoDB on-demand $0.625 per million write
+ * request units, a write counted as one unit (Kiln's items are under 1 KB, a deployment with its steps
+ * can pass it). Reads and logs are left out.
+ */
+const PRICES = {
+  transition: 0.025 / 1000,
+  invocation: 0.2 / 1_000_000,
+  gbSecond: 0.0000133334,
+  taskMemoryGb: 0.25,
+  write: 0.625 / 1_000_000,
+};
+
+function priceOf(cost: Cost): number {
+  return (
+    cost.transitions * PRICES.transition +
+    cost.invocations * PRICES.invocation +
+    cost.lambdaSeconds * PRICES.taskMemoryGb * PRICES.gbSecond +
+    (cost.apiWrites + cost.workflowWrites) * PRICES.write
+  );
+}
 
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
 const database = await startTestDatabase();
@@ -67,9 +105,14 @@ const workflows = await LocalStepFunctions.create({
   tasks: Object.fromEntries(
     Object.entries(handlers).map(([name, handler]) => [
       name,
-      (event: unknown, context: Context) => {
+      async (event: unknown, context: Context) => {
         counters.invocations += 1;
-        return handler(event, context);
+        const started = performance.now();
+        try {
+          return await handler(event, context);
+        } finally {
+          counters.lambdaMs += performance.now() - started;
+        }
       },
     ]),
   ),
@@ -92,17 +135,22 @@ try {
     ['first deployment (no live stack)', await deploy('bench-dev', spec('1.0.0'))],
     ['blue/green replacing a live stack', await deploy('bench-dev', spec('2.0.0'))],
     ['rolled back (never healthy)', await deploy('bench-dev', spec('3.0.0', { SAMPLE_HEALTH: 'fail' }))],
+    ['3-step canary (bakes 1 s, 1 s)', await deploy('bench-dev', spec('4.0.0', {}, CANARY))],
   ];
   console.log('\nCost of one deployment (API request + deploy workflow):\n');
   console.log(
-    `${'deployment'.padEnd(36)}${'transitions'.padStart(12)}${'invocations'.padStart(12)}${'writes (api+workflow)'.padStart(24)}`,
+    `${'deployment'.padEnd(36)}${'transitions'.padStart(12)}${'invocations'.padStart(12)}${'Lambda s'.padStart(10)}${'writes (api+workflow)'.padStart(24)}${'AWS price'.padStart(12)}`,
   );
   for (const [what, cost] of results) {
     const writes = `${cost.apiWrites + cost.workflowWrites} (${cost.apiWrites}+${cost.workflowWrites})`;
     console.log(
-      `${what.padEnd(36)}${String(cost.transitions).padStart(12)}${String(cost.invocations).padStart(12)}${writes.padStart(24)}`,
+      `${what.padEnd(36)}${String(cost.transitions).padStart(12)}${String(cost.invocations).padStart(12)}${cost.lambdaSeconds.toFixed(2).padStart(10)}${writes.padStart(24)}${`$${priceOf(cost).toFixed(6)}`.padStart(12)}`,
     );
   }
+  console.log(
+    `\nPrices: Step Functions $${PRICES.transition * 1000} per 1,000 transitions; Lambda $0.20 per million requests + $${PRICES.gbSecond} per GB-s (arm64, ${PRICES.taskMemoryGb * 1024} MB); DynamoDB $0.625 per million writes.` +
+      '\nLambda s is time inside task handlers, waiting included (launching, draining, terminating run inside tasks; health waits and canary bakes are Wait states).',
+  );
   const blueGreen = results[1]?.[1] as Cost;
   const writes = blueGreen.apiWrites + blueGreen.workflowWrites;
   console.log(`\nBudget: fewer than ${WRITE_BUDGET} table writes for a blue/green replacement: ${writes}.`);
@@ -117,7 +165,7 @@ try {
 
 /** Asks for `spec` through the core's API request, then runs its workflow to the end, counting both. */
 async function deploy(environment: string, wanted: Spec): Promise<Cost> {
-  Object.assign(counters, { transitions: 0, invocations: 0, writes: 0 });
+  Object.assign(counters, { transitions: 0, invocations: 0, writes: 0, lambdaMs: 0 });
   const accepted = await putEnvironment(ports, caller, {
     name: environment,
     team: 'platform',
@@ -133,16 +181,18 @@ async function deploy(environment: string, wanted: Spec): Promise<Cost> {
   return {
     transitions: counters.transitions,
     invocations: counters.invocations,
+    lambdaSeconds: counters.lambdaMs / 1000,
     apiWrites,
     workflowWrites: counters.writes - apiWrites,
   };
 }
 
-function spec(version: string, env: Record<string, string> = {}): Spec {
+function spec(version: string, env: Record<string, string> = {}, strategy?: Spec['strategy']): Spec {
   return sampleSpec({
     version,
     capacity: 2,
     env,
+    ...(strategy ? { strategy } : {}),
     drainSeconds: 0,
     healthCheck: {
       path: '/health',

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Kiln } from '../../infra/local/runtime.ts';
 import { startTestKiln } from '../support/embedded-kiln.ts';
-import { awaitDeployment, call, quickEnvironmentBody, removeDataDir } from '../support/kiln-process.ts';
+import {
+  awaitDeployment,
+  call,
+  eventually,
+  quickEnvironmentBody,
+  removeDataDir,
+} from '../support/kiln-process.ts';
 import { awaitInvariants } from '../support/real-state.ts';
 import { SteadyLoad } from '../support/steady-load.ts';
 
@@ -49,6 +55,14 @@ describe('canary deployments', { timeout: 300_000 }, () => {
     load.start(endpoint);
     const put = await call(kiln, 'PUT', `/environments/${ENV}`, { body: canaryBody('2.0.0') });
     assert.equal(put.status, 200, JSON.stringify(put.body));
+    // While it runs, GET shows the step it is at and the split.
+    const midway = await eventually('the canary at its first step', async () => {
+      const running = (await call(kiln, 'GET', `/environments/${ENV}/deployments/${put.body.deploymentId}`))
+        .body;
+      return Object.values(running.weights ?? {}).includes(20) ? running : undefined;
+    });
+    assert.deepEqual(Object.values(midway.weights).sort(), [20, 80]);
+    assert.equal(midway.steps.at(-1).name, 'Canary step 1: 20 %');
     const deployment = await awaitDeployment(kiln, ENV, put.body.deploymentId);
     await load.stop();
 

@@ -5,11 +5,16 @@ import { apiHandler, json, pathParameter } from '../../shared/http.ts';
 import { storePorts } from '../../shared/roots/store.ts';
 import { deploymentView } from '../../shared/views.ts';
 
-/** GET /environments/{name}/deployments/{id}: status, outcome and steps with timestamps. */
+/** GET /environments/{name}/deployments/{id}: status, outcome, steps with timestamps; while running, the traffic split. */
 export const handler = apiHandler(storePorts, async ({ event, caller, ports }) => {
   const environment = await ownedEnvironment(ports, caller, pathParameter(event, 'name', environmentName));
   const id = pathParameter(event, 'id', deploymentId);
   const deployment = await ports.store.getDeployment(environment.name, id);
   if (!deployment) throw new NotFoundError(`deployment ${id} of ${environment.name} does not exist`);
-  return json(200, deploymentView(deployment, { withSteps: true }));
+  // While it runs, the split it has set so far (a canary's current step).
+  const running = deployment.status === 'running' && environment.lease?.holder === deployment.id;
+  return json(200, {
+    ...deploymentView(deployment, { withSteps: true }),
+    ...(running ? { weights: environment.weights ?? {} } : {}),
+  });
 });
