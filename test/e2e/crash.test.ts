@@ -19,6 +19,15 @@ import { awaitInvariants } from '../support/real-state.ts';
 import { SteadyLoad } from '../support/steady-load.ts';
 
 const ENV = 'crash-dev';
+/** Two judged steps of 2 s, then the cutover. */
+const CANARY = {
+  type: 'canary',
+  steps: [
+    { weight: 20, bakeSeconds: 2 },
+    { weight: 50, bakeSeconds: 2 },
+    { weight: 100, bakeSeconds: 0 },
+  ],
+};
 const DAEMON_ENTRY = resolve(import.meta.dirname, '../../infra/local/traffic-daemon.ts');
 
 /**
@@ -108,6 +117,8 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
     states: string[];
     delayMs?: number;
     failing?: boolean;
+    /** A canary in two judged steps instead of blue/green. */
+    canary?: boolean;
     outcome: string;
   }[] = [
     { phase: 'provision', version: '2.0.0', states: ['ProvisionStack'], outcome: 'succeeded' },
@@ -125,6 +136,14 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
     },
     { phase: 'drain', version: '5.0.0', states: ['DrainOldStack'], delayMs: 1500, outcome: 'succeeded' },
     { phase: 'decommission', version: '6.0.0', states: ['DecommissionOldStack'], outcome: 'succeeded' },
+    { phase: 'a canary bake', version: '6.1.0', states: ['Bake'], canary: true, outcome: 'succeeded' },
+    {
+      phase: 'a canary step',
+      version: '6.2.0',
+      states: ['JudgeCanary', 'ShiftCanary'],
+      canary: true,
+      outcome: 'succeeded',
+    },
     {
       phase: 'rollback',
       version: '7.0.0',
@@ -135,10 +154,14 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
   ];
 
   let live = '1.0.0';
-  for (const { phase, version, states, delayMs, failing, outcome } of phases) {
+  for (const { phase, version, states, delayMs, failing, canary, outcome } of phases) {
     it(`killed during ${phase}: the deployment ends ${outcome}, one version serves, the invariants hold`, async (t) => {
       const overrides = failing ? { env: { SAMPLE_HEALTH: 'fail' }, deadlineSeconds: 5 } : {};
-      const put = await call(kiln, 'PUT', `/environments/${ENV}`, { body: body(version, overrides) });
+      const request = body(version, overrides);
+      const strategy = canary ? { strategy: CANARY } : {};
+      const put = await call(kiln, 'PUT', `/environments/${ENV}`, {
+        body: { ...request, spec: { ...request.spec, ...strategy } },
+      });
       assert.equal(put.status, 200, JSON.stringify(put.body));
       const id = put.body.deploymentId as string;
 
@@ -159,6 +182,7 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
     await assertAtRest('8.0.0');
     await load.stop();
     assert.ok(load.succeeded > 500, `requests flowed throughout (${load.succeeded})`);
+    assert.ok((load.served.get('200 sample-app 6.2.0') ?? 0) > 0, 'the canaries served too');
     assert.deepEqual(load.failures, []);
   });
 
