@@ -172,32 +172,23 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
 
   // Scheduled upkeep: idle environments sleep (and wake at their wakeAt times); orphans are reaped; drift
   // is repaired.
-  {
-    name: 'sweepIdle',
-    module: 'schedules/sweepIdle',
-    trigger: { type: 'schedule', schedule: 'kiln-idle-sweep', expression: UPKEEP_SCHEDULE },
-    root: 'upkeep',
+  upkeep('sweepIdle', 'kiln-idle-sweep', 'upkeep', {
     // lastRequestAt reads the environment's rule and the ALB's request counts (CloudWatch).
-    access: { table: 'readWrite', workflows: 'start', events: 'publish', traffic: 'requests' },
-  },
+    ...REQUEST,
+    traffic: 'requests',
+  }),
   // Removes what carries Kiln's tags and no record wants, and waits for it: EC2 terminations take up to
   // 4 minutes (see ec2-compute.ts), hence its longer timeout. A run overlapping a slow one is harmless.
   {
-    name: 'reapOrphans',
-    module: 'schedules/reapOrphans',
-    trigger: { type: 'schedule', schedule: 'kiln-orphan-reaper', expression: UPKEEP_SCHEDULE },
-    root: 'stack',
-    access: { table: 'readWrite', compute: 'terminate', traffic: 'remove' },
+    ...upkeep('reapOrphans', 'kiln-orphan-reaper', 'stack', {
+      table: 'readWrite',
+      compute: 'terminate',
+      traffic: 'remove',
+    }),
     timeoutSeconds: 300,
   },
   // Probes live stacks (target health) and redeploys those that drifted.
-  {
-    name: 'repairDrift',
-    module: 'schedules/repairDrift',
-    trigger: { type: 'schedule', schedule: 'kiln-drift-check', expression: UPKEEP_SCHEDULE },
-    root: 'upkeep',
-    access: { table: 'readWrite', workflows: 'start', events: 'publish', traffic: 'read' },
-  },
+  upkeep('repairDrift', 'kiln-drift-check', 'upkeep', { ...REQUEST, traffic: 'read' }),
   // A request to a sleeping environment's endpoint wakes it.
   {
     name: 'wakeOnRequest',
@@ -303,6 +294,17 @@ export function entryPoint(name: string): EntryPoint {
 
 function http(name: string, method: HttpMethod, path: string, root: RootName, access: Access): EntryPoint {
   return { name, module: `api/${name}`, trigger: { type: 'http', method, path, auth: 'iam' }, root, access };
+}
+
+/** Scheduled upkeep: a schedule of its own, every UPKEEP_SCHEDULE. */
+function upkeep(name: string, schedule: string, root: RootName, access: Access): EntryPoint {
+  return {
+    name,
+    module: `schedules/${name}`,
+    trigger: { type: 'schedule', schedule, expression: UPKEEP_SCHEDULE },
+    root,
+    access,
+  };
 }
 
 function task(name: string, root: RootName, access: Access): EntryPoint {

@@ -14,13 +14,15 @@ const scheduleInvocation = z.object({
   executionId: z.string(),
 });
 
+export type ScheduleInvocation = z.infer<typeof scheduleInvocation>;
+
 /**
  * Wraps scheduled upkeep as a Lambda handler for an EventBridge Scheduler target. The work does not
  * depend on the input (an operator may invoke the function by hand, with any event): the input only
  * names the schedule and the fire in the logs. An error fails the invocation, which Scheduler retries;
  * upkeep is idempotent, so a retry or an overlapping fire changes nothing more.
  */
-export function scheduleHandler<R>(run: () => Promise<R>) {
+export function scheduleHandler<R>(run: (invocation: ScheduleInvocation | undefined) => Promise<R>) {
   return middy(async (event: unknown, _context: Context): Promise<R> => {
     const invocation = z.safeParse(scheduleInvocation, event);
     if (invocation.success) {
@@ -32,6 +34,6 @@ export function scheduleHandler<R>(run: () => Promise<R>) {
     } else {
       logger.info('invoked without a schedule input: running anyway');
     }
-    return run();
+    return run(invocation.success ? invocation.data : undefined);
   }).use(injectLambdaContext(logger, { resetKeys: true }));
 }
