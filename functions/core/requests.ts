@@ -286,7 +286,8 @@ export async function requestSleep(
  * POST /environments/{name}/wake, a request to its parked endpoint, a `wakeAt` time: deploys the exact
  * spec that was live when it went to sleep (same version, capacity, env) as a new stack. Idempotent:
  * concurrent wakes make one (whoever loses the conditional write finds the winner's deployment), and an
- * environment awake, or already being woken or deployed, is left as it is.
+ * environment awake, or already being woken or deployed, is left as it is. A sleep asked for and not
+ * started yet is cancelled instead; one under way is let finish, and the wake runs after it.
  */
 export async function requestWake(
   ports: RequestPorts,
@@ -297,6 +298,15 @@ export async function requestWake(
   return retryOnConflict(undefined, async () => {
     const environment = await ownedEnvironment(ports, actor, name);
     const inFlight = await inFlightDeployment(ports, environment);
+    if (inFlight?.action === 'sleep' && inFlight.status === 'queued') {
+      // Not started yet: called off, rather than a stack torn down and built again.
+      const cancelRequest = inFlight.cancelRequest ?? {
+        at: ports.clock.now().toISOString(),
+        by: actor.principal,
+      };
+      await ports.store.updateDeployment(name, inFlight.id, { cancelRequest });
+      return leftAsItIs(environment, undefined);
+    }
     const asleep = inFlight ? inFlight.action === 'sleep' : environment.status === 'sleeping';
     if (!asleep) return leftAsItIs(environment, inFlight);
     // Going to sleep right now: what it runs is what it will have slept with.
@@ -434,8 +444,10 @@ export async function cancelDeployment(
       `deployment ${id} already ended ${deployment.status}: there is nothing to cancel`,
     );
   }
-  if (deployment.action === 'teardown' && deployment.status === 'running') {
-    throw new ConflictError(`teardown ${id} is running: stopping it half-way would leave stacks behind`);
+  if (deployment.action !== 'deploy' && deployment.status === 'running') {
+    throw new ConflictError(
+      `${deployment.action} ${id} is running: stopping it half-way would leave stacks behind`,
+    );
   }
   if (deployment.cancelRequest) return deployment;
   const at = ports.clock.now().toISOString();

@@ -135,6 +135,30 @@ describe('idle environments', { timeout: 600_000 }, () => {
     await assertInvariants();
   });
 
+  it('a wake asked while it is going to sleep runs after the sleep, and leaves it awake', async () => {
+    const awake = await deployed('idle-race');
+    const sleep = await call(kiln, 'POST', '/environments/idle-race/sleep');
+    const wake = await call(kiln, 'POST', '/environments/idle-race/wake');
+    assert.equal(wake.status, 202);
+    const slept = await awaitDeployment(kiln, 'idle-race', sleep.body.deploymentId);
+    if (wake.body.deploymentId === null) {
+      // The sleep had not started: called off, and nothing was torn down.
+      assert.equal(slept.status, 'cancelled', JSON.stringify(slept));
+      assert.equal(
+        (await call(kiln, 'GET', '/environments/idle-race')).body.liveStack.stackId,
+        awake.liveStack.stackId,
+      );
+    } else {
+      // It was under way: it finished, and the wake ran after it.
+      assert.equal(slept.status, 'succeeded', JSON.stringify(slept));
+      const woken = await awaitDeployment(kiln, 'idle-race', wake.body.deploymentId);
+      assert.equal(woken.status, 'succeeded', JSON.stringify(woken));
+    }
+    assert.equal((await settled('idle-race')).status, 'live');
+    assert.equal(await fetchText(awake.endpoint), 'sample-app v1\n');
+    await assertInvariants();
+  });
+
   it('a push to its branch wakes it by deploying the pushed commit', async () => {
     const source = { provider: 'github', repository: 'Codertocat/Hello-World', branch: 'idle' };
     const awake = await deployed('idle-push', { source });
