@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   awaitDeployment,
   call,
+  eventually,
   fetchText,
   type KilnProcess,
   processesOfStack,
@@ -32,6 +33,8 @@ describe('sleep and wake through kill -9', { timeout: 600_000 }, () => {
     kiln = await startKilnProcess();
     dataDir = kiln.dataDir;
     const body = quickEnvironmentBody('v1');
+    // Two probes a second apart: the health wait is long enough to be killed in.
+    body.spec.healthCheck.healthyThreshold = 2;
     body.spec.env = { GREETING: 'still me' };
     body.spec.drainSeconds = 2;
     const created = await call(kiln, 'PUT', `/environments/${ENV}`, { body });
@@ -76,13 +79,24 @@ describe('sleep and wake through kill -9', { timeout: 600_000 }, () => {
     }
   }
 
+  /** The environment once live and settled (a wake records its outcome just after the cutover answers). */
+  async function settledLive() {
+    return eventually(`${ENV} to be live and settled`, async () => {
+      const environment = (await call(kiln, 'GET', `/environments/${ENV}`)).body;
+      return environment.status === 'live' && environment.deploymentInProgress === null
+        ? environment
+        : undefined;
+    });
+  }
+
   async function assertInvariants() {
     await awaitInvariants(dataDir, [ENV]);
   }
 
-  for (const states of [['DecommissionEachStack'], ['KeepEndpoint', 'ParkEndpoint']]) {
+  // Each list: the states a kill may land in (the short ones with the state after them, so a fast run cannot slip past).
+  for (const states of [['DecommissionEachStack'], ['KeepEndpoint', 'ParkEndpoint', 'FinishDeployment']]) {
     it(`killed while going to sleep (${states.join(', ')}): the sleep finishes, nothing runs, the endpoint stays`, async (t) => {
-      const live = (await call(kiln, 'GET', `/environments/${ENV}`)).body.liveStack.stackId;
+      const live = (await settledLive()).liveStack.stackId;
       const sleep = await call(kiln, 'POST', `/environments/${ENV}/sleep`);
       assert.equal(sleep.status, 202, JSON.stringify(sleep.body));
       const killed = await killWhen('teardown', states);
@@ -105,9 +119,10 @@ describe('sleep and wake through kill -9', { timeout: 600_000 }, () => {
   for (const states of [
     ['ProvisionStack'],
     ['CheckHealth', 'WaitBeforeNextProbe'],
-    ['CutOver', 'HasOldStack'],
+    ['CutOver', 'HasOldStack', 'FinishDeployment'],
   ]) {
     it(`killed while waking on a request (${states.join(', ')}): the held request is answered by the woken stack`, async (t) => {
+      await settledLive();
       const sleep = await call(kiln, 'POST', `/environments/${ENV}/sleep`);
       assert.equal((await awaitDeployment(kiln, ENV, sleep.body.deploymentId)).status, 'succeeded');
 
@@ -122,7 +137,7 @@ describe('sleep and wake through kill -9', { timeout: 600_000 }, () => {
       const wake = await awaitDeployment(kiln, ENV, wakeId);
       assert.equal(wake.status, 'succeeded', JSON.stringify(wake));
       assert.equal(wake.trigger, 'wake');
-      assert.equal((await call(kiln, 'GET', `/environments/${ENV}`)).body.status, 'live');
+      assert.equal((await settledLive()).status, 'live');
       await assertInvariants();
     });
   }
