@@ -197,7 +197,12 @@ export class ComputePermissions extends Construct {
         }),
         new PolicyStatement({
           sid: 'ChangeOnlyKilnRules',
-          actions: ['elasticloadbalancing:ModifyRule', 'elasticloadbalancing:DeleteRule'],
+          // SetRulePriorities: a stack's test route is put before its environment's rule (both Kiln's).
+          actions: [
+            'elasticloadbalancing:ModifyRule',
+            'elasticloadbalancing:DeleteRule',
+            'elasticloadbalancing:SetRulePriorities',
+          ],
           resources: [listenerRules],
           conditions: RESOURCE_IS_MANAGED,
         }),
@@ -222,7 +227,7 @@ export class ComputePermissions extends Construct {
     acknowledgeResource(
       this.elbManage,
       listenerRules,
-      `Listener rules (one per environment) are created at run time under Kiln's own listener; creating requires the request to tag them ${MANAGED_TAG.key}=${MANAGED_TAG.value}, changing or deleting requires that tag on the rule.`,
+      `Listener rules (one per environment, and one per stack while its hooks run) are created at run time under Kiln's own listener; creating requires the request to tag them ${MANAGED_TAG.key}=${MANAGED_TAG.value}, changing or deleting requires that tag on the rule.`,
     );
   }
 

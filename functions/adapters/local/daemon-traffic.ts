@@ -158,6 +158,10 @@ export class DaemonTraffic implements Traffic {
     await this.#call('parkEndpoint', [environment]);
   }
 
+  testEndpoint(environment: string, stackId: string): Promise<string> {
+    return this.#call('testEndpoint', [environment, stackId]) as Promise<string>;
+  }
+
   async lastRequestAt(environment: string, since: string): Promise<string | undefined> {
     return (await this.#call('lastRequestAt', [environment, since])) as string | undefined;
   }
