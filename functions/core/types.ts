@@ -55,6 +55,24 @@ export interface CanaryStrategy {
 
 export type Strategy = BlueGreenStrategy | CanaryStrategy;
 
+/** The verification points of a deployment where a team's own function may stop it. */
+export type HookName = 'beforeTraffic' | 'afterTraffic';
+
+/** A team's verification function, invoked through Lambda's Invoke API (see core/hooks.ts). */
+export interface Hook {
+  /** A Lambda function name or ARN (`arn:aws:lambda:<region>:<account>:function:<name>[:qualifier]`). */
+  function: string;
+  /** Seconds Kiln waits for its answer; past them the hook counts as failed ("timed out"). */
+  timeoutSeconds: number;
+}
+
+/**
+ * The team's checks of a new stack, each given a URL that reaches only that stack: `beforeTraffic` after
+ * the health gate and before any traffic, `afterTraffic` after the cutover. A hook that fails, errs or
+ * times out rolls the deployment back, with its reason in the record.
+ */
+export type Hooks = Partial<Record<HookName, Hook>>;
+
 /** What to run. A new spec never modifies a stack: it makes a new one. */
 export interface Spec {
   /**
@@ -74,6 +92,8 @@ export interface Spec {
   strategy: Strategy;
   /** Seconds a replaced stack keeps finishing in-flight requests before it is terminated. */
   drainSeconds: number;
+  /** The team's verification functions; none: the health gate alone decides. */
+  hooks?: Hooks;
 }
 
 export type EnvironmentStatus =

@@ -119,6 +119,24 @@ const strategy = z.discriminatedUnion('type', [
   }),
 ]);
 
+/**
+ * What Lambda's Invoke takes as FunctionName, in the two forms Kiln accepts: a name (1-64 letters, digits,
+ * dashes, underscores), or a function ARN with an optional version or alias (`$LATEST`, 1-128 of the same).
+ */
+const lambdaFunction = matching(
+  /^(?:[A-Za-z0-9_-]{1,64}|arn:aws(?:-[a-z]+)*:lambda:[a-z]{2}(?:-[a-z]+)+-\d+:\d{12}:function:[A-Za-z0-9_-]{1,64}(?::(?:\$LATEST|[A-Za-z0-9_-]{1,128}))?)$/,
+  'must be a Lambda function name (1-64 letters, digits, dashes or underscores) or a function ARN ' +
+    'arn:aws:lambda:<region>:<account>:function:<name>[:<version or alias>]',
+);
+
+/** Up to Lambda's own 15-minute limit; a minute unless told. */
+const hook = z.strictObject({
+  function: lambdaFunction,
+  timeoutSeconds: z._default(between(1, 900), 60),
+});
+
+const hooks = z.strictObject({ beforeTraffic: z.optional(hook), afterTraffic: z.optional(hook) });
+
 export const spec = z.strictObject({
   artifact: artifactName,
   version,
@@ -130,6 +148,7 @@ export const spec = z.strictObject({
   healthCheck,
   strategy: z._default(strategy, { type: 'blue-green' }),
   drainSeconds: z._default(between(0, 300), 10),
+  hooks: z.optional(hooks),
 });
 
 const team = matching(/^[a-z0-9-]{1,64}$/, 'must be a team name: lowercase letters, digits, dashes');

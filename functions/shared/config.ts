@@ -29,6 +29,8 @@ export const PORT_CONFIG = {
   events: ['KILN_EVENT_BUS_NAME'],
   pushQueue: ['KILN_PUSH_QUEUE_URL'],
   secrets: ['KILN_GITHUB_WEBHOOK_SECRET_ARN'],
+  // The function is named by the spec; Lambda's endpoint is the SDK's standard one.
+  hooks: [],
 } as const satisfies Record<PortName, readonly string[]>;
 
 export type ConfigName = (typeof PORT_CONFIG)[PortName][number];

@@ -156,10 +156,10 @@ export class ComputePermissions extends Construct {
       `${network.loadBalancer.loadBalancerFullName}/${listenerId}/*`,
     );
 
-    const changeKilnRules = () =>
+    const changeKilnRules = (...more: string[]) =>
       new PolicyStatement({
         sid: 'ChangeOnlyKilnRules',
-        actions: ['elasticloadbalancing:ModifyRule', 'elasticloadbalancing:DeleteRule'],
+        actions: ['elasticloadbalancing:ModifyRule', 'elasticloadbalancing:DeleteRule', ...more],
         resources: [listenerRules],
         conditions: RESOURCE_IS_MANAGED,
       });
@@ -211,7 +211,8 @@ export class ComputePermissions extends Construct {
             StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'] },
           },
         }),
-        changeKilnRules(),
+        // SetRulePriorities: a stack's test route is put before its environment's rule (both Kiln's).
+        changeKilnRules('elasticloadbalancing:SetRulePriorities'),
         new PolicyStatement({
           sid: 'ChangeOnlyKilnTargetGroups',
           actions: ['elasticloadbalancing:RegisterTargets', ...DRAIN_AND_DELETE_TARGET_GROUP_ACTIONS],
@@ -228,7 +229,7 @@ export class ComputePermissions extends Construct {
     acknowledgeResource(
       this.elbManage,
       listenerRules,
-      `Listener rules (one per environment) are created at run time under Kiln's own listener; creating requires the request to tag them ${MANAGED_TAG.key}=${MANAGED_TAG.value}, changing or deleting requires that tag on the rule.`,
+      `Listener rules (one per environment, and one per stack while its hooks run) are created at run time under Kiln's own listener; creating requires the request to tag them ${MANAGED_TAG.key}=${MANAGED_TAG.value}, changing or deleting requires that tag on the rule.`,
     );
 
     // The reaper's share of the ALB: taking a stack's targets out of a rule and deleting what Kiln made

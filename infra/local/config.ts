@@ -14,6 +14,8 @@ export interface LocalConfig {
   tableName: string;
   /** Folder of runnable artifacts (each `<name>/server.ts`), the embedded stand-in for AMIs. */
   artifactsDir: string;
+  /** KILN_HOOKS_DIR: the embedded Lambda's functions (each `<name>.ts` exporting `handler(event)`), the stand-in for hook functions. */
+  hooksDir: string;
   /** KILN_EVENT_WEBHOOKS: URLs every lifecycle event is POSTed to (embedded API destinations), at most 5. */
   eventWebhooks: readonly string[];
   /** KILN_GITHUB_WEBHOOK_SECRET: the secret GitHub signs webhook deliveries with (X-Hub-Signature-256). */
@@ -44,6 +46,7 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): Readonly<
     tokens: parseTokens(env.KILN_TOKENS ?? DEFAULT_TOKENS),
     tableName: env.KILN_TABLE_NAME ?? 'kiln',
     artifactsDir: resolve(env.KILN_ARTIFACTS_DIR ?? resolve(PROJECT_ROOT, 'infra/local/artifacts')),
+    hooksDir: resolve(env.KILN_HOOKS_DIR ?? resolve(PROJECT_ROOT, 'infra/local/hooks')),
     eventWebhooks: Object.freeze(webhooks(env.KILN_EVENT_WEBHOOKS ?? '')),
     githubWebhookSecret: webhookSecret(env.KILN_GITHUB_WEBHOOK_SECRET ?? DEFAULT_GITHUB_WEBHOOK_SECRET),
     ...(env.KILN_UPKEEP_PERIOD_SECONDS

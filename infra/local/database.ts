@@ -21,6 +21,9 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** What the SDK signs requests to the embedded services with: they check no signature, but it signs. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
+
 /**
  * Starts dynalite on a free localhost port and makes sure Kiln's table exists, so the embedded
  * runtime and tests use the same table shape as production. With `path` the data lives on disk and
@@ -36,7 +39,7 @@ export async function startDatabase(options: { path?: string; tableName: string 
   const client = new DynamoDBClient({
     endpoint,
     region: 'local',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    credentials: LOCAL_CREDENTIALS,
   });
   const documentClient = DynamoDBDocumentClient.from(client, DOCUMENT_CLIENT_OPTIONS);
 

@@ -106,6 +106,7 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
     events: new LocalBusEvents(sources.kilnBus, (message, detail) => logger.error(message, { ...detail })),
     pushQueue: new LocalPushQueue(sources.queue(PUSH_QUEUE)),
     secrets: new EnvSecrets({ github: config.githubWebhookSecret }),
+    hooks: provider.hooks,
     clock: systemClock,
   };
   wirePorts(ports);

@@ -136,6 +136,7 @@ describe('functions', () => {
       events: readEventsConfig,
       pushQueue: readPushQueueConfig,
       secrets: readSecretsConfig,
+      hooks: () => ({}),
     };
     for (const name of kiln().stack.functions.byName.keys()) {
       const asStrings = Object.fromEntries(
@@ -267,6 +268,7 @@ describe('handler bundles', () => {
         'client-eventbridge',
         'client-sqs',
         'client-secrets-manager',
+        'client-lambda',
       ].filter((client) => Object.keys(output.inputs).some((input) => input.includes(`@aws-sdk/${client}/`)));
       const expected = {
         compute: 'client-ec2',
@@ -275,6 +277,7 @@ describe('handler bundles', () => {
         events: 'client-eventbridge',
         pushQueue: 'client-sqs',
         secrets: 'client-secrets-manager',
+        hooks: 'client-lambda',
       };
       assert.deepEqual(
         clients.sort(),

@@ -17,6 +17,7 @@ import {
   ALREADY_SERVED_EXIT_CODE,
   TRAFFIC_DAEMON_PROTOCOL,
 } from '../../functions/adapters/local/traffic-daemon-protocol.ts';
+import { TEST_STACK_HEADER } from '../../functions/core/ports/traffic.ts';
 import type { HealthCheck, Instance } from '../../functions/core/types.ts';
 import { DAEMON_ENTRY } from '../support/traffic-client.ts';
 
@@ -262,6 +263,23 @@ describe('DaemonTraffic (the traffic data plane in its own process)', () => {
     assert.equal(await traffic.ensureEndpoint(ENV), endpoint);
     assert.equal(await (await fetch(endpoint)).text(), 'g1');
     assert.deepEqual(await daemonsServing(dataDir), [restarted.pid]);
+    await traffic.stop();
+  });
+
+  test("a stack's test endpoint is served by the daemon, reaches that stack alone and outlives a SIGKILL", async () => {
+    const dataDir = await dataFolder();
+    const traffic = await connect(dataDir);
+    await traffic.registerStack(ENV, 'blue', [await backend('b1')], healthCheck);
+    await traffic.registerStack(ENV, 'green', [await backend('g1')], healthCheck);
+    await traffic.setWeights(ENV, { blue: 100, green: 0 });
+    const test = await traffic.testEndpoint(ENV, 'green');
+    const naming = { headers: { [TEST_STACK_HEADER]: 'green' } };
+    assert.equal(await (await fetch(test, naming)).text(), 'g1');
+
+    await kill((await traffic.status()).pid);
+
+    assert.equal(await traffic.testEndpoint(ENV, 'green'), test);
+    assert.equal(await (await fetch(test, naming)).text(), 'g1');
     await traffic.stop();
   });
 

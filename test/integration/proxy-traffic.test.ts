@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { acceptsConnections, freePort } from '../../functions/adapters/local/free-port.ts';
 import { ProcessCompute } from '../../functions/adapters/local/process-compute.ts';
 import { ProxyTraffic, type ProxyTrafficOptions } from '../../functions/adapters/local/proxy-traffic.ts';
+import { TEST_STACK_HEADER } from '../../functions/core/ports/traffic.ts';
 import type { HealthCheck, Instance } from '../../functions/core/types.ts';
 import { sampleSpec } from '../support/specs.ts';
 
@@ -38,8 +39,8 @@ interface Reply {
   body: string;
 }
 
-async function get(url: string): Promise<Reply> {
-  const response = await fetch(url);
+async function get(url: string, headers: Record<string, string> = {}): Promise<Reply> {
+  const response = await fetch(url, { headers });
   return {
     status: response.status,
     stack: response.headers.get('x-kiln-stack'),
@@ -174,6 +175,77 @@ describe('ProxyTraffic', () => {
       second.setWakeHold({ holdMs: 5000, waker: async () => void calls++ });
       await assert.rejects(fetch(endpoint, { signal: AbortSignal.timeout(200) }));
       assert.equal(calls, 1, 'restored parked: the request woke it');
+    });
+  });
+
+  describe("a stack's test endpoint (what its hooks are given)", () => {
+    const naming = (stackId: string) => ({ [TEST_STACK_HEADER]: stackId });
+
+    test('reaches only the stack named, even while another stack has weight 100, and is not activity', async () => {
+      const traffic = newTraffic();
+      const endpoint = await traffic.ensureEndpoint(ENV);
+      await traffic.registerStack(ENV, 'blue', [await backend('b1')], healthCheck);
+      await traffic.registerStack(ENV, 'green', [await backend('g1'), await backend('g2')], healthCheck);
+      await traffic.setWeights(ENV, { blue: 100, green: 0 });
+      const since = new Date().toISOString();
+
+      const test = await traffic.testEndpoint(ENV, 'green');
+
+      assert.notEqual(test, endpoint);
+      assert.equal(await traffic.testEndpoint(ENV, 'green'), test, 'the same port on every call');
+      const replies = await Promise.all(Array.from({ length: 6 }, () => get(`${test}/x`, naming('green'))));
+      assert.deepEqual(
+        replies.map((reply) => [reply.status, reply.stack]),
+        Array(6).fill([200, 'green']),
+      );
+      assert.deepEqual(new Set(replies.map((reply) => reply.body)), new Set(['g1', 'g2']));
+      assert.equal(await traffic.lastRequestAt(ENV, since), undefined, 'test requests are not activity');
+      assert.deepEqual(await traffic.getWeights(ENV), { blue: 100, green: 0 });
+      const main = await get(endpoint);
+      assert.deepEqual([main.stack, main.body], ['blue', 'b1']);
+      assert.ok(await traffic.lastRequestAt(ENV, since));
+    });
+
+    test('asks each request to name the stack in the header, as the AWS test rule does', async () => {
+      const traffic = newTraffic();
+      await traffic.registerStack(ENV, 'green', [await backend('g1')], healthCheck);
+      const test = await traffic.testEndpoint(ENV, 'green');
+
+      for (const headers of [{}, naming('blue')]) {
+        const reply = await get(test, headers);
+        assert.equal(reply.status, 400);
+        assert.match(JSON.parse(reply.body).detail, /send x-kiln-test-stack: green/);
+      }
+    });
+
+    test('is refused for a stack that is not registered', async () => {
+      const traffic = newTraffic();
+      await traffic.ensureEndpoint(ENV);
+      await assert.rejects(traffic.testEndpoint(ENV, 'green'), {
+        message: `no test endpoint for green: it is not registered in ${ENV}`,
+      });
+    });
+
+    test('closes when its stack is drained or the endpoint removed, and comes back with restore', async () => {
+      const stateFile = await tempFile('traffic.json');
+      const before = new ProxyTraffic({ stateFile });
+      await before.registerStack(ENV, 'blue', [await backend('b1')], healthCheck);
+      await before.registerStack(ENV, 'green', [await backend('g1')], healthCheck);
+      const blueTest = await before.testEndpoint(ENV, 'blue');
+      const greenTest = await before.testEndpoint(ENV, 'green');
+      await before.close();
+
+      const after = newTraffic({ stateFile });
+      await after.restore();
+      assert.equal(await after.testEndpoint(ENV, 'green'), greenTest, 'restored on its port');
+      assert.equal((await get(greenTest, naming('green'))).body, 'g1');
+
+      await after.drainStack(ENV, 'green', 0);
+      assert.equal(await acceptsConnections(Number(new URL(greenTest).port)), false);
+      assert.equal((await get(blueTest, naming('blue'))).body, 'b1');
+
+      await after.removeEndpoint(ENV);
+      assert.equal(await acceptsConnections(Number(new URL(blueTest).port)), false);
     });
   });
 

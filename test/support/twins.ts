@@ -1,5 +1,6 @@
 import type { LifecycleEvent } from '../../functions/core/lifecycle-events.ts';
 import type { EventPublisher } from '../../functions/core/ports/events.ts';
+import type { HookPayload, HookResult, Hooks } from '../../functions/core/ports/hooks.ts';
 import type { PushQueue } from '../../functions/core/ports/push-queue.ts';
 import type { Secrets } from '../../functions/core/ports/secrets.ts';
 import type { Push } from '../../functions/core/pushes.ts';
@@ -37,7 +38,23 @@ export class FixedSecrets implements Secrets {
   }
 }
 
-/** The edges of the Git path, for tests that run the workflow but no webhook. */
+/** Lambda's Invoke for hooks: it keeps each invocation and answers `verdict`. */
+export class RecordingHooks implements Hooks {
+  readonly invoked: { fn: string; payload: HookPayload; timeoutSeconds: number }[] = [];
+  verdict: HookResult = { status: 'Succeeded' };
+
+  async invoke(fn: string, payload: HookPayload, timeoutSeconds: number): Promise<HookResult> {
+    this.invoked.push({ fn, payload: structuredClone(payload), timeoutSeconds });
+    return this.verdict;
+  }
+}
+
+/** The edges of the Git path and the hooks, for tests that run the workflow but no webhook or hook. */
 export function edgeTwins() {
-  return { events: new RecordingEvents(), pushQueue: new RecordingPushQueue(), secrets: new FixedSecrets() };
+  return {
+    events: new RecordingEvents(),
+    pushQueue: new RecordingPushQueue(),
+    secrets: new FixedSecrets(),
+    hooks: new RecordingHooks(),
+  };
 }

@@ -6,6 +6,7 @@ import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.
 import { Ec2Compute } from '../../functions/adapters/aws/ec2-compute.ts';
 import { ElbTraffic } from '../../functions/adapters/aws/elb-traffic.ts';
 import { EventBridgeEvents } from '../../functions/adapters/aws/eventbridge-events.ts';
+import { LambdaHooks } from '../../functions/adapters/aws/lambda-hooks.ts';
 import { SecretsManagerSecrets } from '../../functions/adapters/aws/secrets-manager-secrets.ts';
 import { StepFunctionsWorkflows } from '../../functions/adapters/aws/sfn-workflows.ts';
 import { SqsPushQueue } from '../../functions/adapters/aws/sqs-push-queue.ts';
@@ -13,6 +14,7 @@ import type { PortName } from '../../functions/core/ports/index.ts';
 import { configOf, ROOT_PORTS, type RootName } from '../../functions/manifest.ts';
 import { buildAwsCompute } from '../../functions/shared/aws/compute.ts';
 import { buildAwsEvents } from '../../functions/shared/aws/events.ts';
+import { buildAwsHooks } from '../../functions/shared/aws/hooks.ts';
 import { buildAwsStore } from '../../functions/shared/aws/store.ts';
 import { buildAwsTraffic } from '../../functions/shared/aws/traffic.ts';
 import { buildAwsWorkflows } from '../../functions/shared/aws/workflows.ts';
@@ -125,6 +127,8 @@ describe('configuration, one reader per port', () => {
       events: readEventsConfig,
       pushQueue: readPushQueueConfig,
       secrets: readSecretsConfig,
+      // Hooks read no variable: the function is named by the spec.
+      hooks: () => ({}),
     };
     const optional = new Set(['KILN_SECURITY_GROUP_IDS', 'KILN_INSTANCE_PORT', 'KILN_DEFAULT_INSTANCE_TYPE']);
     for (const [port, read] of Object.entries(readers)) {
@@ -204,6 +208,30 @@ describe('AWS adapters built from the standard SDK settings', () => {
     assert.match(seen[0] ?? '', /DynamoDB_20120810\.GetItem/);
     assert.match(seen[1] ?? '', /AWSStepFunctions\.DescribeExecution/);
   });
+
+  it('invoke hooks at AWS_ENDPOINT_URL_LAMBDA (how the embedded runtime reaches its Lambda endpoint)', async () => {
+    setEnv({
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_ENDPOINT_URL: undefined,
+      AWS_ENDPOINT_URL_LAMBDA: endpoint,
+      AWS_MAX_ATTEMPTS: '1',
+    });
+    seen.length = 0;
+    const payload = {
+      environment: 'checkout-dev',
+      deploymentId: 'd-1',
+      stackId: 'checkout-dev-v0002',
+      hook: 'beforeTraffic' as const,
+      testUrl: 'http://127.0.0.1:1',
+    };
+
+    const result = await buildAwsHooks().invoke('smoke', payload, 5);
+
+    assert.deepEqual(seen, [`${new URL(endpoint).host} /2015-03-31/functions/smoke/invocations`]);
+    assert.equal(result.status, 'Failed', 'an error Lambda answered is the hook failing, not Kiln');
+  });
 });
 
 describe('composition roots without wiring', () => {
@@ -225,6 +253,7 @@ describe('composition roots without wiring', () => {
     events: EventBridgeEvents,
     pushQueue: SqsPushQueue,
     secrets: SecretsManagerSecrets,
+    hooks: LambdaHooks,
   };
 
   for (const [name, root] of Object.entries(roots) as [RootName, () => Record<string, unknown>][]) {

@@ -148,6 +148,70 @@ describe('PUT body validation', () => {
       ['spec.healthCheck.timeoutSeconds'],
     );
   });
+
+  describe('verification hooks in the spec', () => {
+    const withHooks = (hooks: unknown) =>
+      putEnvironmentBody.safeParse({ ...valid, spec: { ...valid.spec, hooks } });
+    const problems = (hooks: unknown) =>
+      withHooks(hooks).error?.issues.map((issue) => [issue.path.join('.'), issue.message]) ?? [];
+
+    it('has no hooks unless asked, and gives a hook a 60 s timeout unless told', () => {
+      assert.equal(putEnvironmentBody.parse(valid).spec.hooks, undefined);
+      assert.deepEqual(withHooks({ beforeTraffic: { function: 'checkout-smoke' } }).data?.spec.hooks, {
+        beforeTraffic: { function: 'checkout-smoke', timeoutSeconds: 60 },
+      });
+    });
+
+    for (const name of [
+      'a',
+      'checkout_smoke-test-2',
+      'x'.repeat(64),
+      'arn:aws:lambda:eu-west-1:123456789012:function:checkout-smoke',
+      'arn:aws:lambda:eu-west-1:123456789012:function:checkout-smoke:live',
+      'arn:aws:lambda:us-gov-west-1:123456789012:function:smoke:$LATEST',
+      'arn:aws-cn:lambda:cn-north-1:123456789012:function:smoke:7',
+    ]) {
+      it(`accepts the function ${name.length > 40 ? `${name.slice(0, 40)}…` : name}`, () => {
+        assert.equal(withHooks({ afterTraffic: { function: name, timeoutSeconds: 900 } }).success, true);
+      });
+    }
+
+    for (const name of [
+      '',
+      'x'.repeat(65),
+      'smoke test',
+      'smoke.test',
+      '../smoke',
+      'arn:aws:lambda:eu-west-1:123456789012:function:',
+      'arn:aws:lambda:eu-west-1:12345:function:smoke',
+      'arn:aws:lambda:eu-west-1:123456789012:layer:smoke',
+      'arn:aws:s3:::bucket',
+      '123456789012:function:smoke',
+    ]) {
+      it(`refuses the function ${JSON.stringify(name.slice(0, 50))}, saying what a function must be`, () => {
+        const [[path, message] = []] = problems({ beforeTraffic: { function: name } });
+        assert.equal(path, 'spec.hooks.beforeTraffic.function');
+        assert.match(message ?? '', /must be a Lambda function name .* or a function ARN/);
+      });
+    }
+
+    it('refuses timeouts outside 1-900 s, unknown hooks and unknown hook fields', () => {
+      assert.deepEqual(
+        problems({
+          beforeTraffic: { function: 'smoke', timeoutSeconds: 0 },
+          afterTraffic: { function: 'smoke', timeoutSeconds: 901, payload: {} },
+          duringTraffic: { function: 'smoke' },
+        }).map(([path]) => path),
+        [
+          'spec.hooks.beforeTraffic.timeoutSeconds',
+          'spec.hooks.afterTraffic.timeoutSeconds',
+          'spec.hooks.afterTraffic',
+          'spec.hooks',
+        ],
+      );
+      assert.equal(withHooks({ afterTraffic: { function: 'smoke', timeoutSeconds: 1.5 } }).success, false);
+    });
+  });
 });
 
 describe('caught workflow errors', () => {

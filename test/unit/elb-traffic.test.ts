@@ -23,6 +23,7 @@ import {
   PriorityInUseException,
   RegisterTargetsCommand,
   type Rule,
+  SetRulePrioritiesCommand,
   TargetGroupNotFoundException,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -130,17 +131,22 @@ function health(id: string, state: string, reason?: string, description?: string
   };
 }
 
-beforeEach(() => {
-  elb.reset();
-  cloudWatch.reset();
-  sleeps = [];
-  tagsByArn = {};
+/** DescribeTags answers from `tagsByArn`. */
+function answerTags(): void {
   elb.on(DescribeTagsCommand).callsFake((input: DescribeTagsCommandInput) => ({
     TagDescriptions: (input.ResourceArns ?? []).map((arn) => ({
       ResourceArn: arn,
       Tags: Object.entries(tagsByArn[arn] ?? {}).map(([Key, Value]) => ({ Key, Value })),
     })),
   }));
+}
+
+beforeEach(() => {
+  elb.reset();
+  cloudWatch.reset();
+  sleeps = [];
+  tagsByArn = {};
+  answerTags();
 });
 
 describe('ElbTraffic.ensureEndpoint', () => {
@@ -488,6 +494,136 @@ describe('ElbTraffic.drainStack', () => {
     await newTraffic().drainStack(ENV, BLUE, 30);
 
     assert.deepEqual(commandNames(), ['DescribeTargetGroups']);
+  });
+});
+
+const TEST_RULE = `${ARN}:listener-rule/app/kiln/50dc6c495c0c9188/f2f7dc8efc522ab2/test`;
+
+/** GREEN's test route as CreateRule answers it, or as the listener lists it, at `priority`. */
+function testRule(priority: string): Rule {
+  tagsByArn[TEST_RULE] = kilnTags(ENV, GREEN);
+  return { RuleArn: TEST_RULE, Priority: priority, Actions: [forward({ [GREEN]: 1 })] };
+}
+
+describe('ElbTraffic.testEndpoint (a route to one stack, for its hooks)', () => {
+  beforeEach(() => {
+    registerStackGroups(BLUE, GREEN);
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(GREEN) }] });
+  });
+
+  it("adds a rule on the environment's host matching the test header, forwarding to the stack alone, before the environment's rule", async () => {
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 100, [GREEN]: 0 })) });
+    elb.on(CreateRuleCommand).resolves({ Rules: [testRule('3')] });
+
+    const url = await newTraffic().testEndpoint(ENV, GREEN);
+
+    assert.equal(url, 'http://checkout-dev.apps.example.com');
+    assert.deepEqual(inputsOf(CreateRuleCommand), [
+      {
+        ListenerArn: LISTENER,
+        Priority: 3,
+        Conditions: [
+          { Field: 'host-header', HostHeaderConfig: { Values: ['checkout-dev.apps.example.com'] } },
+          {
+            Field: 'http-header',
+            HttpHeaderConfig: { HttpHeaderName: 'x-kiln-test-stack', Values: [GREEN] },
+          },
+        ],
+        Actions: [forward({ [GREEN]: 1 })],
+        Tags: [
+          { Key: 'kiln:managed', Value: 'true' },
+          { Key: 'kiln:environment', Value: ENV },
+          { Key: 'kiln:stack-id', Value: GREEN },
+        ],
+      },
+    ]);
+    // The smallest free priority (3) comes after the environment's rule (2): one call swaps them.
+    assert.deepEqual(inputsOf(SetRulePrioritiesCommand), [
+      {
+        RulePriorities: [
+          { RuleArn: TEST_RULE, Priority: 2 },
+          { RuleArn: ENV_RULE, Priority: 3 },
+        ],
+      },
+    ]);
+    assert.equal(elb.commandCalls(ModifyRuleCommand).length, 0, "the environment's split is untouched");
+  });
+
+  it("takes a free priority before the environment's rule without moving it", async () => {
+    const rules = listenerRules(forward({ [BLUE]: 100 })).filter((rule) => rule.Priority !== '1');
+    elb.on(DescribeRulesCommand).resolves({ Rules: rules });
+    elb.on(CreateRuleCommand).resolves({ Rules: [testRule('1')] });
+
+    await newTraffic().testEndpoint(ENV, GREEN);
+
+    assert.deepEqual(
+      inputsOf(CreateRuleCommand).map((input) => input.Priority),
+      [1],
+    );
+    assert.equal(elb.commandCalls(SetRulePrioritiesCommand).length, 0);
+  });
+
+  it('finds its rule again by its tags: nothing to do, or only the swap a crash interrupted', async () => {
+    elb
+      .on(DescribeRulesCommand)
+      .resolves({ Rules: [...listenerRules(forward({ [BLUE]: 100 })), testRule('3')] });
+    await newTraffic().testEndpoint(ENV, GREEN);
+    assert.equal(elb.commandCalls(CreateRuleCommand).length, 0);
+    assert.equal(elb.commandCalls(SetRulePrioritiesCommand).length, 1);
+
+    elb.reset();
+    answerTags();
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(GREEN) }] });
+    const swapped = listenerRules(forward({ [BLUE]: 100 })).map((rule) =>
+      rule.RuleArn === ENV_RULE ? { ...rule, Priority: '3' } : rule,
+    );
+    elb.on(DescribeRulesCommand).resolves({ Rules: [...swapped, testRule('2')] });
+    assert.equal(await newTraffic().testEndpoint(ENV, GREEN), 'http://checkout-dev.apps.example.com');
+    assert.deepEqual(commandNames(), ['DescribeTargetGroups', 'DescribeRules', 'DescribeTags']);
+  });
+
+  it('refuses a stack that is not registered, creating nothing', async () => {
+    elb
+      .on(DescribeTargetGroupsCommand)
+      .rejects(new TargetGroupNotFoundException({ $metadata: {}, message: 'nope' }));
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 100 })) });
+
+    await assert.rejects(newTraffic().testEndpoint(ENV, GREEN), {
+      message: `no test endpoint for ${GREEN}: it is not registered in ${ENV}`,
+    });
+    assert.equal(elb.commandCalls(CreateRuleCommand).length, 0);
+  });
+
+  it("is never taken for the environment's rule: weights are read from the environment's own rule", async () => {
+    elb
+      .on(DescribeRulesCommand)
+      .resolves({ Rules: [testRule('2'), ...listenerRules(forward({ [BLUE]: 100, [GREEN]: 0 }))] });
+
+    assert.deepEqual(await newTraffic().getWeights(ENV), { [BLUE]: 100, [GREEN]: 0 });
+  });
+
+  it('goes when the stack is drained, before its target group is deleted', async () => {
+    elb
+      .on(DescribeRulesCommand)
+      .resolves({ Rules: [testRule('2'), ...listenerRules(forward({ [BLUE]: 100, [GREEN]: 0 }))] });
+    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [] });
+
+    await newTraffic().drainStack(ENV, GREEN, 0);
+
+    assert.deepEqual(inputsOf(DeleteRuleCommand), [{ RuleArn: TEST_RULE }]);
+    const names = commandNames();
+    assert.ok(names.indexOf('DeleteRule') < names.indexOf('DeleteTargetGroup'), names.join(', '));
+  });
+
+  it("goes with the environment's endpoint", async () => {
+    elb
+      .on(DescribeRulesCommand)
+      .resolves({ Rules: [testRule('2'), ...listenerRules(forward({ [BLUE]: 100, [GREEN]: 0 }))] });
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [] });
+
+    await newTraffic().removeEndpoint(ENV);
+
+    assert.deepEqual(inputsOf(DeleteRuleCommand), [{ RuleArn: TEST_RULE }, { RuleArn: ENV_RULE }]);
   });
 });
 

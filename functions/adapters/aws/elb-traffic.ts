@@ -3,6 +3,7 @@ import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import {
   type Action,
   CreateRuleCommand,
+  type CreateRuleCommandInput,
   CreateTargetGroupCommand,
   DeleteRuleCommand,
   DeleteTargetGroupCommand,
@@ -17,12 +18,18 @@ import {
   paginateDescribeTargetGroups,
   RegisterTargetsCommand,
   type Rule,
+  SetRulePrioritiesCommand,
   type TargetHealthDescription,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { TrafficWeights } from '../../core/blue-green.ts';
 import type { TargetHealth } from '../../core/health.ts';
 import { type Clock, systemClock } from '../../core/ports/clock.ts';
-import type { StackMetrics, Traffic, TrafficRegistrations } from '../../core/ports/traffic.ts';
+import {
+  type StackMetrics,
+  TEST_STACK_HEADER,
+  type Traffic,
+  type TrafficRegistrations,
+} from '../../core/ports/traffic.ts';
 import type { HealthCheck, Instance } from '../../core/types.ts';
 import { latestRequestMinute, targetGroupMetrics } from './alb-request-counts.ts';
 import { ignoringAwsErrors, isAwsError } from './aws-errors.ts';
@@ -58,6 +65,9 @@ interface Route {
 }
 
 type Tags = ReadonlyMap<string, string>;
+
+/** What a new rule is: its conditions, action and tags (its priority is the smallest free one). */
+type RuleDefinition = Required<Pick<CreateRuleCommandInput, 'Conditions' | 'Actions' | 'Tags'>>;
 
 /** Every Kiln target group name starts with it, which narrows the search for an environment's leftovers. */
 const TARGET_GROUP_PREFIX = 'kiln-';
@@ -100,7 +110,8 @@ const NO_STACK_ACTION: Action = {
  * whose forward action weighs one target group per stack. An environment with no stack answers 503
  * (a fixed response). The ALB is the only record: rules and target groups are found by Kiln's tags
  * and target groups also by a name derived from the stack id, so every call can be retried.
- * One rule per environment: the listener's rule quota (100 by default) bounds the environments.
+ * One rule per environment: the listener's rule quota (100 by default) bounds the environments; a
+ * stack's test route (see testEndpoint) adds one while its hooks run.
  */
 export class ElbTraffic implements Traffic {
   readonly #client: ElasticLoadBalancingV2Client;
@@ -197,13 +208,20 @@ export class ElbTraffic implements Traffic {
         Attributes: [{ Key: DEREGISTRATION_DELAY, Value: String(drainSeconds) }],
       }),
     );
-    const rule = await this.#findRule(environment);
+    const rules = await this.#listRules();
+    const tags = await this.#tagsOf(rules.map(arnOfRule));
+    const rule = rules.find((candidate) => isEnvironmentRule(tags.get(arnOfRule(candidate)), environment));
     let routes = rule ? forwardRoutes(rule) : [];
     const isThisStack = (route: Route) => route.targetGroupArn === targetGroupArn;
     if (rule && routes.some((route) => isThisStack(route) && route.weight !== 0)) {
       routes = routes.map((route) => (isThisStack(route) ? { ...route, weight: 0 } : route));
       await this.#route(rule, routes);
     }
+    // The test route goes with the stack's traffic (and must, before its target group can be deleted).
+    const testRule = rules.find((candidate) =>
+      isTestRule(tags.get(arnOfRule(candidate)), environment, stackId),
+    );
+    if (testRule) await this.#deleteRule(testRule);
     const registered = (await this.#targets(targetGroupArn)).filter((target) => !isDraining(target));
     if (registered.length > 0) {
       await this.#client.send(
@@ -227,13 +245,66 @@ export class ElbTraffic implements Traffic {
     await this.#deleteTargetGroup(targetGroupArn);
   }
 
-  /** Deletes the rule, then every Kiln target group of the environment still there (found by tag). */
-  async removeEndpoint(environment: string): Promise<void> {
-    const rule = await this.#findRule(environment);
-    if (rule) {
-      await ignoringAwsErrors(['RuleNotFoundException'], () =>
-        this.#client.send(new DeleteRuleCommand({ RuleArn: rule.RuleArn })),
+  /**
+   * A rule on the environment's host that also matches `TEST_STACK_HEADER: <stackId>` and forwards to the
+   * stack's target group alone: the URL is the environment's, and only requests carrying the header take
+   * the test route. It must be evaluated before the environment's rule: it takes the smallest free
+   * priority and, when that comes after the environment's rule, the two swap priorities in one
+   * SetRulePriorities call (until then the environment's rule answers, as before). Found again by its
+   * tags (the environment and the stack), so a rerun creates no second one and completes a swap.
+   */
+  async testEndpoint(environment: string, stackId: string): Promise<string> {
+    const targetGroupArn = await this.#findTargetGroup(stackId);
+    const rules = await this.#listRules();
+    const tags = await this.#tagsOf(rules.map(arnOfRule));
+    const rule = rules.find((candidate) => isEnvironmentRule(tags.get(arnOfRule(candidate)), environment));
+    if (!targetGroupArn || !rule) {
+      throw new Error(`no test endpoint for ${stackId}: it is not registered in ${environment}`);
+    }
+    const testRule =
+      rules.find((candidate) => isTestRule(tags.get(arnOfRule(candidate)), environment, stackId)) ??
+      (await this.#createAtFreePriority(
+        {
+          Conditions: [
+            { Field: 'host-header', HostHeaderConfig: { Values: [this.#hostOf(environment)] } },
+            {
+              Field: 'http-header',
+              HttpHeaderConfig: { HttpHeaderName: TEST_STACK_HEADER, Values: [stackId] },
+            },
+          ],
+          Actions: [
+            {
+              Type: 'forward',
+              ForwardConfig: { TargetGroups: [{ TargetGroupArn: targetGroupArn, Weight: 1 }] },
+            },
+          ],
+          Tags: kilnTags({ environment, stackId }),
+        },
+        rules,
+      ));
+    const [testPriority, rulePriority] = [Number(testRule.Priority), Number(rule.Priority)];
+    if (testPriority > rulePriority) {
+      await this.#client.send(
+        new SetRulePrioritiesCommand({
+          RulePriorities: [
+            { RuleArn: arnOfRule(testRule), Priority: rulePriority },
+            { RuleArn: arnOfRule(rule), Priority: testPriority },
+          ],
+        }),
       );
+    }
+    return `http://${this.#hostOf(environment)}`;
+  }
+
+  /**
+   * Deletes the environment's rules (its own and its stacks' test routes), then every Kiln target group
+   * of the environment still there (found by tag).
+   */
+  async removeEndpoint(environment: string): Promise<void> {
+    const rules = await this.#listRules();
+    const tags = await this.#tagsOf(rules.map(arnOfRule));
+    for (const rule of rules.filter((candidate) => ownedBy(tags.get(arnOfRule(candidate)), environment))) {
+      await this.#deleteRule(rule);
     }
     for (const targetGroupArn of await this.#targetGroupsOf(environment)) {
       await this.#deleteTargetGroup(targetGroupArn);
@@ -318,27 +389,49 @@ export class ElbTraffic implements Traffic {
     const rules = await this.#listRules();
     const existing = await this.#ruleOf(environment, rules);
     if (existing) return existing;
-    return retry((attempt) => this.#createRule(environment, attempt === 0 ? rules : undefined), {
+    return this.#createAtFreePriority(
+      {
+        Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [this.#hostOf(environment)] } }],
+        Actions: [NO_STACK_ACTION],
+        Tags: kilnTags({ environment }),
+      },
+      rules,
+    );
+  }
+
+  /**
+   * Creates the rule at the smallest free priority of `rules`; when another rule took that priority
+   * first, reads the rules again and takes the next one.
+   */
+  async #createAtFreePriority(definition: RuleDefinition, rules: Rule[]): Promise<Rule> {
+    return retry((attempt) => this.#createRule(definition, attempt === 0 ? rules : undefined), {
       ...PRIORITY_RETRY,
       isRetryable: (error) => isAwsError(error, ['PriorityInUseException']),
       sleep: this.#sleep,
     });
   }
 
-  /** Creates the environment's rule at the smallest free priority of `rules` (read afresh when not given). */
-  async #createRule(environment: string, rules?: Rule[]): Promise<Rule> {
+  /** Creates the rule at the smallest free priority of `rules` (read afresh when not given). */
+  async #createRule(definition: RuleDefinition, rules?: Rule[]): Promise<Rule> {
     const { Rules } = await this.#client.send(
       new CreateRuleCommand({
         ListenerArn: this.#options.listenerArn,
         Priority: smallestFreePriority(rules ?? (await this.#listRules())),
-        Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [this.#hostOf(environment)] } }],
-        Actions: [NO_STACK_ACTION],
-        Tags: kilnTags({ environment }),
+        ...definition,
       }),
     );
     const rule = Rules?.[0];
-    if (!rule) throw new Error(`CreateRule answered without a rule for ${environment}`);
+    const owner = definition.Tags.filter((tag) => tag.Key !== MANAGED_TAG.key)
+      .map((tag) => tag.Value)
+      .join(' ');
+    if (!rule) throw new Error(`CreateRule answered without a rule for ${owner}`);
     return rule;
+  }
+
+  async #deleteRule(rule: Rule): Promise<void> {
+    await ignoringAwsErrors(['RuleNotFoundException'], () =>
+      this.#client.send(new DeleteRuleCommand({ RuleArn: arnOfRule(rule) })),
+    );
   }
 
   async #findRule(environment: string): Promise<Rule | undefined> {
@@ -347,7 +440,7 @@ export class ElbTraffic implements Traffic {
 
   async #ruleOf(environment: string, rules: Rule[]): Promise<Rule | undefined> {
     const tags = await this.#tagsOf(rules.map(arnOfRule));
-    return rules.find((rule) => ownedBy(tags.get(arnOfRule(rule)), environment));
+    return rules.find((rule) => isEnvironmentRule(tags.get(arnOfRule(rule)), environment));
   }
 
   /** The listener's rules but its default one. */
@@ -570,6 +663,15 @@ function ownedBy(tags: Tags | undefined, environment: string): boolean {
 /** The value of the tag `key` on a resource tagged `kiln:managed`; undefined on any other resource. */
 function managedTag(tags: Tags | undefined, key: string): string | undefined {
   return tags?.get(MANAGED_TAG.key) === MANAGED_TAG.value ? tags.get(key) : undefined;
+}
+
+/** The environment's own rule: tagged with the environment and no stack (a test route names its stack). */
+function isEnvironmentRule(tags: Tags | undefined, environment: string): boolean {
+  return ownedBy(tags, environment) && !tags?.has(STACK_TAG);
+}
+
+function isTestRule(tags: Tags | undefined, environment: string, stackId: string): boolean {
+  return ownedBy(tags, environment) && tags?.get(STACK_TAG) === stackId;
 }
 
 function arnOfRule(rule: Rule): string {

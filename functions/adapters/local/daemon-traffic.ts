@@ -166,6 +166,10 @@ export class DaemonTraffic implements Traffic {
     return (await this.#call('stackMetrics', [environment, stackId, since])) as StackMetrics;
   }
 
+  testEndpoint(environment: string, stackId: string): Promise<string> {
+    return this.#call('testEndpoint', [environment, stackId]) as Promise<string>;
+  }
+
   async lastRequestAt(environment: string, since: string): Promise<string | undefined> {
     return (await this.#call('lastRequestAt', [environment, since])) as string | undefined;
   }

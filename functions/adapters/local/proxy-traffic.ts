@@ -4,7 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createProxyServer } from 'http-proxy-3';
 import type { TrafficWeights } from '../../core/blue-green.ts';
 import type { TargetHealth } from '../../core/health.ts';
-import type { StackMetrics, Traffic, TrafficRegistrations } from '../../core/ports/traffic.ts';
+import {
+  type StackMetrics,
+  TEST_STACK_HEADER,
+  type Traffic,
+  type TrafficRegistrations,
+} from '../../core/ports/traffic.ts';
 import type { HealthCheck, Instance } from '../../core/types.ts';
 import { LOOPBACK } from './free-port.ts';
 import { JsonStateFile } from './state-file.ts';
@@ -44,12 +49,18 @@ interface AnsweredRequest {
 /** Answered requests kept per stack: the newest are what a canary step judges. */
 const MAX_ANSWERED = 100_000;
 
-interface EnvironmentRoute {
-  /** 0 until the endpoint first listens; then kept, so that the endpoint URL survives restarts. */
+/** A port of the proxy: an environment's endpoint, or the test endpoint of one of its stacks. */
+interface Listener {
+  /** 0 until it first listens; then kept, so that its URL survives restarts. */
   port: number;
-  stacks: Map<string, StackRoute>;
-  /** Set from the moment the endpoint starts listening until it is closed. */
+  /** Set from the moment it starts listening until it is closed. */
   listening?: Promise<Server>;
+}
+
+interface EnvironmentRoute extends Listener {
+  stacks: Map<string, StackRoute>;
+  /** Test endpoints by stack id: each reaches that stack only (see `testEndpoint`). */
+  tests: Map<string, Listener>;
   /** Asleep: a request holds (see `parkEndpoint`) until a stack gets traffic. */
   parked?: boolean;
   /** When a request last reached the endpoint (epoch ms); kept in memory, saved with the next change. */
@@ -70,6 +81,8 @@ interface SavedRoute {
   stacks: Record<string, StackTargets>;
   parked?: boolean;
   lastRequestAt?: number;
+  /** The ports of its stacks' test endpoints. */
+  testPorts?: Record<string, number>;
 }
 
 interface TrafficState {
@@ -120,7 +133,7 @@ export class ProxyTraffic implements Traffic {
   async ensureEndpoint(environment: string): Promise<string> {
     let route = this.#routes.get(environment);
     if (!route) {
-      route = { port: 0, stacks: new Map(), held: new Set() };
+      route = { port: 0, stacks: new Map(), tests: new Map(), held: new Set() };
       this.#routes.set(environment, route);
     }
     if (route.listening) {
@@ -233,7 +246,34 @@ export class ProxyTraffic implements Traffic {
     const deadline = Date.now() + drainSeconds * 1000;
     while (stack.inFlight > 0 && Date.now() < deadline) await sleep(DRAIN_POLL_MS);
     stacks.delete(stackId);
+    const test = this.#routes.get(environment)?.tests;
+    const closing = test?.get(stackId);
+    test?.delete(stackId);
     await this.#save();
+    if (closing) await closeEndpoint(closing);
+  }
+
+  /**
+   * A port of its own that forwards to the stack only, whatever the weights, and only requests naming it in
+   * TEST_STACK_HEADER (as the AWS test rule matches them). Its requests are not the environment's activity.
+   */
+  async testEndpoint(environment: string, stackId: string): Promise<string> {
+    const route = this.#routes.get(environment);
+    if (!route?.stacks.has(stackId)) {
+      throw new Error(`no test endpoint for ${stackId}: it is not registered in ${environment}`);
+    }
+    let test = route.tests.get(stackId);
+    if (!test) {
+      test = { port: 0 };
+      route.tests.set(stackId, test);
+    }
+    if (test.listening) {
+      await test.listening;
+    } else {
+      await this.#openTest(environment, stackId, test);
+      await this.#save();
+    }
+    return `http://${this.#host}:${test.port}`;
   }
 
   async removeEndpoint(environment: string): Promise<void> {
@@ -242,7 +282,7 @@ export class ProxyTraffic implements Traffic {
     this.#routes.delete(environment);
     await this.#save();
     for (const request of [...route.held]) request.giveUp();
-    await closeEndpoint(route);
+    await Promise.all([route, ...route.tests.values()].map(closeEndpoint));
   }
 
   /** Every endpoint of the proxy, with the stacks registered behind it. */
@@ -263,44 +303,70 @@ export class ProxyTraffic implements Traffic {
         stackId,
         { ...targets, nextInstance: 0, inFlight: 0, answered: [] },
       ]);
+      const tests = Object.entries(saved.testPorts ?? {}).map(([stackId, port]): [string, Listener] => [
+        stackId,
+        { port },
+      ]);
       const route: EnvironmentRoute = {
         port: saved.port,
         stacks: new Map(stacks),
+        tests: new Map(tests),
         held: new Set(),
         ...(saved.parked ? { parked: true } : {}),
         ...(saved.lastRequestAt ? { lastRequestAt: saved.lastRequestAt } : {}),
       };
       this.#routes.set(environment, route);
     }
-    await Promise.all([...this.#routes].map(([environment, route]) => this.#open(environment, route)));
+    await Promise.all(
+      [...this.#routes].flatMap(([environment, route]) => [
+        this.#open(environment, route),
+        ...[...route.tests].map(([stackId, test]) => this.#openTest(environment, stackId, test)),
+      ]),
+    );
   }
 
   /** Closes every endpoint (shutdown) but keeps the state, so that `restore()` reopens them. */
   async close(): Promise<void> {
     for (const route of this.#routes.values()) for (const request of [...route.held]) request.giveUp();
-    await Promise.all([...this.#routes.values()].map(closeEndpoint));
+    await Promise.all(
+      [...this.#routes.values()].flatMap((route) => [route, ...route.tests.values()]).map(closeEndpoint),
+    );
   }
 
   #stacksOf(environment: string): Map<string, StackRoute> {
     return this.#routes.get(environment)?.stacks ?? new Map();
   }
 
-  /** Starts the endpoint listening on its port (a free one the first time); `route.listening` tracks it. */
   #open(environment: string, route: EnvironmentRoute): Promise<Server> {
-    const server = createServer((req, res) => this.#route(environment, req, res));
-    route.listening = new Promise<Server>((resolve, reject) => {
+    return this.#listen(route, `the endpoint of ${environment}`, (req, res) =>
+      this.#route(environment, req, res),
+    );
+  }
+
+  #openTest(environment: string, stackId: string, test: Listener): Promise<Server> {
+    return this.#listen(test, `the test endpoint of ${stackId}`, (req, res) =>
+      this.#routeTest(environment, stackId, req, res),
+    );
+  }
+
+  /** Starts a port listening (a free one the first time); `listener.listening` tracks it. */
+  #listen(
+    listener: Listener,
+    what: string,
+    serve: (req: IncomingMessage, res: ServerResponse) => void,
+  ): Promise<Server> {
+    const server = createServer(serve);
+    listener.listening = new Promise<Server>((resolve, reject) => {
       server.once('error', (error) => {
-        route.listening = undefined;
-        reject(
-          new Error(`cannot open the endpoint of ${environment} on port ${route.port}: ${error.message}`),
-        );
+        listener.listening = undefined;
+        reject(new Error(`cannot open ${what} on port ${listener.port}: ${error.message}`));
       });
-      server.listen(route.port, this.#host, () => {
-        route.port = (server.address() as AddressInfo).port;
+      server.listen(listener.port, this.#host, () => {
+        listener.port = (server.address() as AddressInfo).port;
         resolve(server);
       });
     });
-    return route.listening;
+    return listener.listening;
   }
 
   #route(environment: string, req: IncomingMessage, res: ServerResponse): void {
@@ -316,6 +382,26 @@ export class ProxyTraffic implements Traffic {
       return;
     }
     const [stackId, stack] = picked;
+    this.#send(req, res, stackId, stack);
+  }
+
+  /** A request to a stack's test endpoint: to that stack, weighted or not, and not counted as activity. */
+  #routeTest(environment: string, stackId: string, req: IncomingMessage, res: ServerResponse): void {
+    if (req.headers[TEST_STACK_HEADER] !== stackId) {
+      const detail = `send ${TEST_STACK_HEADER}: ${stackId} with each request to this test endpoint, as on AWS, where the header selects the test route`;
+      sendProblem(res, 400, 'Test stack not named', detail);
+      return;
+    }
+    const stack = this.#stacksOf(environment).get(stackId);
+    if (!stack) {
+      sendProblem(res, 503, 'Stack gone', `stack ${stackId} is no longer registered in ${environment}`);
+      return;
+    }
+    this.#send(req, res, stackId, stack);
+  }
+
+  /** Sends the request to the stack's next instance (counted in flight, for draining). */
+  #send(req: IncomingMessage, res: ServerResponse, stackId: string, stack: StackRoute): void {
     res.setHeader('x-kiln-stack', stackId);
     const { instances } = stack;
     if (instances.length === 0) {
@@ -416,6 +502,13 @@ export class ProxyTraffic implements Traffic {
             port: route.port,
             ...(route.parked ? { parked: true } : {}),
             ...(route.lastRequestAt ? { lastRequestAt: route.lastRequestAt } : {}),
+            ...(route.tests.size > 0
+              ? {
+                  testPorts: Object.fromEntries(
+                    [...route.tests].map(([stackId, test]) => [stackId, test.port]),
+                  ),
+                }
+              : {}),
             stacks: Object.fromEntries(
               [...route.stacks].map(([stackId, { instances, healthCheck, weight }]) => [
                 stackId,
@@ -532,9 +625,9 @@ function sendWaking(res: ServerResponse, environment: string, why: string): void
 }
 
 /** Stops accepting connections, lets open ones finish for CLOSE_GRACE_MS, then cuts them. */
-async function closeEndpoint(route: EnvironmentRoute): Promise<void> {
-  const server = await route.listening?.catch(() => undefined);
-  route.listening = undefined;
+async function closeEndpoint(listener: Listener): Promise<void> {
+  const server = await listener.listening?.catch(() => undefined);
+  listener.listening = undefined;
   if (!server) return;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();

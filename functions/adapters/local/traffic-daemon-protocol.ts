@@ -13,7 +13,7 @@ import type { Traffic } from '../../core/ports/traffic.ts';
  */
 
 /** Bumped whenever a method or an answer changes meaning; a client replaces a daemon speaking another. */
-export const TRAFFIC_DAEMON_PROTOCOL = 4;
+export const TRAFFIC_DAEMON_PROTOCOL = 5;
 
 /** The daemon's exit code when another daemon already serves its data folder. */
 export const ALREADY_SERVED_EXIT_CODE = 75;
@@ -34,6 +34,7 @@ export const TRAFFIC_METHODS = [
   'parkEndpoint',
   'lastRequestAt',
   'stackMetrics',
+  'testEndpoint',
 ] as const satisfies readonly (keyof Traffic)[];
 
 export type TrafficMethod = (typeof TRAFFIC_METHODS)[number];

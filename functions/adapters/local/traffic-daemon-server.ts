@@ -282,6 +282,8 @@ function describeCall(method: TrafficMethod, args: unknown[]): string {
       return `${method} ${environment} ${JSON.stringify(second)}`;
     case 'drainStack':
       return `${method} ${environment} ${second} (up to ${third} s)`;
+    case 'testEndpoint':
+      return `${method} ${environment} ${second}`;
     default:
       return `${method} ${environment}`;
   }

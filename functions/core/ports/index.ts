@@ -1,6 +1,7 @@
 import type { Clock } from './clock.ts';
 import type { Compute } from './compute.ts';
 import type { EventPublisher } from './events.ts';
+import type { Hooks } from './hooks.ts';
 import type { PushQueue } from './push-queue.ts';
 import type { Secrets } from './secrets.ts';
 import type { StateStore } from './state-store.ts';
@@ -16,6 +17,7 @@ export interface Ports {
   events: EventPublisher;
   pushQueue: PushQueue;
   secrets: Secrets;
+  hooks: Hooks;
   clock: Clock;
 }
 

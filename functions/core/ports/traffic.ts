@@ -20,6 +20,13 @@ export interface TrafficRegistrations {
 }
 
 /**
+ * The header a request to a test endpoint carries to name the stack it is for: on AWS the test route is a
+ * listener rule matching it on the environment's host; embedded, the test port asks for it too, so that a
+ * hook written against one works against the other.
+ */
+export const TEST_STACK_HEADER = 'x-kiln-test-stack';
+
+/**
  * Routes an environment's traffic to its stacks by weight. Embedded: a reverse proxy per environment;
  * AWS: an ALB listener forwarding to one target group per stack. Every method is idempotent.
  */
@@ -43,6 +50,15 @@ export interface Traffic {
    * then deregisters it.
    */
   drainStack(environment: string, stackId: string, drainSeconds: number): Promise<void>;
+  /**
+   * A URL that reaches only the given (registered) stack, whatever the weights, for the team's verification
+   * hooks; each request must carry `TEST_STACK_HEADER: <stackId>`. Requests through it are not the
+   * environment's activity: embedded they do not count in `lastRequestAt`; on AWS CloudWatch counts them
+   * with the stack's target group, but they come during a deployment, which is activity anyway. It goes away with the stack's
+   * registration (`drainStack`) or the endpoint (`removeEndpoint`). Embedded: a port of the proxy of its
+   * own; AWS: a rule of higher priority on the environment's host matching the header.
+   */
+  testEndpoint(environment: string, stackId: string): Promise<string>;
   /** Removes the environment's entry point and every remaining target registration. */
   removeEndpoint(environment: string): Promise<void>;
   /**
