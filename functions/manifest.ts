@@ -48,7 +48,8 @@ export type RootName =
   | 'stack'
   | 'ingest'
   | 'enqueue'
-  | 'upkeep';
+  | 'upkeep'
+  | 'verify';
 
 export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
   store: ['store'],
@@ -59,6 +60,7 @@ export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
   ingest: ['pushQueue', 'secrets'],
   enqueue: ['pushQueue'],
   upkeep: ['store', 'workflows', 'events', 'traffic'],
+  verify: ['store', 'traffic', 'hooks'],
 };
 
 /** What an entry point may do through its ports, beyond its own logs and traces: its IAM grants. */
@@ -81,6 +83,8 @@ export interface Access {
   pushQueue?: 'send';
   /** Reads the GitHub webhook secret. */
   secrets?: 'read';
+  /** Invokes the teams' verification functions: only those tagged `kiln:hook=true`. */
+  hooks?: 'invoke';
 }
 
 export interface EntryPoint {
@@ -205,6 +209,10 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   // probeHealth reads target health.
   task('CheckHealth', 'traffic', { table: 'readWrite', traffic: 'read' }),
   task('CutOver', 'traffic', { table: 'readWrite', traffic: 'manage' }),
+  // Verification hooks through the stack's test route (a rule and target group on AWS: manage), and
+  // undoing a cutover whose afterTraffic hook failed.
+  task('VerifyStack', 'verify', { table: 'readWrite', traffic: 'manage', hooks: 'invoke' }),
+  task('RevertCutover', 'traffic', { table: 'readWrite', traffic: 'manage' }),
   // Canary: a step's split, then its judgement from the new stack's own metrics (CloudWatch on AWS).
   task('ShiftCanary', 'traffic', { table: 'readWrite', traffic: 'manage' }),
   task('JudgeCanary', 'traffic', { table: 'readWrite', traffic: 'requests' }),

@@ -37,6 +37,9 @@ export class LeaseHeldError extends KilnError {}
 /** The new stack did not pass its health check before its deadline. */
 export class StackNotHealthyError extends KilnError {}
 
+/** A verification hook answered Failed (or errored, or timed out): the workflow rolls back. */
+export class HookFailedError extends KilnError {}
+
 /** A canary step's judgement failed: the workflow rolls back. */
 export class CanaryAnalysisFailedError extends KilnError {}
 

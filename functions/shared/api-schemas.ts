@@ -129,10 +129,16 @@ const lambdaFunction = matching(
     'arn:aws:lambda:<region>:<account>:function:<name>[:<version or alias>]',
 );
 
-/** Up to Lambda's own 15-minute limit; a minute unless told. */
+/**
+ * A hook runs inside the VerifyStack task, itself a Lambda function of at most 15 minutes (900 s): the
+ * hook gets up to 840 s of it, leaving the task the time to open the test route and record the verdict.
+ */
+export const MAX_HOOK_TIMEOUT_SECONDS = 840;
+
+/** Up to MAX_HOOK_TIMEOUT_SECONDS; a minute unless told. */
 const hook = z.strictObject({
   function: lambdaFunction,
-  timeoutSeconds: z._default(between(1, 900), 60),
+  timeoutSeconds: z._default(between(1, MAX_HOOK_TIMEOUT_SECONDS), 60),
 });
 
 const hooks = z.strictObject({ beforeTraffic: z.optional(hook), afterTraffic: z.optional(hook) });

@@ -1,6 +1,14 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { AssetHashType, DockerImage, Duration, type ILocalBundling, RemovalPolicy } from 'aws-cdk-lib';
+import {
+  ArnFormat,
+  AssetHashType,
+  DockerImage,
+  Duration,
+  type ILocalBundling,
+  RemovalPolicy,
+  Stack,
+} from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Code, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -9,6 +17,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { buildSync, type Metafile } from 'esbuild';
+import { HOOK_TAG } from '../../functions/adapters/aws/tags.ts';
 import { functionNameOf, loadDefinition, taskStates } from '../../functions/asl.ts';
 import {
   type Access,
@@ -284,6 +293,31 @@ export class KilnFunctions extends Construct {
     if (access.traffic === 'requests') props.permissions.grantTrafficRequests(role);
     if (access.traffic === 'remove') props.permissions.grantTrafficRemove(role);
     if (access.traffic === 'manage') props.permissions.grantTrafficManage(role);
+    if (access.hooks === 'invoke') {
+      // The teams' functions are named in specs at run time: any function of this account and region,
+      // but only one its team tagged for Kiln (Lambda checks aws:ResourceTag on Invoke).
+      const functions = Stack.of(role).formatArn({
+        service: 'lambda',
+        resource: 'function',
+        resourceName: '*',
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'InvokeTaggedHooks',
+          actions: ['lambda:InvokeFunction'],
+          resources: [functions, `${functions}:*`],
+          conditions: { StringEquals: { [`aws:ResourceTag/${HOOK_TAG.key}`]: HOOK_TAG.value } },
+        }),
+      );
+      for (const resource of [functions, `${functions}:*`]) {
+        acknowledgeWildcardResource(
+          role.node.findChild('DefaultPolicy'),
+          resource,
+          `Verification hooks are the teams' functions, named in specs at run time; Invoke is allowed only on functions tagged ${HOOK_TAG.key}=${HOOK_TAG.value}.`,
+        );
+      }
+    }
     if (access.events === 'publish') {
       role.addToPrincipalPolicy(
         new PolicyStatement({

@@ -170,7 +170,9 @@ describe('EC2 and ELB rights', () => {
       'ProvisionStack',
       'RemoveEndpoint',
       'RestoreTraffic',
+      'RevertCutover',
       'ShiftCanary',
+      'VerifyStack',
     ]);
     assert.deepEqual(attachedHandlers(logicalIdOf(stack, stack.permissions.elbManage)), managers);
     assert.deepEqual(attachedHandlers(logicalIdOf(stack, stack.permissions.elbRemove)), ['reapOrphans']);

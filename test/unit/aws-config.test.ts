@@ -36,6 +36,7 @@ import { stackPorts } from '../../functions/shared/roots/stack.ts';
 import { storePorts } from '../../functions/shared/roots/store.ts';
 import { trafficPorts } from '../../functions/shared/roots/traffic.ts';
 import { upkeepPorts } from '../../functions/shared/roots/upkeep.ts';
+import { verifyPorts } from '../../functions/shared/roots/verify.ts';
 
 const ENVIRONMENT = {
   KILN_TABLE_NAME: 'kiln',
@@ -244,6 +245,7 @@ describe('composition roots without wiring', () => {
     ingest: ingestPorts,
     enqueue: enqueuePorts,
     upkeep: upkeepPorts,
+    verify: verifyPorts,
   };
   const adapters = {
     store: DynamoDbStateStore,

@@ -172,7 +172,7 @@ describe('PUT body validation', () => {
       'arn:aws-cn:lambda:cn-north-1:123456789012:function:smoke:7',
     ]) {
       it(`accepts the function ${name.length > 40 ? `${name.slice(0, 40)}…` : name}`, () => {
-        assert.equal(withHooks({ afterTraffic: { function: name, timeoutSeconds: 900 } }).success, true);
+        assert.equal(withHooks({ afterTraffic: { function: name, timeoutSeconds: 840 } }).success, true);
       });
     }
 
@@ -195,11 +195,11 @@ describe('PUT body validation', () => {
       });
     }
 
-    it('refuses timeouts outside 1-900 s, unknown hooks and unknown hook fields', () => {
+    it('refuses timeouts outside 1-840 s, unknown hooks and unknown hook fields', () => {
       assert.deepEqual(
         problems({
           beforeTraffic: { function: 'smoke', timeoutSeconds: 0 },
-          afterTraffic: { function: 'smoke', timeoutSeconds: 901, payload: {} },
+          afterTraffic: { function: 'smoke', timeoutSeconds: 841, payload: {} },
           duringTraffic: { function: 'smoke' },
         }).map(([path]) => path),
         [

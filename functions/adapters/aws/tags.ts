@@ -5,6 +5,8 @@
  * resources by these tags.
  */
 export const MANAGED_TAG = { key: 'kiln:managed', value: 'true' } as const;
+/** The tag a team puts on a Lambda function to let Kiln's deployments invoke it as a verification hook. */
+export const HOOK_TAG = { key: 'kiln:hook', value: 'true' } as const;
 export const ENVIRONMENT_TAG = 'kiln:environment';
 export const STACK_TAG = 'kiln:stack-id';
 export const DEPLOYMENT_TAG = 'kiln:deployment-id';

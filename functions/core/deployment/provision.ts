@@ -2,7 +2,7 @@ import { InvalidTransitionError } from '../errors.ts';
 import { type HealthProgress, healthDeadline } from '../health.ts';
 import type { StackPorts } from '../ports/index.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
-import type { Deployment, Spec, Stack, Strategy } from '../types.ts';
+import type { Deployment, HookName, Spec, Stack, Strategy } from '../types.ts';
 import { assertNotCancelled } from './cancel.ts';
 import { findStack, loadTask, newStackIdOf, recordStep } from './context.ts';
 
@@ -12,6 +12,8 @@ export interface ProvisionOutcome {
   health: HealthProgress;
   /** How the healthy stack is given traffic: the workflow branches on it. */
   strategy: Strategy['type'];
+  /** Which verification hooks the spec has: the workflow runs (and pays for) only those. */
+  verify: Record<HookName, boolean>;
 }
 
 /**
@@ -34,6 +36,7 @@ export async function provisionStack(ports: StackPorts, input: WorkflowInput): P
     stackId,
     health: healthWait(launchedAt, new Date(context.startedAt), spec),
     strategy: spec.strategy.type,
+    verify: hooksOf(spec),
   };
   if (!context.acting || (recorded && recorded.status !== 'provisioning')) return outcome;
   assertNotCancelled(deployment);
@@ -60,7 +63,12 @@ export async function provisionStack(ports: StackPorts, input: WorkflowInput): P
     name: 'ProvisionStack',
     detail: `${instances.length} instance(s) of ${spec.artifact} ${spec.version}`,
   });
-  return { stackId, health: healthWait(launchedAt, clock.now(), spec), strategy: spec.strategy.type };
+  return {
+    stackId,
+    health: healthWait(launchedAt, clock.now(), spec),
+    strategy: spec.strategy.type,
+    verify: hooksOf(spec),
+  };
 }
 
 /** Creates the stack record with its instances, or brings an existing one's instance list up to date. */
@@ -87,4 +95,11 @@ function healthWait(launchedAt: Date, since: Date, spec: Spec): HealthProgress {
 export function requireSpec(deployment: Deployment): Spec {
   if (!deployment.spec) throw new InvalidTransitionError(`deployment ${deployment.id} has no spec to deploy`);
   return deployment.spec;
+}
+
+function hooksOf(spec: Spec): Record<HookName, boolean> {
+  return {
+    beforeTraffic: spec.hooks?.beforeTraffic !== undefined,
+    afterTraffic: spec.hooks?.afterTraffic !== undefined,
+  };
 }
