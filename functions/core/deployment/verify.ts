@@ -56,7 +56,7 @@ export async function revertCutover(
     ? await findStack(ports, input.environment, input.lease.fromStackId)
     : undefined;
   const newStackId = newStackIdOf(deployment);
-  if (!previous || previous.status !== 'live') {
+  if (previous?.status !== 'live') {
     await recordStep(ports, context, { name: 'RevertCutover', detail: 'no previous stack to go back to' });
     return { reverted: false };
   }
