@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { PushQueue } from '../../core/ports/push-queue.ts';
 import type { Push } from '../../core/pushes.ts';
@@ -9,19 +9,23 @@ export interface PushMessage {
   body: string;
   /** One group per branch: pushes to a branch are read in order, one at a time; branches in parallel. */
   groupId: string;
-  /** From the delivery id: a delivery queued twice within SQS's 5-minute window is kept once. */
+  /** One per arrival (see pushDeduplicationId): only a retried send of this very message is dropped. */
   deduplicationId: string;
 }
 
 /** SQS's MessageGroupId and MessageDeduplicationId: 1 to 128 ASCII letters, digits and punctuation. */
 const SQS_ID = /^[\x21-\x7e]{1,128}$/;
 
-/** The FIFO message that carries a push. */
-export function pushMessage(push: Push): PushMessage {
+/**
+ * The FIFO message that carries one arrival of a push. `arrival` names this acceptance of it (a fresh id
+ * for every accepted request): sending this message again (the SDK's retry) is deduplicated, another
+ * arrival of the same delivery never is, even within the same millisecond.
+ */
+export function pushMessage(push: Push, arrival: string = randomUUID()): PushMessage {
   return {
     body: JSON.stringify({ push }),
     groupId: pushGroupId(push),
-    deduplicationId: pushDeduplicationId(push),
+    deduplicationId: pushDeduplicationId(push, arrival),
   };
 }
 
@@ -39,16 +43,18 @@ export function pushGroupId(push: Pick<Push, 'provider' | 'repository' | 'branch
 }
 
 /**
- * One arrival of a delivery: `<provider>:<delivery id>:<receivedAt>`, hashed when too long for SQS.
- * SQS drops a message whose deduplication id it saw in the last 5 minutes: keyed by the arrival, that
- * drops only a retried send of the same arrival, while a delivery that arrives again (GitHub's
- * redelivery) reaches the consumer, which recognises it by its delivery id and records it as a
- * duplicate: nothing accepted disappears unrecorded. Collision-free for the reasons pushGroupId gives.
+ * One arrival of a delivery: `<provider>:<delivery id>:<arrival id>`, hashed when too long for SQS. SQS
+ * drops a message whose deduplication id it saw in the last 5 minutes: keyed by the arrival, that drops
+ * only a retried send of the same arrival, while a delivery that arrives again (GitHub's redelivery, or
+ * the same delivery sent twice at once) reaches the consumer, which recognises it by its delivery id and
+ * records it as a duplicate: nothing accepted disappears unrecorded. (Keyed by the arrival's time, two
+ * arrivals within one millisecond were one message: one 202 was never recorded.) Collision-free for the
+ * reasons pushGroupId gives.
  */
-export function pushDeduplicationId(push: Pick<Push, 'provider' | 'deliveryId' | 'receivedAt'>): string {
-  const readable = `${push.provider}:${push.deliveryId}:${push.receivedAt}`;
+export function pushDeduplicationId(push: Pick<Push, 'provider' | 'deliveryId'>, arrival: string): string {
+  const readable = `${push.provider}:${push.deliveryId}:${arrival}`;
   if (SQS_ID.test(readable)) return readable;
-  return `${push.provider}#${sha256([push.deliveryId, push.receivedAt])}`;
+  return `${push.provider}#${sha256([push.deliveryId, arrival])}`;
 }
 
 /** SHA-256 of a JSON array: its encoding keeps the parts apart, whatever characters they hold. */
