@@ -205,7 +205,11 @@ export class ProxyTraffic implements Traffic {
       requests: answered.length,
       errors: answered.filter((r) => r.error).length,
       ...(latencies.length > 0
-        ? { p99Ms: latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * 0.99) - 1)] }
+        ? {
+            p99Ms: Math.round(
+              latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * 0.99) - 1)] as number,
+            ),
+          }
         : {}),
     };
   }
