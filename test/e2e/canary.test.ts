@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Kiln } from '../../infra/local/runtime.ts';
-import { startTestKiln } from '../support/embedded-kiln.ts';
+import { startTestKilnWithEnvironment } from '../support/embedded-kiln.ts';
 import {
   awaitDeployment,
   call,
@@ -35,10 +35,7 @@ describe('canary deployments', { timeout: 300_000 }, () => {
   let endpoint: string;
 
   before(async () => {
-    ({ kiln, dataDir } = await startTestKiln('kiln-canary-'));
-    const put = await call(kiln, 'PUT', `/environments/${ENV}`, { body: quickEnvironmentBody('1.0.0') });
-    assert.equal((await awaitDeployment(kiln, ENV, put.body.deploymentId)).status, 'succeeded');
-    endpoint = (await call(kiln, 'GET', `/environments/${ENV}`)).body.endpoint;
+    ({ kiln, dataDir, endpoint } = await startTestKilnWithEnvironment('kiln-canary-', ENV, '1.0.0'));
   });
   after(async () => {
     await kiln?.close();

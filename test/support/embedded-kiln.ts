@@ -1,9 +1,10 @@
+import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTokens, readLocalConfig } from '../../infra/local/config.ts';
 import { type Kiln, startKiln } from '../../infra/local/runtime.ts';
-import { OTHER_TEAM_TOKEN, TOKEN } from './kiln-process.ts';
+import { awaitDeployment, call, OTHER_TEAM_TOKEN, quickEnvironmentBody, TOKEN } from './kiln-process.ts';
 
 /**
  * Embedded Kiln in this process, started as `npm start` starts it, on a fresh data folder named after
@@ -19,4 +20,22 @@ export async function startTestKiln(prefix: string): Promise<{ kiln: Kiln; dataD
     tokens: parseTokens(`${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other`),
   });
   return { kiln, dataDir };
+}
+
+/**
+ * startTestKiln, then `environment` created with the quick sample-app spec at `version` and deployed:
+ * what tests of a second deployment start from. Answers its endpoint too.
+ */
+export async function startTestKilnWithEnvironment(
+  prefix: string,
+  environment: string,
+  version: string,
+): Promise<{ kiln: Kiln; dataDir: string; endpoint: string }> {
+  const { kiln, dataDir } = await startTestKiln(prefix);
+  const put = await call(kiln, 'PUT', `/environments/${environment}`, {
+    body: quickEnvironmentBody(version),
+  });
+  assert.equal((await awaitDeployment(kiln, environment, put.body.deploymentId)).status, 'succeeded');
+  const endpoint = (await call(kiln, 'GET', `/environments/${environment}`)).body.endpoint as string;
+  return { kiln, dataDir, endpoint };
 }
