@@ -146,6 +146,7 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   http('sleepEnvironment', 'POST', '/environments/{name}/sleep', 'request', REQUEST),
   http('wakeEnvironment', 'POST', '/environments/{name}/wake', 'request', REQUEST),
   http('snoozeEnvironment', 'POST', '/environments/{name}/snooze', 'request', REQUEST),
+  http('rollbackEnvironment', 'POST', '/environments/{name}/rollback', 'request', REQUEST),
   http('listTemplates', 'GET', '/templates', 'store', READ),
   http('putTemplate', 'PUT', '/templates/{name}', 'store', { table: 'readWrite' }),
   http('getTemplate', 'GET', '/templates/{name}', 'store', READ),
@@ -216,6 +217,8 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   // Canary: a step's split, then its judgement from the new stack's own metrics (CloudWatch on AWS).
   task('ShiftCanary', 'traffic', { table: 'readWrite', traffic: 'manage' }),
   task('JudgeCanary', 'traffic', { table: 'readWrite', traffic: 'requests' }),
+  // Keeps the replaced stack warm for the rollback window: records only (its weight is 0 already).
+  task('StandByStack', 'store', { table: 'readWrite' }),
   task('DrainStack', 'traffic', { table: 'readWrite', traffic: 'manage' }),
   // Drains (weight 0, deregister) then terminates.
   task('DecommissionStack', 'stack', { table: 'readWrite', compute: 'terminate', traffic: 'manage' }),

@@ -13,8 +13,11 @@ import type {
  * wakes by itself. Pure: the sweep, the API and the workflow's last task all compute it from the record.
  */
 
-/** Shards of the upkeep index (adapters/aws/table.ts): the sweep queries each. */
+/** Shards of the upkeep index (adapters/aws/table.ts): the sweep queries each, for each kind of upkeep. */
 export const UPKEEP_SHARDS = 16;
+
+/** The kinds of upkeep, each in partitions of its own in the upkeep index. */
+export const UPKEEP_ACTIONS: readonly UpkeepDue['action'][] = ['sleep', 'wake', 'retire'];
 
 /** Each tier's idle policy, for an environment that sets none (README "Idle environments"). */
 export const IDLE_DEFAULTS: Readonly<Record<Tier, IdlePolicy>> = {
@@ -40,16 +43,29 @@ export type UpkeepFacts = Pick<
   | 'awakeSince'
   | 'snoozedUntil'
   | 'sleepingSince'
+  | 'standby'
 >;
 
 /**
  * The next thing upkeep owes the environment, or null when nothing is due ever (a prod environment by
- * default, one asleep without `wakeAt`, one being changed). Live: sleep at the earliest of "idle for
- * `afterMinutes` since its last activity" and "the first `sleepAt` time since it woke", but not before a
- * snooze ends. Asleep: wake at the first `wakeAt` time since it fell asleep.
+ * default, one asleep without `wakeAt`, one being changed). Live: retire its standby stack when its
+ * rollback window ends, or sleep, whichever comes first. Asleep: wake at the first `wakeAt` time since it
+ * fell asleep.
  */
 export function upkeepDueOf(environment: UpkeepFacts): UpkeepDue | null {
   if (environment.lease) return null;
+  const sleepOrWake = idleDueOf(environment);
+  const standby = environment.status === 'live' ? environment.standby : undefined;
+  if (!standby || (sleepOrWake && sleepOrWake.at < standby.until)) return sleepOrWake;
+  return { action: 'retire', at: standby.until };
+}
+
+/**
+ * The idle policy's part. Live: sleep at the earliest of "idle for `afterMinutes` since its last activity"
+ * and "the first `sleepAt` time since it woke", but not before a snooze ends. Asleep: wake at the first
+ * `wakeAt` time since it fell asleep.
+ */
+function idleDueOf(environment: UpkeepFacts): UpkeepDue | null {
   const policy = idlePolicyOf(environment);
   const zone = policy.timezone ?? 'UTC';
   if (environment.status === 'live' && environment.liveStackId) {

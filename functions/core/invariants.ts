@@ -133,10 +133,17 @@ function environmentViolations(
         );
       }
     }
+    // Besides the live stack, only the recorded standby runs (at weight 0, checked above), and only as such.
+    const standbyId = environment.standby?.stackId;
     for (const stack of stacks) {
-      if (stack.stackId !== environment.liveStackId && RUNNING_STACK_STATUSES.includes(stack.status)) {
+      if (stack.stackId === environment.liveStackId || !RUNNING_STACK_STATUSES.includes(stack.status))
+        continue;
+      if (stack.stackId !== standbyId || stack.status !== 'standby') {
         problems.push(`at rest, stack ${stack.stackId} is still ${stack.status}`);
       }
+    }
+    if (standbyId !== undefined && stackOf.get(standbyId)?.status !== 'standby') {
+      problems.push(`its standby ${standbyId} is ${stackOf.get(standbyId)?.status ?? 'unrecorded'}`);
     }
   }
 

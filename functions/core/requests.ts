@@ -18,8 +18,17 @@ import type { Ports, RequestPorts } from './ports/index.ts';
 import type { DesiredStateChange } from './ports/state-store.ts';
 import { workflowOf } from './ports/workflows.ts';
 import type { Push, PushOutcome, SourceBinding, SourceHead } from './pushes.ts';
-import { specsEqual } from './spec.ts';
-import type { Deployment, DeploymentAction, Environment, IdlePolicy, Spec, Tier } from './types.ts';
+import { openStandby } from './rollback-window.ts';
+import { generationOf, specsEqual } from './spec.ts';
+import type {
+  Deployment,
+  DeploymentAction,
+  Environment,
+  IdlePolicy,
+  Spec,
+  Tier,
+  UpkeepDue,
+} from './types.ts';
 
 /**
  * What people (through the REST API), Git pushes and schedules ask of Kiln. Every command takes the
@@ -36,6 +45,8 @@ export interface EnvironmentRequest {
   spec: Spec;
   /** Its idle policy (absent: the tier's default; a PUT replaces it as it replaces the rest). */
   idle?: IdlePolicy;
+  /** Its rollback window in seconds (absent: the tier's default). */
+  rollbackWindowSeconds?: number;
   /** The branch it follows (absent: none; a PUT replaces the binding as it replaces the rest). */
   source?: SourceBinding;
   /** Set when a push creates a preview environment: its template and the push it follows. */
@@ -128,7 +139,8 @@ export async function putEnvironment(
         existing.tier === request.tier &&
         specsEqual(existing.spec, request.spec) &&
         sameSource(existing.source, request.source) &&
-        sameIdlePolicy(existing.idle, request.idle);
+        sameIdlePolicy(existing.idle, request.idle) &&
+        existing.rollbackWindowSeconds === request.rollbackWindowSeconds;
       const now = ports.clock.now().toISOString();
       const environment = unchanged
         ? existing
@@ -137,6 +149,7 @@ export async function putEnvironment(
             spec: request.spec,
             source: request.source ?? null,
             idle: request.idle ?? null,
+            rollbackWindowSeconds: request.rollbackWindowSeconds ?? null,
             ...activity(existing, { tier: request.tier, idle: request.idle }, now),
             updatedAt: now,
           });
@@ -148,6 +161,7 @@ export async function putEnvironment(
       spec: request.spec,
       tier: request.tier,
       idle: request.idle ?? null,
+      rollbackWindowSeconds: request.rollbackWindowSeconds ?? null,
       source: request.source ?? null,
       ...(request.preview ? { sourceHead: request.preview.sourceHead } : {}),
       reason: revived
@@ -392,6 +406,11 @@ export async function upkeepDueEnvironment(
     const environment = known ?? (await ports.store.getEnvironment(candidate.name));
     known = undefined;
     if (!environment || environment.status === 'deleted') return { outcome: 'gone' };
+    // The index lists only settled environments; one changed since may have a request queued, which
+    // settles it (and its upkeep) when it ends.
+    if (environment !== candidate && (await inFlightDeployment(ports, environment))) {
+      return { outcome: 'not-due' };
+    }
     const due = upkeepDueOf(environment);
     if (!due || Date.parse(due.at) > now.getTime()) {
       // The index's copy may be stale: only the environment itself says it is not due (and re-indexes it).
@@ -413,16 +432,86 @@ export async function upkeepDueEnvironment(
           return { outcome: 'active', lastActivityAt: lastRequestAt };
       }
     }
-    const policy = due.action === 'sleep' ? 'idle policy' : 'wakeAt schedule';
-    const by: Actor = due.action === 'wake' ? { ...actor, trigger: 'wake' } : actor;
-    const accepted = await startDeployment(ports, by, environment, {
-      action: due.action === 'sleep' ? 'sleep' : 'deploy',
-      ...(due.action === 'wake'
-        ? { spec: environment.sleptSpec ?? environment.spec, keepsDesiredSpec: true }
-        : {}),
-      reason: `${due.action} due at ${due.at} by its ${policy}`,
-    });
+    const accepted = await startDeployment(
+      ports,
+      upkeepActor(actor, due),
+      environment,
+      upkeepPlan(environment, due),
+    );
     return { outcome: 'started', deploymentId: accepted.deploymentId as string };
+  });
+}
+
+function upkeepActor(actor: Actor, due: UpkeepDue): Actor {
+  return due.action === 'wake' ? { ...actor, trigger: 'wake' } : actor;
+}
+
+/** The deployment an upkeep that is due starts. */
+function upkeepPlan(environment: Environment, due: UpkeepDue): DeploymentPlan {
+  switch (due.action) {
+    case 'sleep':
+      return { action: 'sleep', reason: `sleep due at ${due.at} by its idle policy` };
+    case 'wake':
+      return {
+        action: 'deploy',
+        spec: environment.sleptSpec ?? environment.spec,
+        keepsDesiredSpec: true,
+        reason: `wake due at ${due.at} by its wakeAt schedule`,
+      };
+    case 'retire':
+      return {
+        action: 'retire',
+        reason: `the rollback window of ${environment.standby?.stackId} ended at ${due.at}`,
+      };
+  }
+}
+
+/**
+ * POST /environments/{name}/rollback: back to the spec that was live before the live one. Inside the
+ * rollback window the previous stack still runs (standby): the rollback is a deployment that only moves
+ * traffic and the live stack back to it, then decommissions the stack rolled back from; no
+ * provisioning. After the window it is a normal deployment of the previous spec. Either way the
+ * desired spec becomes the previous spec (a push or a redeploy then starts from it), and the
+ * deployment's trigger is `rollback`. ConflictError, starting nothing, while another deployment is
+ * queued or running (cancel it first: a cancelled deployment rolls back by itself), and when there is
+ * nothing to return to. Asked again while it runs, it answers the same deployment.
+ */
+export async function requestRollback(
+  ports: RequestPorts,
+  actor: Actor,
+  name: string,
+  reason: string | undefined,
+): Promise<Accepted> {
+  return retryOnConflict(undefined, async () => {
+    const environment = await ownedEnvironment(ports, actor, name);
+    const inFlight = await inFlightDeployment(ports, environment);
+    if (inFlight?.trigger === 'rollback') return leftAsItIs(environment, inFlight);
+    if (inFlight) {
+      throw new ConflictError(
+        `environment ${name} has ${inFlight.action} ${inFlight.id} ${inFlight.status}: cancel it (a deployment cancelled before its cutover rolls back by itself) or wait for it to end`,
+      );
+    }
+    if (environment.status !== 'live' || !environment.previousSpec) {
+      throw new ConflictError(
+        `environment ${name} is ${environment.status} with no previous spec: there is nothing to roll back to`,
+      );
+    }
+    const standby = openStandby(environment, ports.clock.now());
+    const target = standby
+      ? await ports.store.getStack(name, generationOf(standby.stackId) ?? -1)
+      : undefined;
+    const warm = target?.status === 'standby' ? target : undefined;
+    const spec = warm?.spec ?? environment.previousSpec;
+    return startDeployment(ports, actor, environment, {
+      action: 'deploy',
+      spec,
+      ...(warm ? { toStackId: warm.stackId } : {}),
+      reason:
+        reason ??
+        (warm
+          ? `rollback to version ${spec.version}: back to its warm stack ${warm.stackId}`
+          : `rollback to version ${spec.version}: a new stack (the rollback window has ended)`),
+    });
   });
 }
 
@@ -510,6 +599,9 @@ async function createEnvironment(
     tier: request.tier,
     spec: request.spec,
     ...(request.idle ? { idle: request.idle } : {}),
+    ...(request.rollbackWindowSeconds !== undefined
+      ? { rollbackWindowSeconds: request.rollbackWindowSeconds }
+      : {}),
     ...(request.source ? { source: request.source } : {}),
     ...(request.preview
       ? { template: request.preview.template, sourceHead: request.preview.sourceHead }
@@ -542,6 +634,10 @@ interface DeploymentPlan {
   tier?: Tier;
   /** A new idle policy (`null`: the tier's default), written with the rest of the desired state. */
   idle?: IdlePolicy | null;
+  /** A new rollback window (`null`: the tier's default), written with the rest of the desired state. */
+  rollbackWindowSeconds?: number | null;
+  /** A warm rollback: the standby stack it makes live again, instead of a new one. */
+  toStackId?: string;
   /** A new binding (`null`: none), written with the rest of the desired state. */
   source?: SourceBinding | null;
   /** The push this deployment follows, written in the same write: later pushes are ordered against it. */
@@ -570,6 +666,9 @@ async function startDeployment(
     ...(plan.spec && !plan.keepsDesiredSpec ? { spec: plan.spec } : {}),
     ...(plan.tier ? { tier: plan.tier } : {}),
     ...(plan.idle !== undefined ? { idle: plan.idle } : {}),
+    ...(plan.rollbackWindowSeconds !== undefined
+      ? { rollbackWindowSeconds: plan.rollbackWindowSeconds }
+      : {}),
     // Being changed, nothing is due (the upkeep index drops it); see isActivity for what counts.
     upkeepDue: null,
     ...(isActivity(plan.action, actor.trigger) ? { lastActivityAt: now.toISOString() } : {}),
@@ -591,6 +690,7 @@ async function startDeployment(
     status: 'queued',
     requestedAt: now.toISOString(),
     ...(plan.spec ? { spec: plan.spec } : {}),
+    ...(plan.toStackId ? { toStackId: plan.toStackId } : {}),
   };
   await ports.store.createDeployment(deployment);
   await ports.store.appendAudit({

@@ -4,11 +4,14 @@ import type { StackStatus } from './types.ts';
 /**
  * The stack lifecycle: provisioning → healthy → live → draining → decommissioned, or failed.
  * A stack that never went live is torn down straight to `failed` (or `decommissioned` on teardown).
+ * A replaced live stack may wait as `standby` (weight 0) for its rollback window: a rollback makes it
+ * live again, the window's end drains it.
  */
 const NEXT: Record<StackStatus, readonly StackStatus[]> = {
   provisioning: ['healthy', 'failed', 'draining', 'decommissioned'],
   healthy: ['live', 'failed', 'draining', 'decommissioned'],
-  live: ['draining'],
+  live: ['standby', 'draining'],
+  standby: ['live', 'draining'],
   draining: ['decommissioned', 'failed'],
   decommissioned: [],
   failed: [],

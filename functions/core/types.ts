@@ -121,10 +121,23 @@ export interface IdlePolicy {
   timezone?: string;
 }
 
-/** The next upkeep Kiln owes an environment, and when: sleep while it is live, wake (`wakeAt`) while asleep. */
+/**
+ * The next upkeep Kiln owes an environment, and when: sleep while it is live, wake (`wakeAt`) while
+ * asleep, retire its warm standby stack when the rollback window ends (see core/rollback-window.ts).
+ */
 export interface UpkeepDue {
-  action: 'sleep' | 'wake';
+  action: 'sleep' | 'wake' | 'retire';
   at: string;
+}
+
+/**
+ * The stack that was live before the current one, kept running at weight 0 until its rollback window
+ * ends: a rollback until then switches traffic back to it at once, without provisioning.
+ */
+export interface Standby {
+  stackId: string;
+  /** When its window ends and it is decommissioned (by the upkeep sweep). */
+  until: string;
 }
 
 /** Who holds an environment's deployment lease: the deployment (and so workflow execution) running. */
@@ -173,6 +186,15 @@ export interface Environment {
   snoozedUntil?: string;
   /** When it next sleeps or wakes by itself; indexed (a sparse GSI), present only while something is due. */
   upkeepDue?: UpkeepDue;
+  /**
+   * Seconds a replaced stack stays warm after a cutover, for an instant rollback; absent: the tier's default
+   * (ROLLBACK_WINDOW_DEFAULTS).
+   */
+  rollbackWindowSeconds?: number;
+  /** The previous stack, kept warm while its rollback window lasts. */
+  standby?: Standby;
+  /** The spec that was live before the live one: what a rollback returns to. */
+  previousSpec?: Spec;
   /** Asleep: the exact spec that was live, which a wake deploys again. */
   sleptSpec?: Spec;
   sleepingSince?: string;
@@ -181,7 +203,15 @@ export interface Environment {
   deletedAt?: string;
 }
 
-export type StackStatus = 'provisioning' | 'healthy' | 'live' | 'draining' | 'decommissioned' | 'failed';
+export type StackStatus =
+  | 'provisioning'
+  | 'healthy'
+  | 'live'
+  /** Replaced, kept running at weight 0 while its environment's rollback window lasts. */
+  | 'standby'
+  | 'draining'
+  | 'decommissioned'
+  | 'failed';
 
 export type InstanceState = 'pending' | 'running' | 'stopping' | 'terminated';
 
@@ -208,8 +238,11 @@ export interface Stack {
   updatedAt: string;
 }
 
-/** `sleep`: drains and decommissions every stack like a teardown, but keeps the endpoint and the spec. */
-export type DeploymentAction = 'deploy' | 'teardown' | 'sleep';
+/**
+ * `sleep`: drains and decommissions every stack like a teardown, but keeps the endpoint and the spec.
+ * `retire`: decommissions the warm standby stack once its rollback window has ended.
+ */
+export type DeploymentAction = 'deploy' | 'teardown' | 'sleep' | 'retire';
 /** What caused a deployment (see core/actors.ts). */
 export type DeploymentTrigger = 'api' | 'git-push' | 'schedule' | 'rollback' | 'wake' | 'drift-repair';
 export type DeploymentStatus =

@@ -4,7 +4,13 @@ import { environmentOfStack, generationOf, stackIdFor } from './spec.ts';
 import type { StackStatus } from './types.ts';
 
 /** Statuses of a stack whose instances Kiln still wants running. */
-export const RUNNING_STACK_STATUSES: readonly StackStatus[] = ['provisioning', 'healthy', 'live', 'draining'];
+export const RUNNING_STACK_STATUSES: readonly StackStatus[] = [
+  'provisioning',
+  'healthy',
+  'live',
+  'standby',
+  'draining',
+];
 
 /**
  * Whether Kiln still wants a stack's instances: its record says it runs, or, before it is recorded

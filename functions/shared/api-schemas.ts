@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { reservedVariables } from '../core/instance-env.ts';
+import { MAX_ROLLBACK_WINDOW_SECONDS } from '../core/rollback-window.ts';
 import { checkScheduleExpression } from '../core/schedule-expressions.ts';
 import { TIERS } from '../core/types.ts';
 import { branchNameProblem, repositoryNameProblem } from './push-events.ts';
@@ -227,13 +228,14 @@ export const putEnvironmentBody = z.strictObject({
   tier: z.enum(TIERS),
   spec,
   idle: z.optional(idlePolicy),
+  rollbackWindowSeconds: z.optional(between(0, MAX_ROLLBACK_WINDOW_SECONDS)),
   source: z.optional(source),
 });
 
 /** POST /environments/{name}/snooze: an instant with its offset, from one minute to 30 days ahead (checked against the clock). */
 export const snoozeBody = z.strictObject({ until: z.iso.datetime({ offset: true }) });
 
-/** POST /environments/{name}/sleep and /wake: an optional reason for the record. */
+/** POST /environments/{name}/sleep, /wake and /rollback: an optional reason for the record. */
 export const upkeepBody = z.strictObject({
   reason: z.optional(z.string().check(z.minLength(1), z.maxLength(500))),
 });

@@ -1,5 +1,6 @@
 import { idlePolicyOf } from '../core/idle.ts';
 import type { PreviewTemplate, PushRecord } from '../core/pushes.ts';
+import { rollbackWindowOf } from '../core/rollback-window.ts';
 import type { Deployment, Environment, Stack } from '../core/types.ts';
 
 /**
@@ -29,6 +30,12 @@ export function environmentView(environment: Environment) {
     endpoint: environment.endpoint ?? null,
     idle: { ...idlePolicyOf(environment), source: environment.idle ? 'environment' : 'tier default' },
     lastActivityAt: environment.lastActivityAt ?? null,
+    rollback: {
+      windowSeconds: rollbackWindowOf(environment),
+      source: environment.rollbackWindowSeconds === undefined ? 'tier default' : 'environment',
+      standby: environment.standby ?? null,
+      previousVersion: environment.previousSpec?.version ?? null,
+    },
     sleepsAt: environment.upkeepDue?.action === 'sleep' ? environment.upkeepDue.at : null,
     wakesAt: environment.upkeepDue?.action === 'wake' ? environment.upkeepDue.at : null,
     snoozedUntil: environment.snoozedUntil ?? null,

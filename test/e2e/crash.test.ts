@@ -119,6 +119,10 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
     failing?: boolean;
     /** A canary in two judged steps instead of blue/green. */
     canary?: boolean;
+    /** Deployed with this rollback window: the replaced stack stays warm. */
+    windowSeconds?: number;
+    /** A rollback (POST …/rollback) instead of a PUT; `version` is the one it returns to. */
+    rollback?: boolean;
     outcome: string;
   }[] = [
     { phase: 'provision', version: '2.0.0', states: ['ProvisionStack'], outcome: 'succeeded' },
@@ -131,11 +135,19 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
     {
       phase: 'the moment after the cutover',
       version: '4.0.0',
-      states: ['HasOldStack', 'DrainOldStack'],
+      states: ['HasStackToRetire', 'DrainOldStack'],
       outcome: 'succeeded',
     },
     { phase: 'drain', version: '5.0.0', states: ['DrainOldStack'], delayMs: 1500, outcome: 'succeeded' },
     { phase: 'decommission', version: '6.0.0', states: ['DecommissionOldStack'], outcome: 'succeeded' },
+    {
+      phase: 'keeping the old stack warm',
+      version: '6.0.5',
+      states: ['StandByOldStack'],
+      windowSeconds: 600,
+      outcome: 'succeeded',
+    },
+    { phase: 'a warm rollback', version: '6.0.0', states: ['CutOver'], rollback: true, outcome: 'succeeded' },
     { phase: 'a canary bake', version: '6.1.0', states: ['Bake'], canary: true, outcome: 'succeeded' },
     {
       phase: 'a canary step',
@@ -154,15 +166,28 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
   ];
 
   let live = '1.0.0';
-  for (const { phase, version, states, delayMs, failing, canary, outcome } of phases) {
+  for (const {
+    phase,
+    version,
+    states,
+    delayMs,
+    failing,
+    canary,
+    windowSeconds,
+    rollback,
+    outcome,
+  } of phases) {
     it(`killed during ${phase}: the deployment ends ${outcome}, one version serves, the invariants hold`, async (t) => {
       const overrides = failing ? { env: { SAMPLE_HEALTH: 'fail' }, deadlineSeconds: 5 } : {};
       const request = body(version, overrides);
       const strategy = canary ? { strategy: CANARY } : {};
-      const put = await call(kiln, 'PUT', `/environments/${ENV}`, {
-        body: { ...request, spec: { ...request.spec, ...strategy } },
-      });
-      assert.equal(put.status, 200, JSON.stringify(put.body));
+      const window = windowSeconds === undefined ? {} : { rollbackWindowSeconds: windowSeconds };
+      const put = rollback
+        ? await call(kiln, 'POST', `/environments/${ENV}/rollback`, { body: {} })
+        : await call(kiln, 'PUT', `/environments/${ENV}`, {
+            body: { ...request, ...window, spec: { ...request.spec, ...strategy } },
+          });
+      assert.equal(put.status, rollback ? 202 : 200, JSON.stringify(put.body));
       const id = put.body.deploymentId as string;
 
       t.diagnostic(`killed in state ${await killWhen(id, states, delayMs)}`);

@@ -119,7 +119,7 @@ describe('sleep and wake through kill -9', { timeout: 600_000 }, () => {
   for (const states of [
     ['ProvisionStack'],
     ['CheckHealth', 'WaitBeforeNextProbe'],
-    ['CutOver', 'HasOldStack', 'FinishDeployment'],
+    ['CutOver', 'HasStackToRetire', 'FinishDeployment'],
   ]) {
     it(`killed while waking on a request (${states.join(', ')}): the held request is answered by the woken stack`, async (t) => {
       await settledLive();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
 import type { Actor } from '../../functions/core/actors.ts';
-import { UPKEEP_SHARDS, upkeepDueOf } from '../../functions/core/idle.ts';
+import { UPKEEP_ACTIONS, UPKEEP_SHARDS, upkeepDueOf } from '../../functions/core/idle.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
 import { sweepIdle } from '../../functions/core/upkeep/sweep.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -56,7 +56,11 @@ describe('idle sweep', () => {
     assert.deepEqual(report.started.map((s) => s.environment).sort(), due);
     assert.ok(report.started.every((s) => s.action === 'sleep'));
     assert.equal(counter.commands.get('ScanCommand'), undefined, 'no Scan');
-    assert.equal(counter.commands.get('QueryCommand'), 2 * UPKEEP_SHARDS, 'one query per shard and action');
+    assert.equal(
+      counter.commands.get('QueryCommand'),
+      UPKEEP_ACTIONS.length * UPKEEP_SHARDS,
+      'one query per shard and action',
+    );
     assert.deepEqual([...counter.indexes], ['byUpkeepDue']);
     assert.equal(counter.itemsRead, due.length, 'items read = environments due');
     assert.deepEqual(

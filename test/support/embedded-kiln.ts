@@ -2,19 +2,23 @@ import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseTokens, readLocalConfig } from '../../infra/local/config.ts';
+import { type LocalConfig, parseTokens, readLocalConfig } from '../../infra/local/config.ts';
 import { type Kiln, startKiln } from '../../infra/local/runtime.ts';
 import { awaitDeployment, call, OTHER_TEAM_TOKEN, quickEnvironmentBody, TOKEN } from './kiln-process.ts';
 
 /**
  * Embedded Kiln in this process, started as `npm start` starts it, on a fresh data folder named after
  * `prefix`, on a free port, accepting the test tokens (TOKEN for team `platform`, OTHER_TEAM_TOKEN for
- * `other`). Close it with `kiln.close()`, then remove `dataDir`.
+ * `other`), with `config` over the defaults. Close it with `kiln.close()`, then remove `dataDir`.
  */
-export async function startTestKiln(prefix: string): Promise<{ kiln: Kiln; dataDir: string }> {
+export async function startTestKiln(
+  prefix: string,
+  config: Partial<LocalConfig> = {},
+): Promise<{ kiln: Kiln; dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), prefix));
   const kiln = await startKiln({
     ...readLocalConfig({}),
+    ...config,
     dataDir,
     apiPort: 0,
     tokens: parseTokens(`${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other`),
@@ -30,8 +34,9 @@ export async function startTestKilnWithEnvironment(
   prefix: string,
   environment: string,
   version: string,
+  config: Partial<LocalConfig> = {},
 ): Promise<{ kiln: Kiln; dataDir: string; endpoint: string }> {
-  const { kiln, dataDir } = await startTestKiln(prefix);
+  const { kiln, dataDir } = await startTestKiln(prefix, config);
   const put = await call(kiln, 'PUT', `/environments/${environment}`, {
     body: quickEnvironmentBody(version),
   });

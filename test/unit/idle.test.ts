@@ -50,6 +50,20 @@ describe('the upkeep calendar', () => {
     assert.equal(upkeepDueOf(live({ liveStackId: undefined })), null);
   });
 
+  it('retires a standby stack when its rollback window ends, unless sleep comes first', () => {
+    const standby = { stackId: 'x-v0001', until: '2026-03-27T10:15:00.000Z' };
+    assert.deepEqual(upkeepDueOf(live({ standby })), { action: 'retire', at: standby.until });
+    // Prod never sleeps by default: the standby is still retired.
+    assert.deepEqual(upkeepDueOf(live({ standby, tier: 'prod' })), { action: 'retire', at: standby.until });
+    // Sleeping first removes every stack, the standby with them.
+    const late = { ...standby, until: '2026-03-27T12:00:00.000Z' };
+    assert.deepEqual(upkeepDueOf(live({ standby: late })), {
+      action: 'sleep',
+      at: '2026-03-27T11:00:00.000Z',
+    });
+    assert.equal(upkeepDueOf(live({ standby, lease: { holder: 'd-1', acquiredAt: standby.until } })), null);
+  });
+
   it('wakes a sleeping environment at its next wakeAt time, and never without one', () => {
     const asleep = {
       status: 'sleeping' as const,

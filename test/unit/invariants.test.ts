@@ -200,6 +200,45 @@ describe('invariants over recorded and running state', () => {
     },
   ];
 
+  /** v1 kept warm after v2's cutover: running, at weight 0, the environment's recorded standby. */
+  function withStandby(w: WorldSnapshot): void {
+    shop(w).stacks[0] = stack(1, 'standby');
+    shop(w).environment.standby = { stackId: 'shop-v0001', until: AT };
+    shop(w).weights = { 'shop-v0002': 100, 'shop-v0001': 0 };
+    shop(w).environment.weights = { 'shop-v0002': 100, 'shop-v0001': 0 };
+    w.runningInstances.push(...running('shop-v0001'));
+  }
+
+  it('hold with a warm standby stack at rest', () => {
+    assert.deepEqual(invariantViolations(world(withStandby)), []);
+  });
+
+  broken.push(
+    {
+      rule: 'a standby stack gets traffic',
+      change: (w) => {
+        withStandby(w);
+        shop(w).weights = { 'shop-v0002': 90, 'shop-v0001': 10 };
+      },
+      says: /shop-v0001 gets weight 10 but is standby/,
+    },
+    {
+      rule: 'a stack waits as standby that the environment does not name',
+      change: (w) => {
+        withStandby(w);
+        delete shop(w).environment.standby;
+      },
+      says: /at rest, stack shop-v0001 is still standby/,
+    },
+    {
+      rule: 'the environment names a standby that is not one',
+      change: (w) => {
+        shop(w).environment.standby = { stackId: 'shop-v0001', until: AT };
+      },
+      says: /its standby shop-v0001 is decommissioned/,
+    },
+  );
+
   for (const { rule, change, says } of broken) {
     it(`catch it when ${rule}`, () => {
       const violations = invariantViolations(world(change));

@@ -25,6 +25,16 @@ describe('stack lifecycle', () => {
     assert.throws(() => assertStackTransition('s', 'live', 'decommissioned'), InvalidTransitionError);
   });
 
+  it('lets a replaced live stack wait warm (standby), then go live again (a rollback) or drain, nothing else', () => {
+    assert.ok(canTransitionStack('live', 'standby'));
+    assert.ok(canTransitionStack('standby', 'live'));
+    assert.ok(canTransitionStack('standby', 'draining'));
+    for (const to of ['provisioning', 'healthy', 'decommissioned', 'failed'] as const) {
+      assert.throws(() => assertStackTransition('s', 'standby', to), InvalidTransitionError);
+    }
+    assert.throws(() => assertStackTransition('s', 'healthy', 'standby'), InvalidTransitionError);
+  });
+
   it('lets a retried task repeat the status it already reached', () => {
     assert.doesNotThrow(() => assertStackTransition('s', 'live', 'live'));
   });

@@ -99,6 +99,7 @@ const DESIRED_FIELDS: Record<keyof DesiredStateChange, true> = {
   template: true,
   lastActivityAt: true,
   idle: true,
+  rollbackWindowSeconds: true,
   snoozedUntil: true,
   upkeepDue: true,
   updatedAt: true,
@@ -116,6 +117,8 @@ const OBSERVED_FIELDS: Record<keyof ObservedStateChange, true> = {
   upkeepDue: true,
   sleptSpec: true,
   sleepingSince: true,
+  standby: true,
+  previousSpec: true,
 };
 const STACK_FIELDS: Record<keyof StackChange | 'updatedAt', true> = {
   status: true,

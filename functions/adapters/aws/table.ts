@@ -1,5 +1,6 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { UPKEEP_SHARDS } from '../../core/idle.ts';
+import type { UpkeepDue } from '../../core/types.ts';
 
 /**
  * Shape of Kiln's single DynamoDB table. The store, the embedded runtime and the CDK construct all
@@ -107,15 +108,12 @@ export function sourceIndexKey(
 }
 
 /** The upkeep-index partition of one shard of one kind of upkeep. */
-export function upkeepPartition(action: 'sleep' | 'wake', shard: number): string {
+export function upkeepPartition(action: UpkeepDue['action'], shard: number): string {
   return `UPKEEP#${action}#${shard}`;
 }
 
 /** Upkeep-index keys of an environment owing `due`: sorted by due time within its shard. */
-export function upkeepIndexKey(
-  due: { action: 'sleep' | 'wake'; at: string },
-  name: string,
-): { gsi3pk: string; gsi3sk: string } {
+export function upkeepIndexKey(due: UpkeepDue, name: string): { gsi3pk: string; gsi3sk: string } {
   return {
     gsi3pk: upkeepPartition(due.action, upkeepShardOf(name)),
     gsi3sk: `${due.at}#${environmentPartition(name)}`,

@@ -125,7 +125,15 @@ function settledEnvironment(
 ): ObservedStateChange {
   if (deployment.action === 'teardown') {
     return status === 'succeeded'
-      ? { status: 'deleted', deletedAt: now, liveStackId: null, liveGeneration: null, liveSpec: null }
+      ? {
+          status: 'deleted',
+          deletedAt: now,
+          liveStackId: null,
+          liveGeneration: null,
+          liveSpec: null,
+          standby: null,
+          previousSpec: null,
+        }
       : { status: 'deleting' };
   }
   if (deployment.action === 'sleep' && status === 'succeeded') {
@@ -136,13 +144,16 @@ function settledEnvironment(
       liveStackId: null,
       liveGeneration: null,
       liveSpec: null,
+      standby: null,
     });
   }
   if (environment.liveStackId) {
     // A deployment is activity; one that put a new stack live (a wake too) starts a new awake period.
     const woke = deployment.action === 'deploy' && environment.liveStackId === newStackIdOf(deployment);
+    const retired = deployment.action === 'retire' && status === 'succeeded';
     return withUpkeep(environment, {
       status: 'live',
+      ...(retired ? { standby: null } : {}),
       ...(isActivity(deployment.action, deployment.trigger) ? { lastActivityAt: now } : {}),
       ...(woke ? { awakeSince: now, sleptSpec: null, sleepingSince: null } : {}),
     });

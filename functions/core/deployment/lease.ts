@@ -3,6 +3,7 @@ import { LeaseHeldError } from '../errors.ts';
 import { deploymentStatusChanged, environmentStatusChanged } from '../lifecycle-events.ts';
 import type { RequestPorts } from '../ports/index.ts';
 import { type WorkflowInput, workflowOf } from '../ports/workflows.ts';
+import { rollbackWindowOf } from '../rollback-window.ts';
 import { stackIdFor } from '../spec.ts';
 import type { Deployment, Environment } from '../types.ts';
 import { loadTask, recordStep } from './context.ts';
@@ -13,8 +14,17 @@ export interface LeaseOutcome {
   proceed: boolean;
   /** Live stack when the lease was taken: traffic's way back on failure, drained on success. */
   fromStackId?: string;
-  /** Stack this deployment creates. */
+  /** Stack this deployment creates, or (a warm rollback) the standby stack it makes live again. */
   toStackId?: string;
+  /** A warm rollback: the new stack is the environment's standby, already running; nothing is provisioned. */
+  warm?: boolean;
+  /** After the cutover the replaced stack stays warm (standby) for the environment's rollback window. */
+  keepWarm?: boolean;
+  /**
+   * Drained and decommissioned once the new stack is live: the replaced stack, or, when that one is kept
+   * warm, the standby it replaces as such.
+   */
+  retireStackId?: string;
 }
 
 /**
@@ -54,7 +64,9 @@ export async function acquireLease(ports: RequestPorts, input: WorkflowInput): P
   await takeLease(ports, environment, deployment);
   const fromStackId = deployment.fromStackId ?? environment.liveStackId;
   const toStackId =
-    deployment.action === 'deploy' ? stackIdFor(environment.name, deployment.generation) : undefined;
+    deployment.action === 'deploy'
+      ? (deployment.toStackId ?? stackIdFor(environment.name, deployment.generation))
+      : undefined;
   const stacks = { ...(fromStackId ? { fromStackId } : {}), ...(toStackId ? { toStackId } : {}) };
   const running =
     deployment.status === 'running'
@@ -70,13 +82,38 @@ export async function acquireLease(ports: RequestPorts, input: WorkflowInput): P
     environmentStatusChanged(environment, leasedStatus(deployment, environment), running),
     deploymentStatusChanged(running, environment),
   ]);
-  return { proceed: true, ...stacks };
+  return { proceed: true, ...stacks, ...afterCutover(deployment, environment, fromStackId, toStackId) };
+}
+
+/**
+ * What becomes of the replaced stack once the new one is live. With a rollback window (and not for a
+ * rollback or a drift repair, which replace a stack known bad) it stays warm, and the standby it
+ * replaces as such is retired; otherwise it is retired itself (an older standby keeps its own window).
+ */
+function afterCutover(
+  deployment: Deployment,
+  environment: Environment,
+  fromStackId: string | undefined,
+  toStackId: string | undefined,
+): Pick<LeaseOutcome, 'warm' | 'keepWarm' | 'retireStackId'> {
+  if (deployment.action !== 'deploy' || !toStackId) return {};
+  const warm = toStackId !== stackIdFor(environment.name, deployment.generation);
+  const keepWarm =
+    fromStackId !== undefined &&
+    rollbackWindowOf(environment) > 0 &&
+    deployment.trigger !== 'rollback' &&
+    deployment.trigger !== 'drift-repair';
+  const earlierStandby = environment.standby?.stackId;
+  const retireStackId = keepWarm ? (earlierStandby !== toStackId ? earlierStandby : undefined) : fromStackId;
+  return { ...(warm ? { warm } : {}), keepWarm, ...(retireStackId ? { retireStackId } : {}) };
 }
 
 /** What the environment is while a deployment holds its lease. */
 function leasedStatus(deployment: Deployment, environment: Environment): Environment['status'] {
   if (deployment.action === 'teardown') return 'deleting';
   if (deployment.action === 'sleep') return 'sleeping';
+  // Retiring a standby changes nothing that serves.
+  if (deployment.action === 'retire') return environment.status;
   // Any deployment of an environment asleep wakes it (a wake, a push, a new version).
   const asleep = environment.status === 'sleeping' || environment.status === 'waking';
   return deployment.trigger === 'wake' || asleep ? 'waking' : 'deploying';

@@ -1,9 +1,10 @@
 import { InvalidTransitionError } from '../errors.ts';
-import type { StackPorts, TrafficPorts } from '../ports/index.ts';
+import type { StackPorts, StorePorts, TrafficPorts } from '../ports/index.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
+import { rollbackWindowOf } from '../rollback-window.ts';
 import { assertStackTransition } from '../stack-lifecycle.ts';
-import type { Spec, StackStatus } from '../types.ts';
-import { findStack, loadTask, newStackIdOf, recordStep, transitionStack } from './context.ts';
+import type { DeploymentAction, Spec, StackStatus } from '../types.ts';
+import { findStack, loadTask, newStackIdOf, recordStep, requireStack, transitionStack } from './context.ts';
 
 /** Input of the tasks that act on one named stack (the old one, the new one, or each one on teardown). */
 export interface StackTaskInput extends WorkflowInput {
@@ -11,6 +12,29 @@ export interface StackTaskInput extends WorkflowInput {
 }
 
 const ENDED: readonly StackStatus[] = ['decommissioned', 'failed'];
+
+/**
+ * Keeps the stack this deployment replaced running at weight 0 as the environment's standby, until its
+ * rollback window ends (the upkeep sweep then retires it): until then a rollback is a switch back to it.
+ * The stack first, then the environment naming it: a rerun completes either.
+ */
+export async function standByStack(ports: StorePorts, input: StackTaskInput): Promise<void> {
+  const context = await loadTask(ports, input);
+  const { environment } = context;
+  if (!context.acting) return;
+  if (environment.standby?.stackId === input.stackId) return;
+  const stack = await requireStack(ports, input.environment, input.stackId);
+  if (stack.stackId === environment.liveStackId) {
+    throw new InvalidTransitionError(
+      `stack ${stack.stackId} is the live stack of ${environment.name}: it serves`,
+    );
+  }
+  await transitionStack(ports, stack, 'standby');
+  const seconds = rollbackWindowOf(environment);
+  const until = new Date(ports.clock.now().getTime() + seconds * 1000).toISOString();
+  await ports.store.updateObservedState(input.environment, { standby: { stackId: stack.stackId, until } });
+  await recordStep(ports, context, { name: `StandBy ${stack.stackId}`, detail: `warm until ${until}` });
+}
 
 /**
  * Stops new traffic to a stack and lets its in-flight requests finish (bounded by the spec's
@@ -22,7 +46,7 @@ export async function drainStack(ports: TrafficPorts, input: StackTaskInput): Pr
   if (!context.acting) return;
   const stack = await findStack(ports, input.environment, input.stackId);
   if (!stack || ENDED.includes(stack.status)) return;
-  if (stack.stackId === environment.liveStackId && deployment.action === 'deploy') {
+  if (stack.stackId === environment.liveStackId && !removesEverything(deployment.action)) {
     throw new InvalidTransitionError(
       `stack ${stack.stackId} is the live stack of ${environment.name}: not draining it`,
     );
@@ -30,6 +54,11 @@ export async function drainStack(ports: TrafficPorts, input: StackTaskInput): Pr
   await transitionStack(ports, stack, 'draining');
   await ports.traffic.drainStack(input.environment, stack.stackId, stack.spec.drainSeconds);
   await recordStep(ports, context, { name: `Drain ${stack.stackId}` });
+}
+
+/** A teardown or a sleep removes every stack, the live one last; anything else never removes the live one. */
+function removesEverything(action: DeploymentAction): boolean {
+  return action === 'teardown' || action === 'sleep';
 }
 
 /**
@@ -51,7 +80,7 @@ export async function decommissionStack(
   const reason = input.reason ? { statusReason: input.reason } : {};
   const stack = await findStack(ports, input.environment, input.stackId);
   if (stack && ENDED.includes(stack.status)) return;
-  if (input.stackId === environment.liveStackId && deployment.action === 'deploy') {
+  if (input.stackId === environment.liveStackId && !removesEverything(deployment.action)) {
     throw new InvalidTransitionError(
       `stack ${input.stackId} is the live stack of ${environment.name}: not removing it`,
     );

@@ -1,25 +1,44 @@
 import type { StorePorts, TrafficPorts } from '../ports/index.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
 import { stacksStillRunning } from '../spec.ts';
+import type { DeploymentAction } from '../types.ts';
 import { loadTask, recordStep } from './context.ts';
 
-/** What a teardown (or a sleep) removes, the live stack last so it serves until the end. */
+/**
+ * What a teardown (or a sleep) removes, the live stack last so it serves until the end; what a retire
+ * removes: the standby stack whose rollback window has ended.
+ */
 export interface TeardownPlan {
   stackIds: string[];
-  /** A sleep keeps the endpoint (parked: a request wakes the environment); a teardown removes it. */
-  keepEndpoint: boolean;
+  /**
+   * What becomes of the endpoint: a teardown removes it, a sleep parks it (a request wakes the
+   * environment), a retire leaves it serving the live stack.
+   */
+  endpoint: 'remove' | 'park' | 'keep';
 }
+
+const ENDPOINT_AFTER: Record<Exclude<DeploymentAction, 'deploy'>, TeardownPlan['endpoint']> = {
+  teardown: 'remove',
+  sleep: 'park',
+  retire: 'keep',
+};
 
 export async function planTeardown(ports: StorePorts, input: WorkflowInput): Promise<TeardownPlan> {
   const { deployment, environment, acting } = await loadTask(ports, input);
-  const keepEndpoint = deployment.action === 'sleep';
-  if (!acting) return { stackIds: [], keepEndpoint };
+  const endpoint = ENDPOINT_AFTER[deployment.action as keyof typeof ENDPOINT_AFTER];
+  if (!acting) return { stackIds: [], endpoint };
   const running = stacksStillRunning(await ports.store.listStacks(input.environment));
+  if (deployment.action === 'retire') {
+    const standby = running.find(
+      (s) => s.stackId === environment.standby?.stackId && s.stackId !== environment.liveStackId,
+    );
+    return { stackIds: standby ? [standby.stackId] : [], endpoint };
+  }
   const ordered = [
     ...running.filter((s) => s.stackId !== environment.liveStackId),
     ...running.filter((s) => s.stackId === environment.liveStackId),
   ];
-  return { stackIds: ordered.map((s) => s.stackId), keepEndpoint };
+  return { stackIds: ordered.map((s) => s.stackId), endpoint };
 }
 
 /** Removes the environment's endpoint once no stack is left behind it. */

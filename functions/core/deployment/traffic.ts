@@ -1,8 +1,8 @@
 import { allTrafficTo } from '../blue-green.ts';
-import { InvalidTransitionError } from '../errors.ts';
+import { InvalidTransitionError, StackNotHealthyError } from '../errors.ts';
 import type { TrafficPorts } from '../ports/index.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
-import type { Environment } from '../types.ts';
+import type { Environment, Stack, StackStatus } from '../types.ts';
 import { assertNotCancelled } from './cancel.ts';
 import { loadTask, newStackIdOf, recordStep, requireStack, transitionStack } from './context.ts';
 import type { LeaseOutcome } from './lease.ts';
@@ -22,11 +22,12 @@ export async function cutOver(ports: TrafficPorts, input: WorkflowInput): Promis
   const stack = await requireStack(ports, input.environment, newStackIdOf(deployment));
   const switched = environment.liveStackId === stack.stackId;
   if (!switched) assertNotCancelled(deployment);
-  if (stack.status !== 'healthy' && stack.status !== 'live') {
+  if (!TAKES_TRAFFIC.includes(stack.status)) {
     throw new InvalidTransitionError(
       `stack ${stack.stackId} is ${stack.status}: only a healthy stack takes traffic`,
     );
   }
+  if (stack.status === 'standby') await assertStandbyHealthy(ports, stack);
   const weights = allTrafficTo(stack.stackId, Object.keys(await traffic.getWeights(input.environment)));
   await traffic.setWeights(input.environment, weights);
   if (!switched || !sameWeights(environment, weights)) {
@@ -35,6 +36,12 @@ export async function cutOver(ports: TrafficPorts, input: WorkflowInput): Promis
       liveStackId: stack.stackId,
       liveGeneration: stack.generation,
       liveSpec: stack.spec,
+      // What a rollback returns to (a rerun after the switch keeps what the first run recorded). A
+      // rollback leaves none: rolling back twice must not bring back the version rolled back from.
+      ...(switched
+        ? {}
+        : { previousSpec: deployment.trigger === 'rollback' ? null : (environment.liveSpec ?? null) }),
+      ...(environment.standby?.stackId === stack.stackId ? { standby: null } : {}),
     });
   }
   await transitionStack(ports, stack, 'live');
@@ -71,6 +78,23 @@ export async function restoreTraffic(
     name: 'RestoreTraffic',
     detail: back ? `all traffic back on ${back}` : 'no previous stack to return to',
   });
+}
+
+/** A healthy new stack, one already live (a rerun), or the standby a warm rollback returns to. */
+const TAKES_TRAFFIC: readonly StackStatus[] = ['healthy', 'live', 'standby'];
+
+/**
+ * A standby stack has run at weight 0 since it was replaced: before it takes traffic back, one probe
+ * round must find every instance healthy (StackNotHealthyError otherwise, and traffic stays where it is).
+ */
+async function assertStandbyHealthy(ports: TrafficPorts, stack: Stack): Promise<void> {
+  const targets = await ports.traffic.probeHealth(stack.environment, stack.stackId);
+  const healthy = targets.filter((target) => target.healthy).length;
+  if (targets.length === 0 || healthy < stack.spec.capacity) {
+    throw new StackNotHealthyError(
+      `standby stack ${stack.stackId} answers healthy on ${healthy} of ${stack.spec.capacity} instances: not switching back to it`,
+    );
+  }
 }
 
 function sameWeights(environment: Environment, weights: Record<string, number>): boolean {

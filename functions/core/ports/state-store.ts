@@ -26,7 +26,7 @@ export type DesiredStateChange = Partial<
     | 'lastActivityAt'
   >
 > &
-  Removable<Pick<Environment, 'idle' | 'snoozedUntil' | 'upkeepDue'>> & {
+  Removable<Pick<Environment, 'idle' | 'rollbackWindowSeconds' | 'snoozedUntil' | 'upkeepDue'>> & {
     /** The branch it follows; `null` unbinds it. */
     source?: SourceBinding | null;
     updatedAt: string;
@@ -51,6 +51,8 @@ export type ObservedStateChange = Removable<
     | 'upkeepDue'
     | 'sleptSpec'
     | 'sleepingSince'
+    | 'standby'
+    | 'previousSpec'
   >
 >;
 

@@ -1,5 +1,5 @@
 import type { Actor } from '../actors.ts';
-import { UPKEEP_SHARDS } from '../idle.ts';
+import { UPKEEP_ACTIONS, UPKEEP_SHARDS } from '../idle.ts';
 import type { Ports, RequestPorts } from '../ports/index.ts';
 import { type UpkeepOutcome, upkeepDueEnvironment } from '../requests.ts';
 import type { UpkeepDue } from '../types.ts';
@@ -36,7 +36,8 @@ export interface SweepReport {
 
 /**
  * The idle sweep (a schedule, every 5 minutes): puts to sleep every live environment its idle policy says
- * is idle, and wakes every sleeping one whose `wakeAt` time has come. It finds them by querying the sparse
+ * is idle, wakes every sleeping one whose `wakeAt` time has come, and retires every standby stack whose
+ * rollback window has ended. It finds them by querying the sparse
  * upkeep index, shard by shard, for what is due by now, never by scanning: it reads as many items as
  * environments are due. Memory stays flat: one page per shard at a time. One environment failing does not
  * stop the others; it stays due, and the next sweep tries it again.
@@ -49,7 +50,7 @@ export async function sweepIdle(
   const started = Date.now();
   const now = ports.clock.now().toISOString();
   const report: SweepReport = { due: 0, started: [], active: [], notDue: [], failed: [], truncated: false };
-  for (const action of ['sleep', 'wake'] as const) {
+  for (const action of UPKEEP_ACTIONS) {
     for (let shard = 0; shard < UPKEEP_SHARDS; shard++) {
       let after: string | undefined;
       do {
