@@ -51,7 +51,7 @@ export function judgeCanary(metrics: StackMetrics, analysis: CanaryAnalysis): Ca
   if (metrics.requests < analysis.minRequests) {
     return {
       verdict: 'not-enough-data',
-      detail: `not enough data: ${parts.join(', ')}; ${analysis.minRequests} needed`,
+      detail: `${parts.join(', ')}; ${analysis.minRequests} needed`,
     };
   }
   return { verdict: errorsFailed || latencyFailed ? 'failed' : 'passed', detail: parts.join(', ') };

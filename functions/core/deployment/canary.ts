@@ -1,4 +1,4 @@
-import { canarySplit, DEFAULT_CANARY_ANALYSIS, judgeCanary } from '../canary.ts';
+import { type CanaryJudgement, canarySplit, DEFAULT_CANARY_ANALYSIS, judgeCanary } from '../canary.ts';
 import { CanaryAnalysisFailedError, InvalidTransitionError } from '../errors.ts';
 import type { TrafficPorts } from '../ports/index.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
@@ -83,7 +83,10 @@ export async function judgeCanaryStep(
   const metrics = await ports.traffic.stackMetrics(input.environment, newStackId, input.canary.since);
   const judgement = judgeCanary(metrics, analysis);
   const name = `Judge step ${input.canary.step + 1}: ${input.canary.weight} %`;
-  await recordStep(ports, context, { name, detail: `${judgement.verdict}: ${judgement.detail}` });
+  await recordStep(ports, context, {
+    name,
+    detail: `${VERDICT_WORDS[judgement.verdict]}: ${judgement.detail}`,
+  });
   if (judgement.verdict === 'failed') {
     throw new CanaryAnalysisFailedError(
       `canary step ${input.canary.step + 1} (${input.canary.weight} %) failed its analysis: ${judgement.detail}`,
@@ -91,6 +94,13 @@ export async function judgeCanaryStep(
   }
   return next;
 }
+
+/** How a judgement reads in the deployment's steps. */
+const VERDICT_WORDS: Record<CanaryJudgement['verdict'], string> = {
+  passed: 'passed',
+  failed: 'failed',
+  'not-enough-data': 'not enough data',
+};
 
 function canaryOf(strategy: { type: string }): CanaryStrategy {
   if (strategy.type !== 'canary') throw new InvalidTransitionError(`not a canary: ${strategy.type}`);
