@@ -31,7 +31,7 @@ const { kiln, dataDir } = await startTestKilnWithEnvironment('kiln-bench-', envi
 try {
   const report = await runScenario(kiln, DELIVERY_SCENARIO, RATE);
   console.log(formatReport(report));
-  console.log(`\nA request fails by this rule: ${ERROR_RULE}.`);
+  console.log(`\nThe rule: ${ERROR_RULE}.`);
   const late = report.late / report.sent;
   console.log(`Late requests: ${(late * 100).toFixed(2)} %; budget ${LATE_BUDGET * 100} %.`);
   if (report.violations.length > 0 || !(late <= LATE_BUDGET)) process.exitCode = 1;
