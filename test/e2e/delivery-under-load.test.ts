@@ -8,6 +8,7 @@ import {
   type PhaseReport,
   runScenario,
   type ScenarioReport,
+  trafficMovedMs,
 } from '../support/delivery-scenario.ts';
 import { startTestKilnWithEnvironment } from '../support/embedded-kiln.ts';
 import { call, removeDataDir } from '../support/kiln-process.ts';
@@ -19,7 +20,7 @@ const { environment, initialVersion } = DELIVERY_SCENARIO;
  * Issue 10's "zero failed requests", on the embedded runtime (real sample-app processes behind the real
  * proxy, the real deploy ASL): requests flow through the environment's endpoint at 50 req/s while it is
  * taken through DELIVERY_SCENARIO's phases one after another (blue/green, a 3-step canary, a canary
- * rolled back by its analysis), and every answer is counted, attributed to the version that served it
+ * rolled back by its analysis, a blue/green keeping the old stack warm, a warm rollback), and every answer is counted, attributed to the version that served it
  * (the sample app's body names it; the proxy's `x-kiln-stack` names the stack, whose version the API
  * records), by the phase its request was sent in. `npm run bench` runs the same at 300 req/s.
  */
@@ -84,6 +85,17 @@ describe('deployments under steady load', { timeout: 300_000 }, () => {
     const live = (await call(kiln, 'GET', `/environments/${environment}`)).body;
     assert.equal(live.liveStack.version, '3.0.0');
     assert.equal(live.status, 'live');
+  });
+
+  it('rolls back to the warm stack in under 2 s, provisioning nothing', (t) => {
+    const { deployment } = phase('warm rollback');
+    const steps = deployment.steps.map((step: { name: string }) => step.name);
+    assert.equal(deployment.trigger, 'rollback');
+    assert.ok(!steps.includes('ProvisionStack'), steps.join(', '));
+    t.diagnostic(`traffic moved ${trafficMovedMs(deployment)} ms after the request`);
+    assert.ok(trafficMovedMs(deployment) < 2000, `${trafficMovedMs(deployment)} ms`);
+    const kept = phase('blue/green 3.0.0 → 5.0.0').deployment;
+    assert.ok(kept.steps.some((step: { name: string }) => step.name.startsWith('StandBy ')));
   });
 
   it('leaves what runs as the records say', async () => {

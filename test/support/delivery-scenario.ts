@@ -90,9 +90,8 @@ function put(body: unknown): Phase['request'] {
 
 /**
  * Issue 10's zero-failed-requests scenario, shared by test/e2e/delivery-under-load.test.ts (50 req/s)
- * and test/bench/delivery-under-load.ts (300 req/s). The warm rollback is the next phase to add: one entry
- * whose request is `POST /environments/delivery-dev/rollback`, after a phase that leaves a previous stack
- * warm (`rollbackWindowSeconds` in its PUT body).
+ * and test/bench/delivery-under-load.ts (300 req/s): blue/green, a 3-step canary, a canary rolled back by
+ * its analysis, a blue/green that keeps the replaced stack warm, and a warm rollback to it.
  */
 export const DELIVERY_SCENARIO: Scenario = {
   environment: ENVIRONMENT,
@@ -120,8 +119,35 @@ export const DELIVERY_SCENARIO: Scenario = {
       after: '3.0.0',
       erring: '4.0.0',
     },
+    {
+      name: 'blue/green 3.0.0 → 5.0.0, 3.0.0 kept warm',
+      request: put({ ...quickEnvironmentBody('5.0.0'), rollbackWindowSeconds: 600 }),
+      outcome: { status: 'succeeded' },
+      during: ['3.0.0', '5.0.0'],
+      after: '5.0.0',
+    },
+    {
+      name: 'warm rollback 5.0.0 → 3.0.0',
+      request: {
+        method: 'POST',
+        path: `/environments/${ENVIRONMENT}/rollback`,
+        body: { reason: 'the scenario rolls back' },
+      },
+      outcome: { status: 'succeeded' },
+      during: ['5.0.0', '3.0.0'],
+      after: '3.0.0',
+    },
   ],
 };
+
+/**
+ * From a rollback's request to the end of its cutover, as its record says (requestedAt, the CutOver step's
+ * end): how long until traffic had moved back.
+ */
+export function trafficMovedMs(deployment: ApiResponse['body']): number {
+  const cutOver = deployment.steps.find((step: { name: string }) => step.name === 'CutOver');
+  return Date.parse(cutOver.endedAt) - Date.parse(deployment.requestedAt);
+}
 
 /**
  * Runs `scenario`'s phases in order on `kiln`, where its environment is live at its initial version, with
