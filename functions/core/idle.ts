@@ -1,4 +1,4 @@
-import { nextFireTime } from './schedule-expressions.ts';
+import type { nextFireTime } from './schedule-expressions.ts';
 import type {
   DeploymentAction,
   DeploymentTrigger,
@@ -46,15 +46,35 @@ export type UpkeepFacts = Pick<
   | 'standby'
 >;
 
+/** When a `cron(...)` next fires after a time, in a time zone: schedule-expressions.ts's nextFireTime. */
+export type Calendar = typeof nextFireTime;
+
+/**
+ * upkeepDueOf, reading the calendar only for a policy with `sleepAt` or `wakeAt`: cron parsing (croner)
+ * is imported on first use then, so the bundles of the API, which compute this on every write, evaluate
+ * it only for the environments that need it.
+ */
+export async function upkeepDue(environment: UpkeepFacts): Promise<UpkeepDue | null> {
+  const policy = idlePolicyOf(environment);
+  const calendar =
+    policy.sleepAt || policy.wakeAt ? (await import('./schedule-expressions.ts')).nextFireTime : NO_CRONS;
+  return upkeepDueOf(environment, calendar);
+}
+
+/** The calendar of a policy without crons: never read. */
+const NO_CRONS: Calendar = (expression) => {
+  throw new Error(`no calendar was loaded to read ${expression}`);
+};
+
 /**
  * The next thing upkeep owes the environment, or null when nothing is due ever (a prod environment by
  * default, one asleep without `wakeAt`, one being changed). Live: retire its standby stack when its
  * rollback window ends, or sleep, whichever comes first. Asleep: wake at the first `wakeAt` time since it
  * fell asleep.
  */
-export function upkeepDueOf(environment: UpkeepFacts): UpkeepDue | null {
+export function upkeepDueOf(environment: UpkeepFacts, calendar: Calendar): UpkeepDue | null {
   if (environment.lease) return null;
-  const sleepOrWake = idleDueOf(environment);
+  const sleepOrWake = idleDueOf(environment, calendar);
   const standby = environment.status === 'live' ? environment.standby : undefined;
   if (!standby || (sleepOrWake && sleepOrWake.at < standby.until)) return sleepOrWake;
   return { action: 'retire', at: standby.until };
@@ -65,7 +85,7 @@ export function upkeepDueOf(environment: UpkeepFacts): UpkeepDue | null {
  * and "the first `sleepAt` time since it woke", but not before a snooze ends. Asleep: wake at the first
  * `wakeAt` time since it fell asleep.
  */
-function idleDueOf(environment: UpkeepFacts): UpkeepDue | null {
+function idleDueOf(environment: UpkeepFacts, nextFireTime: Calendar): UpkeepDue | null {
   const policy = idlePolicyOf(environment);
   const zone = policy.timezone ?? 'UTC';
   if (environment.status === 'live' && environment.liveStackId) {

@@ -7,7 +7,7 @@ import {
   ValidationError,
   VersionConflictError,
 } from './errors.ts';
-import { isActivity, upkeepDueOf } from './idle.ts';
+import { isActivity, upkeepDue } from './idle.ts';
 import { newDeploymentId } from './ids.ts';
 import {
   deploymentStatusChanged,
@@ -150,7 +150,7 @@ export async function putEnvironment(
             source: request.source ?? null,
             idle: request.idle ?? null,
             rollbackWindowSeconds: request.rollbackWindowSeconds ?? null,
-            ...activity(existing, { tier: request.tier, idle: request.idle }, now),
+            ...(await activity(existing, { tier: request.tier, idle: request.idle }, now)),
             updatedAt: now,
           });
       return { environment, deploymentId: inFlight?.id, created: false };
@@ -361,7 +361,7 @@ export async function snoozeEnvironment(
     }
     return ports.store.updateDesiredState(name, environment.version, {
       snoozedUntil: until,
-      ...activity(environment, { snoozedUntil: until }, now),
+      ...(await activity(environment, { snoozedUntil: until }, now)),
       updatedAt: now,
     });
   });
@@ -411,7 +411,7 @@ export async function upkeepDueEnvironment(
     if (environment !== candidate && (await inFlightDeployment(ports, environment))) {
       return { outcome: 'not-due' };
     }
-    const due = upkeepDueOf(environment);
+    const due = await upkeepDue(environment);
     if (!due || Date.parse(due.at) > now.getTime()) {
       // The index's copy may be stale: only the environment itself says it is not due (and re-indexes it).
       if (environment === candidate) throw new VersionConflictError('the index copy is not due: read again');
@@ -423,11 +423,11 @@ export async function upkeepDueEnvironment(
       const lastRequestAt = await ports.traffic.lastRequestAt(environment.name, since);
       if (lastRequestAt) {
         const active = { ...environment, lastActivityAt: lastRequestAt };
+        const stillDue = await upkeepDue(active);
         await ports.store.updateObservedState(environment.name, {
           lastActivityAt: lastRequestAt,
-          upkeepDue: upkeepDueOf(active),
+          upkeepDue: stillDue,
         });
-        const stillDue = upkeepDueOf(active);
         if (!stillDue || Date.parse(stillDue.at) > now.getTime())
           return { outcome: 'active', lastActivityAt: lastRequestAt };
       }
@@ -730,13 +730,13 @@ function sameIdlePolicy(a: IdlePolicy | undefined, b: IdlePolicy | undefined): b
  * An API write is activity: the fields that record it, with the upkeep then due (for an environment that
  * is live and settled; one being changed gets its upkeep when the change settles).
  */
-function activity(
+async function activity(
   environment: Environment,
   change: Partial<Pick<Environment, 'tier' | 'idle' | 'snoozedUntil'>>,
   now: string,
-): Pick<DesiredStateChange, 'lastActivityAt' | 'upkeepDue'> {
+): Promise<Pick<DesiredStateChange, 'lastActivityAt' | 'upkeepDue'>> {
   const after = { ...environment, ...change, lastActivityAt: now };
-  return { lastActivityAt: now, upkeepDue: upkeepDueOf(after) };
+  return { lastActivityAt: now, upkeepDue: await upkeepDue(after) };
 }
 
 function sameSource(a: SourceBinding | undefined, b: SourceBinding | undefined): boolean {

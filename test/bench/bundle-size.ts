@@ -13,10 +13,11 @@
  * - 1.5 MiB of minified code per handler: crossing it means a dependency slipped in untree-shaken (a
  *   whole SDK, the embedded runtime, a test library);
  * - API handlers import within 3.5× the hello-world module: they answer people, and a cold start is
- *   latency someone waits for. Workflow tasks are not held to it: Step Functions waits for them. It was
- *   3× until idle policies brought croner (cron parsing, 31 KiB) into every API bundle (through the
- *   table layout's shard count and the edge schema): the handlers measured 3.0–3.2×. Keeping croner to
- *   the handlers that parse schedules is the next step, and then the budget goes back to 3×.
+ *   latency someone waits for. Workflow tasks are not held to it: Step Functions waits for them. Cron
+ *   parsing (croner) is evaluated only where a schedule is read: PUT of an environment (its idle policy's
+ *   crons are checked at the edge), and, imported on first use, the upkeep calendar of an environment
+ *   whose policy has crons; the spec's schemas only by the routes that take a spec. PUT of an environment
+ *   is then the slowest (3.0–3.3× on a quiet machine, more on a busy one).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -4,6 +4,7 @@ import { ProxyTraffic } from '../../functions/adapters/local/proxy-traffic.ts';
 import type { Actor } from '../../functions/core/actors.ts';
 import { UPKEEP_ACTIONS, UPKEEP_SHARDS, upkeepDueOf } from '../../functions/core/idle.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
+import { nextFireTime } from '../../functions/core/schedule-expressions.ts';
 import { sweepIdle } from '../../functions/core/upkeep/sweep.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
 import { countReads, RecordingWorkflows, seedFleet } from '../support/upkeep-fleet.ts';
@@ -103,7 +104,7 @@ describe('idle sweep', () => {
       },
       version: 1,
     };
-    const due = upkeepDueOf(sleeping);
+    const due = upkeepDueOf(sleeping, nextFireTime);
     assert.equal(due?.action, 'wake');
     await db.store.createEnvironment({ ...sleeping, ...(due ? { upkeepDue: due } : {}) });
 
@@ -138,11 +139,14 @@ describe('idle sweep', () => {
       lastActivityAt: longAgo,
       version: 1,
     };
-    assert.equal(upkeepDueOf(prod), null, 'prod never sleeps by default');
+    assert.equal(upkeepDueOf(prod, nextFireTime), null, 'prod never sleeps by default');
     await db.store.createEnvironment(prod);
     for (const name of ['snoozed-idle', 'busy-idle']) {
       const environment = { ...template, name, lastActivityAt: longAgo, awakeSince: longAgo, version: 1 };
-      await db.store.createEnvironment({ ...environment, upkeepDue: upkeepDueOf(environment) ?? undefined });
+      await db.store.createEnvironment({
+        ...environment,
+        upkeepDue: upkeepDueOf(environment, nextFireTime) ?? undefined,
+      });
     }
     // Snoozed after it was indexed: the index still says due, the record says otherwise.
     await db.store.updateDesiredState('snoozed-idle', 1, {

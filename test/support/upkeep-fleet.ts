@@ -3,6 +3,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { upkeepDueOf } from '../../functions/core/idle.ts';
 import type { StateStore } from '../../functions/core/ports/state-store.ts';
 import type { WorkflowInput, WorkflowName, Workflows } from '../../functions/core/ports/workflows.ts';
+import { nextFireTime } from '../../functions/core/schedule-expressions.ts';
 import { stackIdFor } from '../../functions/core/spec.ts';
 import type { Environment } from '../../functions/core/types.ts';
 import { sampleSpec } from './specs.ts';
@@ -41,7 +42,7 @@ export async function seedFleet(
       createdAt: activeAt,
       updatedAt: activeAt,
     };
-    const upkeepDue = upkeepDueOf(environment);
+    const upkeepDue = upkeepDueOf(environment, nextFireTime);
     await store.createEnvironment({ ...environment, ...(upkeepDue ? { upkeepDue } : {}) });
   };
   const worker = async () => {

@@ -6,7 +6,7 @@ import { describeCaught } from '../../functions/core/deployment/finish.ts';
 import type { ValidationError } from '../../functions/core/errors.ts';
 import { deploymentNeeded } from '../../functions/core/requests.ts';
 import type { Deployment, Environment } from '../../functions/core/types.ts';
-import { putEnvironmentBody } from '../../functions/shared/api-schemas.ts';
+import { putEnvironmentBody } from '../../functions/shared/environment-schemas.ts';
 import { httpStatusOf, parseBody } from '../../functions/shared/http.ts';
 import { sampleSpec } from '../support/specs.ts';
 

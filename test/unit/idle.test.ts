@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { IDLE_DEFAULTS, idlePolicyOf, type UpkeepFacts, upkeepDueOf } from '../../functions/core/idle.ts';
+import {
+  IDLE_DEFAULTS,
+  idlePolicyOf,
+  type UpkeepFacts,
+  upkeepDue,
+  upkeepDueOf,
+} from '../../functions/core/idle.ts';
+import { nextFireTime } from '../../functions/core/schedule-expressions.ts';
 
 const live = (facts: Partial<UpkeepFacts>): UpkeepFacts => ({
   tier: 'dev',
@@ -11,6 +18,9 @@ const live = (facts: Partial<UpkeepFacts>): UpkeepFacts => ({
   ...facts,
 });
 
+/** The upkeep due, read with the real calendar. */
+const dueOf = (facts: UpkeepFacts) => upkeepDueOf(facts, nextFireTime);
+
 describe('the upkeep calendar', () => {
   it('applies the tier defaults: dev 60 minutes, staging 240, prod never', () => {
     assert.deepEqual(IDLE_DEFAULTS, {
@@ -18,50 +28,59 @@ describe('the upkeep calendar', () => {
       staging: { afterMinutes: 240 },
       prod: { afterMinutes: null },
     });
-    assert.deepEqual(upkeepDueOf(live({})), { action: 'sleep', at: '2026-03-27T11:00:00.000Z' });
-    assert.deepEqual(upkeepDueOf(live({ tier: 'staging' })), {
+    assert.deepEqual(dueOf(live({})), { action: 'sleep', at: '2026-03-27T11:00:00.000Z' });
+    assert.deepEqual(dueOf(live({ tier: 'staging' })), {
       action: 'sleep',
       at: '2026-03-27T14:00:00.000Z',
     });
-    assert.equal(upkeepDueOf(live({ tier: 'prod' })), null);
+    assert.equal(dueOf(live({ tier: 'prod' })), null);
     assert.deepEqual(idlePolicyOf({ tier: 'prod', idle: { afterMinutes: 30 } }), { afterMinutes: 30 });
   });
 
   it('sleeps at the first sleepAt time after it woke, in its time zone, across a DST change', () => {
     const officeHours = { afterMinutes: null, sleepAt: 'cron(0 19 ? * MON-FRI *)', timezone: 'Europe/Paris' };
     // Friday 27 March 2026: Paris is UTC+1; the clocks go forward on Sunday the 29th.
-    assert.deepEqual(upkeepDueOf(live({ idle: officeHours })), {
+    assert.deepEqual(dueOf(live({ idle: officeHours })), {
       action: 'sleep',
       at: '2026-03-27T18:00:00.000Z',
     });
     // Woken on Saturday: the next weekday 19:00 is Monday the 30th, in summer time (UTC+2).
-    const monday = upkeepDueOf(live({ idle: officeHours, awakeSince: '2026-03-28T09:00:00.000Z' }));
+    const monday = dueOf(live({ idle: officeHours, awakeSince: '2026-03-28T09:00:00.000Z' }));
     assert.deepEqual(monday, { action: 'sleep', at: '2026-03-30T17:00:00.000Z' });
     // The earlier of idleness and the calendar.
-    const both = upkeepDueOf(live({ idle: { ...officeHours, afterMinutes: 30 } }));
+    const both = dueOf(live({ idle: { ...officeHours, afterMinutes: 30 } }));
     assert.deepEqual(both, { action: 'sleep', at: '2026-03-27T10:30:00.000Z' });
   });
 
   it('does not sleep before a snooze ends, and owes nothing while changed or without a live stack', () => {
-    const snoozed = upkeepDueOf(live({ snoozedUntil: '2026-03-28T00:00:00.000Z' }));
+    const snoozed = dueOf(live({ snoozedUntil: '2026-03-28T00:00:00.000Z' }));
     assert.deepEqual(snoozed, { action: 'sleep', at: '2026-03-28T00:00:00.000Z' });
-    assert.equal(upkeepDueOf(live({ lease: { holder: 'd-1', acquiredAt: '2026-03-27T10:00:00Z' } })), null);
-    assert.equal(upkeepDueOf(live({ status: 'deploying' })), null);
-    assert.equal(upkeepDueOf(live({ liveStackId: undefined })), null);
+    assert.equal(dueOf(live({ lease: { holder: 'd-1', acquiredAt: '2026-03-27T10:00:00Z' } })), null);
+    assert.equal(dueOf(live({ status: 'deploying' })), null);
+    assert.equal(dueOf(live({ liveStackId: undefined })), null);
   });
 
   it('retires a standby stack when its rollback window ends, unless sleep comes first', () => {
     const standby = { stackId: 'x-v0001', until: '2026-03-27T10:15:00.000Z' };
-    assert.deepEqual(upkeepDueOf(live({ standby })), { action: 'retire', at: standby.until });
+    assert.deepEqual(dueOf(live({ standby })), { action: 'retire', at: standby.until });
     // Prod never sleeps by default: the standby is still retired.
-    assert.deepEqual(upkeepDueOf(live({ standby, tier: 'prod' })), { action: 'retire', at: standby.until });
+    assert.deepEqual(dueOf(live({ standby, tier: 'prod' })), { action: 'retire', at: standby.until });
     // Sleeping first removes every stack, the standby with them.
     const late = { ...standby, until: '2026-03-27T12:00:00.000Z' };
-    assert.deepEqual(upkeepDueOf(live({ standby: late })), {
+    assert.deepEqual(dueOf(live({ standby: late })), {
       action: 'sleep',
       at: '2026-03-27T11:00:00.000Z',
     });
-    assert.equal(upkeepDueOf(live({ standby, lease: { holder: 'd-1', acquiredAt: standby.until } })), null);
+    assert.equal(dueOf(live({ standby, lease: { holder: 'd-1', acquiredAt: standby.until } })), null);
+  });
+
+  it('reads the same whether the calendar is loaded up front or on demand (only for a policy with crons)', async () => {
+    const officeHours = { afterMinutes: 60, sleepAt: 'cron(0 19 ? * MON-FRI *)', timezone: 'Europe/Paris' };
+    for (const facts of [live({}), live({ idle: officeHours }), live({ tier: 'prod' })]) {
+      assert.deepEqual(await upkeepDue(facts), dueOf(facts));
+    }
+    const withoutCalendar = () => assert.fail('a policy without crons never reads the calendar');
+    assert.deepEqual(upkeepDueOf(live({}), withoutCalendar), dueOf(live({})));
   });
 
   it('wakes a sleeping environment at its next wakeAt time, and never without one', () => {
@@ -71,10 +90,10 @@ describe('the upkeep calendar', () => {
       sleepingSince: '2026-03-27T18:00:00.000Z',
     };
     const wakeAt = { afterMinutes: 60, wakeAt: 'cron(0 8 ? * MON-FRI *)', timezone: 'Europe/Paris' };
-    assert.deepEqual(upkeepDueOf(live({ ...asleep, idle: wakeAt })), {
+    assert.deepEqual(dueOf(live({ ...asleep, idle: wakeAt })), {
       action: 'wake',
       at: '2026-03-30T06:00:00.000Z',
     });
-    assert.equal(upkeepDueOf(live(asleep)), null);
+    assert.equal(dueOf(live(asleep)), null);
   });
 });

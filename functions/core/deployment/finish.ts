@@ -1,6 +1,6 @@
 import { isTerminal } from '../deployment-lifecycle.ts';
 import { DeploymentCancelledError } from '../errors.ts';
-import { isActivity, upkeepDueOf } from '../idle.ts';
+import { isActivity, upkeepDue } from '../idle.ts';
 import { deploymentStatusChanged, environmentStatusChanged } from '../lifecycle-events.ts';
 import type { AnnouncePorts } from '../ports/index.ts';
 import type { ObservedStateChange } from '../ports/state-store.ts';
@@ -60,7 +60,7 @@ export async function finishDeployment(
         : []),
     ];
     if (deployment.status === 'running') {
-      const settled = settledEnvironment(deployment, environment, status, now);
+      const settled = await settledEnvironment(deployment, environment, status, now);
       if (await store.releaseLease(input.environment, deployment.id, settled)) settledStatus = settled.status;
     }
     deployment = await recordStep(
@@ -117,12 +117,12 @@ function outcomeOf(
   return deployment.fromStackId ? 'rolled_back' : 'failed';
 }
 
-function settledEnvironment(
+async function settledEnvironment(
   deployment: Deployment,
   environment: Environment,
   status: DeploymentStatus,
   now: string,
-): ObservedStateChange {
+): Promise<ObservedStateChange> {
   if (deployment.action === 'teardown') {
     return status === 'succeeded'
       ? {
@@ -164,13 +164,16 @@ function settledEnvironment(
 }
 
 /** `change` with the upkeep then due, computed from the environment as the change (lease released) leaves it. */
-function withUpkeep(environment: Environment, change: ObservedStateChange): ObservedStateChange {
+async function withUpkeep(
+  environment: Environment,
+  change: ObservedStateChange,
+): Promise<ObservedStateChange> {
   const after: Environment = { ...environment };
   delete after.lease;
   for (const [field, value] of Object.entries(change)) {
     (after as unknown as Record<string, unknown>)[field] = value ?? undefined;
   }
-  return { ...change, upkeepDue: upkeepDueOf(after) };
+  return { ...change, upkeepDue: await upkeepDue(after) };
 }
 
 /** Turns a Catch's `{Error, Cause}` (Cause may be a Lambda error JSON) into a readable error. */

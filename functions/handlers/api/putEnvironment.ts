@@ -1,5 +1,6 @@
 import { putEnvironment } from '../../core/requests.ts';
-import { environmentName, putEnvironmentBody } from '../../shared/api-schemas.ts';
+import { environmentName } from '../../shared/api-schemas.ts';
+import { putEnvironmentBody } from '../../shared/environment-schemas.ts';
 import { apiHandler, etag, ifMatchOf, json, parseBody, pathParameter } from '../../shared/http.ts';
 import { requestPorts } from '../../shared/roots/request.ts';
 import { environmentView } from '../../shared/views.ts';

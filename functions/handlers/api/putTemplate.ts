@@ -1,7 +1,8 @@
 import { putTemplate } from '../../core/templates.ts';
-import { putTemplateBody, templateName } from '../../shared/api-schemas.ts';
+import { templateName } from '../../shared/api-schemas.ts';
 import { apiHandler, etag, ifMatchOf, json, parseBody, pathParameter } from '../../shared/http.ts';
 import { storePorts } from '../../shared/roots/store.ts';
+import { putTemplateBody } from '../../shared/spec-schemas.ts';
 import { templateView } from '../../shared/views.ts';
 
 /** PUT /templates/{name}: create (201) or replace (200) a preview template (If-Match optional). */

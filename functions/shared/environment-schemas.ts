@@ -1,0 +1,53 @@
+import * as z from 'zod/mini';
+import { MAX_ROLLBACK_WINDOW_SECONDS } from '../core/rollback-window.ts';
+import { checkScheduleExpression } from '../core/schedule-expressions.ts';
+import { TIERS } from '../core/types.ts';
+import { between, matching } from './api-schemas.ts';
+import { source, spec, team } from './spec-schemas.ts';
+
+/**
+ * Edge validation of PUT /environments/{name}: the idle policy's crons and time zone are checked as
+ * EventBridge Scheduler checks them (croner), which only this route loads.
+ */
+
+/** IANA time zones as this runtime knows them (the same list schedules are checked against). */
+const timezone = z
+  .string()
+  .check(
+    z.refine(
+      (zone) => checkScheduleExpression('rate(1 day)', zone).length === 0,
+      'must be an IANA time zone such as Europe/Paris',
+    ),
+  );
+
+/** An EventBridge Scheduler cron expression, checked as Scheduler checks it (in the policy's time zone). */
+const cron = matching(/^cron\(.+\)$/, 'must be a cron(...) expression such as cron(0 19 ? * MON-FRI *)');
+
+/** When an environment nobody uses sleeps (core/idle.ts); absent: its tier's default. */
+export const idlePolicy = z
+  .strictObject({
+    afterMinutes: z.nullable(between(5, 43_200)),
+    sleepAt: z.optional(cron),
+    wakeAt: z.optional(cron),
+    timezone: z.optional(timezone),
+  })
+  .check(
+    z.superRefine((policy, context) => {
+      for (const field of ['sleepAt', 'wakeAt'] as const) {
+        const expression = policy[field];
+        if (!expression) continue;
+        for (const problem of checkScheduleExpression(expression, policy.timezone ?? 'UTC')) {
+          context.issues.push({ code: 'custom', input: expression, path: [field], message: problem });
+        }
+      }
+    }),
+  );
+
+export const putEnvironmentBody = z.strictObject({
+  team,
+  tier: z.enum(TIERS),
+  spec,
+  idle: z.optional(idlePolicy),
+  rollbackWindowSeconds: z.optional(between(0, MAX_ROLLBACK_WINDOW_SECONDS)),
+  source: z.optional(source),
+});
