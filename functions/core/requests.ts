@@ -18,6 +18,7 @@ import type { Ports, RequestPorts } from './ports/index.ts';
 import type { DesiredStateChange } from './ports/state-store.ts';
 import { workflowOf } from './ports/workflows.ts';
 import type { Push, PushOutcome, SourceBinding, SourceHead } from './pushes.ts';
+import { assessRisk, RISK_POLICY } from './risk.ts';
 import { openStandby } from './rollback-window.ts';
 import { generationOf, specsEqual } from './spec.ts';
 import type {
@@ -25,6 +26,7 @@ import type {
   DeploymentAction,
   Environment,
   IdlePolicy,
+  Resource,
   Spec,
   Tier,
   UpkeepDue,
@@ -47,6 +49,8 @@ export interface EnvironmentRequest {
   idle?: IdlePolicy;
   /** Its rollback window in seconds (absent: the tier's default). */
   rollbackWindowSeconds?: number;
+  /** What it depends on, for the risk policy. */
+  resources?: Resource[];
   /** The branch it follows (absent: none; a PUT replaces the binding as it replaces the rest). */
   source?: SourceBinding;
   /** Set when a push creates a preview environment: its template and the push it follows. */
@@ -140,7 +144,8 @@ export async function putEnvironment(
         specsEqual(existing.spec, request.spec) &&
         sameSource(existing.source, request.source) &&
         sameIdlePolicy(existing.idle, request.idle) &&
-        existing.rollbackWindowSeconds === request.rollbackWindowSeconds;
+        existing.rollbackWindowSeconds === request.rollbackWindowSeconds &&
+        JSON.stringify(existing.resources ?? []) === JSON.stringify(request.resources ?? []);
       const now = ports.clock.now().toISOString();
       const environment = unchanged
         ? existing
@@ -150,6 +155,7 @@ export async function putEnvironment(
             source: request.source ?? null,
             idle: request.idle ?? null,
             rollbackWindowSeconds: request.rollbackWindowSeconds ?? null,
+            resources: request.resources ?? null,
             ...(await activity(existing, { tier: request.tier, idle: request.idle }, now)),
             updatedAt: now,
           });
@@ -162,6 +168,7 @@ export async function putEnvironment(
       tier: request.tier,
       idle: request.idle ?? null,
       rollbackWindowSeconds: request.rollbackWindowSeconds ?? null,
+      resources: request.resources ?? null,
       source: request.source ?? null,
       ...(request.preview ? { sourceHead: request.preview.sourceHead } : {}),
       reason: revived
@@ -602,6 +609,7 @@ async function createEnvironment(
     ...(request.rollbackWindowSeconds !== undefined
       ? { rollbackWindowSeconds: request.rollbackWindowSeconds }
       : {}),
+    ...(request.resources ? { resources: request.resources } : {}),
     ...(request.source ? { source: request.source } : {}),
     ...(request.preview
       ? { template: request.preview.template, sourceHead: request.preview.sourceHead }
@@ -636,6 +644,8 @@ interface DeploymentPlan {
   idle?: IdlePolicy | null;
   /** A new rollback window (`null`: the tier's default), written with the rest of the desired state. */
   rollbackWindowSeconds?: number | null;
+  /** New declared resources (`null`: none), written with the rest of the desired state. */
+  resources?: Resource[] | null;
   /** A warm rollback: the standby stack it makes live again, instead of a new one. */
   toStackId?: string;
   /** A new binding (`null`: none), written with the rest of the desired state. */
@@ -669,6 +679,7 @@ async function startDeployment(
     ...(plan.rollbackWindowSeconds !== undefined
       ? { rollbackWindowSeconds: plan.rollbackWindowSeconds }
       : {}),
+    ...(plan.resources !== undefined ? { resources: plan.resources } : {}),
     // Being changed, nothing is due (the upkeep index drops it); see isActivity for what counts.
     upkeepDue: null,
     ...(isActivity(plan.action, actor.trigger) ? { lastActivityAt: now.toISOString() } : {}),
@@ -691,6 +702,16 @@ async function startDeployment(
     requestedAt: now.toISOString(),
     ...(plan.spec ? { spec: plan.spec } : {}),
     ...(plan.toStackId ? { toStackId: plan.toStackId } : {}),
+    ...(plan.action === 'deploy' && plan.spec
+      ? {
+          risk: assessRisk(RISK_POLICY, {
+            environment: updated,
+            spec: plan.spec,
+            trigger: actor.trigger,
+            launches: plan.toStackId ? 0 : plan.spec.capacity,
+          }),
+        }
+      : {}),
   };
   await ports.store.createDeployment(deployment);
   await ports.store.appendAudit({

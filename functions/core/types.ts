@@ -140,6 +140,32 @@ export interface Standby {
   until: string;
 }
 
+/** A resource an environment depends on, declared so that the risk policy can score changes near it. */
+export interface Resource {
+  /** One of the kinds policies/risk.json scores, e.g. `datastore`. */
+  kind: string;
+  name: string;
+  /** Counts the policy's criticalMultiplier times. */
+  critical?: boolean;
+}
+
+/** One term of a risk score: what it counts, its points, and why (see core/risk.ts). */
+export interface RiskTerm {
+  term: string;
+  points: number;
+  why: string;
+}
+
+/** A deployment's score under the risk policy, made before anything is provisioned. */
+export interface RiskAssessment {
+  score: number;
+  threshold: number;
+  /** Above the threshold, unless the trigger is one the policy approves by itself. */
+  needsApproval: boolean;
+  policyVersion: string;
+  terms: RiskTerm[];
+}
+
 /** Who holds an environment's deployment lease: the deployment (and so workflow execution) running. */
 export interface Lease {
   holder: string;
@@ -178,6 +204,8 @@ export interface Environment {
   lease?: Lease;
   /** Its own idle policy; absent: the tier's default. */
   idle?: IdlePolicy;
+  /** What it depends on, for the risk policy (a production data store weighs more than an instance). */
+  resources?: Resource[];
   /** The latest of: a request through its endpoint (as last observed), a deployment, an API write, a push. */
   lastActivityAt?: string;
   /** When its live stack last went live (a deployment or a wake): `sleepAt` times count from then. */
@@ -284,6 +312,8 @@ export interface Deployment {
   status: DeploymentStatus;
   /** Spec deployed (absent for a teardown). */
   spec?: Spec;
+  /** Its score under the risk policy (deploys only), made when it was requested. */
+  risk?: RiskAssessment;
   /** Live stack when the deployment took the lease; the one traffic returns to on rollback. */
   fromStackId?: string;
   /** Stack this deployment creates. */

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { RISK_POLICY } from '../core/risk.ts';
 import { MAX_ROLLBACK_WINDOW_SECONDS } from '../core/rollback-window.ts';
 import { checkScheduleExpression } from '../core/schedule-expressions.ts';
 import { TIERS } from '../core/types.ts';
@@ -43,11 +44,23 @@ export const idlePolicy = z
     }),
   );
 
+/** What the environment depends on, of the kinds the risk policy scores (policies/risk.json). */
+const resources = z
+  .array(
+    z.strictObject({
+      kind: z.enum(Object.keys(RISK_POLICY.resources) as [string, ...string[]]),
+      name: matching(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable characters without spaces'),
+      critical: z.optional(z.boolean()),
+    }),
+  )
+  .check(z.maxLength(50));
+
 export const putEnvironmentBody = z.strictObject({
   team,
   tier: z.enum(TIERS),
   spec,
   idle: z.optional(idlePolicy),
   rollbackWindowSeconds: z.optional(between(0, MAX_ROLLBACK_WINDOW_SECONDS)),
+  resources: z.optional(resources),
   source: z.optional(source),
 });

@@ -30,6 +30,7 @@ export function environmentView(environment: Environment) {
     endpoint: environment.endpoint ?? null,
     idle: { ...idlePolicyOf(environment), source: environment.idle ? 'environment' : 'tier default' },
     lastActivityAt: environment.lastActivityAt ?? null,
+    resources: environment.resources ?? [],
     rollback: {
       windowSeconds: rollbackWindowOf(environment),
       source: environment.rollbackWindowSeconds === undefined ? 'tier default' : 'environment',

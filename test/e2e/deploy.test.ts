@@ -50,6 +50,15 @@ describe('embedded Kiln, end to end', { timeout: 300_000 }, () => {
     assert.equal(second.status, 'succeeded', JSON.stringify(second));
     assert.equal(second.fromStackId, 'shop-dev-v0001');
     assert.equal(second.toStackId, 'shop-dev-v0002');
+    // Scored before anything was provisioned: a dev version change stays under the threshold.
+    assert.deepEqual(
+      { score: second.risk.score, needsApproval: second.risk.needsApproval },
+      { score: 47, needsApproval: false },
+    );
+    assert.deepEqual(
+      second.risk.terms.map((t: { term: string; points: number }) => `${t.term} ${t.points}`),
+      ['instances 2', 'routing 25', 'strategy blue-green 10', 'change new-artifact 10'],
+    );
     const stepNames = second.steps.map((s: { name: string }) => s.name);
     for (const step of [
       'AcquireLease',

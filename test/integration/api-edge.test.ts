@@ -70,6 +70,33 @@ describe('REST API edge', { timeout: 120_000 }, () => {
       detail: /not known/,
     },
     {
+      name: 'a resource of a kind the risk policy does not score',
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', {
+          body: {
+            ...environmentBody('1.0.0', { capacity: 1 }),
+            resources: [{ kind: 'mainframe', name: 'm1' }],
+          },
+        }),
+      status: 400,
+      detail: /resources\.0\.kind: Invalid option: expected one of "datastore"/,
+    },
+    {
+      name: 'a rollback window over a day',
+      request: () =>
+        call(kiln, 'PUT', '/environments/edge-dev', {
+          body: { ...environmentBody('1.0.0', { capacity: 1 }), rollbackWindowSeconds: 86_401 },
+        }),
+      status: 400,
+      detail: /rollbackWindowSeconds/,
+    },
+    {
+      name: 'a rollback with an unknown field',
+      request: () => call(kiln, 'POST', '/environments/edge-dev/rollback', { body: { to: 'v1' } }),
+      status: 400,
+      detail: /to/,
+    },
+    {
       name: 'malformed JSON',
       request: () => call(kiln, 'PUT', '/environments/edge-dev', { rawBody: '{"team": "platform",' }),
       status: 400,

@@ -100,6 +100,7 @@ const DESIRED_FIELDS: Record<keyof DesiredStateChange, true> = {
   lastActivityAt: true,
   idle: true,
   rollbackWindowSeconds: true,
+  resources: true,
   snoozedUntil: true,
   upkeepDue: true,
   updatedAt: true,

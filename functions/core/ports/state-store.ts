@@ -26,7 +26,9 @@ export type DesiredStateChange = Partial<
     | 'lastActivityAt'
   >
 > &
-  Removable<Pick<Environment, 'idle' | 'rollbackWindowSeconds' | 'snoozedUntil' | 'upkeepDue'>> & {
+  Removable<
+    Pick<Environment, 'idle' | 'rollbackWindowSeconds' | 'resources' | 'snoozedUntil' | 'upkeepDue'>
+  > & {
     /** The branch it follows; `null` unbinds it. */
     source?: SourceBinding | null;
     updatedAt: string;
