@@ -45,12 +45,18 @@ interface Cost {
   invocations: number;
   /** Time spent inside task handlers: what Lambda bills, waiting included. */
   lambdaSeconds: number;
+  /**
+   * The part of it the handlers spent waiting (for instances to start or stop, requests to drain, ...):
+   * the event loop's idle time while a handler ran. Billed, and nothing done. The embedded DynamoDB runs in
+   * this process, so table calls count as work, not waiting (on AWS they would be a few ms of it).
+   */
+  waitingSeconds: number;
   /** Write requests, by the API request and by the workflow. */
   apiWrites: number;
   workflowWrites: number;
 }
 
-const counters = { transitions: 0, invocations: 0, writes: 0, lambdaMs: 0 };
+const counters = { transitions: 0, invocations: 0, writes: 0, lambdaMs: 0, waitingMs: 0 };
 
 /** Three steps, each judged (on no traffic: "not enough data", recorded, and on). */
 const CANARY: Spec['strategy'] = {
@@ -108,10 +114,12 @@ const workflows = await LocalStepFunctions.create({
       async (event: unknown, context: Context) => {
         counters.invocations += 1;
         const started = performance.now();
+        const loop = performance.eventLoopUtilization();
         try {
           return await handler(event, context);
         } finally {
           counters.lambdaMs += performance.now() - started;
+          counters.waitingMs += performance.eventLoopUtilization(loop).idle;
         }
       },
     ]),
@@ -139,12 +147,12 @@ try {
   ];
   console.log('\nCost of one deployment (API request + deploy workflow):\n');
   console.log(
-    `${'deployment'.padEnd(36)}${'transitions'.padStart(12)}${'invocations'.padStart(12)}${'Lambda s'.padStart(10)}${'writes (api+workflow)'.padStart(24)}${'AWS price'.padStart(12)}`,
+    `${'deployment'.padEnd(36)}${'transitions'.padStart(12)}${'invocations'.padStart(12)}${'Lambda s'.padStart(10)}${'waiting s'.padStart(11)}${'writes (api+workflow)'.padStart(24)}${'AWS price'.padStart(12)}`,
   );
   for (const [what, cost] of results) {
     const writes = `${cost.apiWrites + cost.workflowWrites} (${cost.apiWrites}+${cost.workflowWrites})`;
     console.log(
-      `${what.padEnd(36)}${String(cost.transitions).padStart(12)}${String(cost.invocations).padStart(12)}${cost.lambdaSeconds.toFixed(2).padStart(10)}${writes.padStart(24)}${`$${priceOf(cost).toFixed(6)}`.padStart(12)}`,
+      `${what.padEnd(36)}${String(cost.transitions).padStart(12)}${String(cost.invocations).padStart(12)}${cost.lambdaSeconds.toFixed(2).padStart(10)}${cost.waitingSeconds.toFixed(2).padStart(11)}${writes.padStart(24)}${`$${priceOf(cost).toFixed(6)}`.padStart(12)}`,
     );
   }
   console.log(
@@ -165,7 +173,7 @@ try {
 
 /** Asks for `spec` through the core's API request, then runs its workflow to the end, counting both. */
 async function deploy(environment: string, wanted: Spec): Promise<Cost> {
-  Object.assign(counters, { transitions: 0, invocations: 0, writes: 0, lambdaMs: 0 });
+  Object.assign(counters, { transitions: 0, invocations: 0, writes: 0, lambdaMs: 0, waitingMs: 0 });
   const accepted = await putEnvironment(ports, caller, {
     name: environment,
     team: 'platform',
@@ -182,6 +190,7 @@ async function deploy(environment: string, wanted: Spec): Promise<Cost> {
     transitions: counters.transitions,
     invocations: counters.invocations,
     lambdaSeconds: counters.lambdaMs / 1000,
+    waitingSeconds: counters.waitingMs / 1000,
     apiWrites,
     workflowWrites: counters.writes - apiWrites,
   };
