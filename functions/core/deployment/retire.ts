@@ -52,11 +52,10 @@ export async function drainStack(
   }
   let progress = input.progress;
   if (!progress) {
-    // A rerun of the act goes on with the drain its first run began (when the stack became draining).
-    const since = stack.status === 'draining' ? stack.updatedAt : context.startedAt;
-    await transitionStack(ports, stack, 'draining');
+    // Counted from the stack's move to draining: a rerun of the act goes on with the same drain.
+    const draining = await transitionStack(ports, stack, 'draining');
     await traffic.startDrain(input.environment, stack.stackId, stack.spec.drainSeconds);
-    progress = startWaiting(new Date(since), stack.spec.drainSeconds);
+    progress = startWaiting(new Date(draining.updatedAt), stack.spec.drainSeconds);
   }
   const cutOff = deadlinePassed(progress, clock.now());
   if (!(await traffic.finishDrain(input.environment, stack.stackId, { cutOff }))) {
