@@ -1,6 +1,7 @@
 /**
  * `npm run bench` (second part): what one deployment costs in the units AWS bills and throttles by —
- * Step Functions state transitions, Lambda task invocations and the time spent in them, and DynamoDB
+ * Step Functions state transitions, Lambda task invocations and the time spent in them (and, of that, the
+ * time spent waiting: near zero, waits are Wait states), and DynamoDB
  * write requests — and the AWS price they add up to (PRICES), for blue/green, a rollback and a 3-step
  * canary, counted while
  * the real deploy workflow (the ASL, the task handlers, the store on the embedded DynamoDB, processes and
@@ -157,7 +158,9 @@ try {
   }
   console.log(
     `\nPrices: Step Functions $${PRICES.transition * 1000} per 1,000 transitions; Lambda $0.20 per million requests + $${PRICES.gbSecond} per GB-s (arm64, ${PRICES.taskMemoryGb * 1024} MB); DynamoDB $0.625 per million writes.` +
-      '\nLambda s is time inside task handlers, waiting included (launching, draining, terminating run inside tasks; health waits and canary bakes are Wait states).',
+      '\nLambda s is time inside task handlers; waiting s the part of it they spent idle, waiting on something. Every wait (instances' +
+      ' starting and terminating, requests draining, health rounds, canary bakes) is a Wait state between short tasks: no Lambda is' +
+      ' billed for it. Embedded instances start and stop in a moment; on AWS the same loops wait minutes, in Wait states too.',
   );
   const blueGreen = results[1]?.[1] as Cost;
   const writes = blueGreen.apiWrites + blueGreen.workflowWrites;

@@ -121,7 +121,12 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
     canary?: boolean;
     outcome: string;
   }[] = [
-    { phase: 'provision', version: '2.0.0', states: ['ProvisionStack'], outcome: 'succeeded' },
+    {
+      phase: 'provision',
+      version: '2.0.0',
+      states: ['ProvisionStack', 'AreInstancesRunning'],
+      outcome: 'succeeded',
+    },
     {
       phase: 'health wait',
       version: '3.0.0',
@@ -134,8 +139,20 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
       states: ['HasOldStack', 'DrainOldStack'],
       outcome: 'succeeded',
     },
-    { phase: 'drain', version: '5.0.0', states: ['DrainOldStack'], delayMs: 1500, outcome: 'succeeded' },
+    {
+      phase: 'drain',
+      version: '5.0.0',
+      states: ['DrainOldStack', 'IsOldStackDrained', 'WaitForOldStackDrain', 'CheckOldStackDrain'],
+      delayMs: 1500,
+      outcome: 'succeeded',
+    },
     { phase: 'decommission', version: '6.0.0', states: ['DecommissionOldStack'], outcome: 'succeeded' },
+    {
+      phase: 'the wait for the old stack to terminate',
+      version: '6.0.1',
+      states: ['WaitForOldStackTermination', 'CheckOldStackTermination', 'IsOldStackTerminated'],
+      outcome: 'succeeded',
+    },
     { phase: 'a canary bake', version: '6.1.0', states: ['Bake'], canary: true, outcome: 'succeeded' },
     {
       phase: 'a canary step',
@@ -147,7 +164,12 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
     {
       phase: 'rollback',
       version: '7.0.0',
-      states: ['RestoreTraffic', 'DecommissionNewStack'],
+      states: [
+        'RestoreTraffic',
+        'DecommissionNewStack',
+        'WaitForNewStackTermination',
+        'CheckNewStackTermination',
+      ],
       failing: true,
       outcome: 'rolled_back',
     },
