@@ -182,16 +182,13 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
     ...REQUEST,
     traffic: 'requests',
   }),
-  // Removes what carries Kiln's tags and no record wants, and waits for it: EC2 terminations take up to
-  // 4 minutes (see ec2-compute.ts), hence its longer timeout. A run overlapping a slow one is harmless.
-  {
-    ...upkeep('reapOrphans', 'kiln-orphan-reaper', 'stack', {
-      table: 'readWrite',
-      compute: 'terminate',
-      traffic: 'remove',
-    }),
-    timeoutSeconds: 300,
-  },
+  // Removes what carries Kiln's tags and no record wants. It starts terminations and does not wait for
+  // them: what is still there at the next run is terminated again. A run overlapping another is harmless.
+  upkeep('reapOrphans', 'kiln-orphan-reaper', 'stack', {
+    table: 'readWrite',
+    compute: 'terminate',
+    traffic: 'remove',
+  }),
   // Probes live stacks (target health) and redeploys those that drifted.
   upkeep('repairDrift', 'kiln-drift-check', 'upkeep', { ...REQUEST, traffic: 'read' }),
   // A request to a sleeping environment's endpoint wakes it.

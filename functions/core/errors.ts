@@ -56,5 +56,8 @@ export class LaunchFailedError extends KilnError {}
  */
 export class ArtifactNotReadyError extends KilnError {}
 
+/** A stack's instances were still there when the wait for their termination ended. */
+export class StackNotTerminatedError extends KilnError {}
+
 /** A state transition the domain forbids, e.g. making a decommissioned stack live. */
 export class InvalidTransitionError extends KilnError {}

@@ -1,6 +1,7 @@
 /**
  * `npm run bench` (second part): what one deployment costs in the units AWS bills and throttles by —
- * Step Functions state transitions, Lambda task invocations and the time spent in them, and DynamoDB
+ * Step Functions state transitions, Lambda task invocations and the time spent in them (and, of that, the
+ * time spent waiting: near zero, waits are Wait states), and DynamoDB
  * write requests — and the AWS price they add up to (PRICES), for blue/green, a rollback and a 3-step
  * canary, counted while
  * the real deploy workflow (the ASL, the task handlers, the store on the embedded DynamoDB, processes and
@@ -45,12 +46,18 @@ interface Cost {
   invocations: number;
   /** Time spent inside task handlers: what Lambda bills, waiting included. */
   lambdaSeconds: number;
+  /**
+   * The part of it the handlers spent waiting (for instances to start or stop, requests to drain, ...):
+   * the event loop's idle time while a handler ran. Billed, and nothing done. The embedded DynamoDB runs in
+   * this process, so table calls count as work, not waiting (on AWS they would be a few ms of it).
+   */
+  waitingSeconds: number;
   /** Write requests, by the API request and by the workflow. */
   apiWrites: number;
   workflowWrites: number;
 }
 
-const counters = { transitions: 0, invocations: 0, writes: 0, lambdaMs: 0 };
+const counters = { transitions: 0, invocations: 0, writes: 0, lambdaMs: 0, waitingMs: 0 };
 
 /** Three steps, each judged (on no traffic: "not enough data", recorded, and on). */
 const CANARY: Spec['strategy'] = {
@@ -108,10 +115,12 @@ const workflows = await LocalStepFunctions.create({
       async (event: unknown, context: Context) => {
         counters.invocations += 1;
         const started = performance.now();
+        const loop = performance.eventLoopUtilization();
         try {
           return await handler(event, context);
         } finally {
           counters.lambdaMs += performance.now() - started;
+          counters.waitingMs += performance.eventLoopUtilization(loop).idle;
         }
       },
     ]),
@@ -139,17 +148,19 @@ try {
   ];
   console.log('\nCost of one deployment (API request + deploy workflow):\n');
   console.log(
-    `${'deployment'.padEnd(36)}${'transitions'.padStart(12)}${'invocations'.padStart(12)}${'Lambda s'.padStart(10)}${'writes (api+workflow)'.padStart(24)}${'AWS price'.padStart(12)}`,
+    `${'deployment'.padEnd(36)}${'transitions'.padStart(12)}${'invocations'.padStart(12)}${'Lambda s'.padStart(10)}${'waiting s'.padStart(11)}${'writes (api+workflow)'.padStart(24)}${'AWS price'.padStart(12)}`,
   );
   for (const [what, cost] of results) {
     const writes = `${cost.apiWrites + cost.workflowWrites} (${cost.apiWrites}+${cost.workflowWrites})`;
     console.log(
-      `${what.padEnd(36)}${String(cost.transitions).padStart(12)}${String(cost.invocations).padStart(12)}${cost.lambdaSeconds.toFixed(2).padStart(10)}${writes.padStart(24)}${`$${priceOf(cost).toFixed(6)}`.padStart(12)}`,
+      `${what.padEnd(36)}${String(cost.transitions).padStart(12)}${String(cost.invocations).padStart(12)}${cost.lambdaSeconds.toFixed(2).padStart(10)}${cost.waitingSeconds.toFixed(2).padStart(11)}${writes.padStart(24)}${`$${priceOf(cost).toFixed(6)}`.padStart(12)}`,
     );
   }
   console.log(
     `\nPrices: Step Functions $${PRICES.transition * 1000} per 1,000 transitions; Lambda $0.20 per million requests + $${PRICES.gbSecond} per GB-s (arm64, ${PRICES.taskMemoryGb * 1024} MB); DynamoDB $0.625 per million writes.` +
-      '\nLambda s is time inside task handlers, waiting included (launching, draining, terminating run inside tasks; health waits and canary bakes are Wait states).',
+      '\nLambda s is time inside task handlers; waiting s the part of it they spent idle, waiting on something. Every wait (instances' +
+      ' starting and terminating, requests draining, health rounds, canary bakes) is a Wait state between short tasks: no Lambda is' +
+      ' billed for it. Embedded instances start and stop in a moment; on AWS the same loops wait minutes, in Wait states too.',
   );
   const blueGreen = results[1]?.[1] as Cost;
   const writes = blueGreen.apiWrites + blueGreen.workflowWrites;
@@ -165,7 +176,7 @@ try {
 
 /** Asks for `spec` through the core's API request, then runs its workflow to the end, counting both. */
 async function deploy(environment: string, wanted: Spec): Promise<Cost> {
-  Object.assign(counters, { transitions: 0, invocations: 0, writes: 0, lambdaMs: 0 });
+  Object.assign(counters, { transitions: 0, invocations: 0, writes: 0, lambdaMs: 0, waitingMs: 0 });
   const accepted = await putEnvironment(ports, caller, {
     name: environment,
     team: 'platform',
@@ -182,6 +193,7 @@ async function deploy(environment: string, wanted: Spec): Promise<Cost> {
     transitions: counters.transitions,
     invocations: counters.invocations,
     lambdaSeconds: counters.lambdaMs / 1000,
+    waitingSeconds: counters.waitingMs / 1000,
     apiWrites,
     workflowWrites: counters.writes - apiWrites,
   };

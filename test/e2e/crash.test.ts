@@ -125,7 +125,12 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
     rollback?: boolean;
     outcome: string;
   }[] = [
-    { phase: 'provision', version: '2.0.0', states: ['ProvisionStack'], outcome: 'succeeded' },
+    {
+      phase: 'provision',
+      version: '2.0.0',
+      states: ['ProvisionStack', 'AreInstancesRunning'],
+      outcome: 'succeeded',
+    },
     {
       phase: 'health wait',
       version: '3.0.0',
@@ -138,8 +143,26 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
       states: ['HasStackToRetire', 'DrainOldStack'],
       outcome: 'succeeded',
     },
-    { phase: 'drain', version: '5.0.0', states: ['DrainOldStack'], delayMs: 1500, outcome: 'succeeded' },
+    {
+      phase: 'drain',
+      version: '5.0.0',
+      states: ['DrainOldStack', 'IsOldStackDrained', 'WaitForOldStackDrain', 'CheckOldStackDrain'],
+      delayMs: 1500,
+      outcome: 'succeeded',
+    },
     { phase: 'decommission', version: '6.0.0', states: ['DecommissionOldStack'], outcome: 'succeeded' },
+    {
+      phase: 'the wait for the old stack to terminate',
+      version: '6.0.1',
+      // With the state after the loop: instances that stop at once skip the Wait state.
+      states: [
+        'IsOldStackTerminated',
+        'WaitForOldStackTermination',
+        'CheckOldStackTermination',
+        'FinishDeployment',
+      ],
+      outcome: 'succeeded',
+    },
     {
       phase: 'keeping the old stack warm',
       version: '6.0.5',
@@ -147,7 +170,7 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
       windowSeconds: 600,
       outcome: 'succeeded',
     },
-    { phase: 'a warm rollback', version: '6.0.0', states: ['CutOver'], rollback: true, outcome: 'succeeded' },
+    { phase: 'a warm rollback', version: '6.0.1', states: ['CutOver'], rollback: true, outcome: 'succeeded' },
     { phase: 'a canary bake', version: '6.1.0', states: ['Bake'], canary: true, outcome: 'succeeded' },
     {
       phase: 'a canary step',
@@ -159,7 +182,12 @@ describe('a control plane killed at every phase of a deployment', { timeout: 600
     {
       phase: 'rollback',
       version: '7.0.0',
-      states: ['RestoreTraffic', 'DecommissionNewStack'],
+      states: [
+        'RestoreTraffic',
+        'DecommissionNewStack',
+        'WaitForNewStackTermination',
+        'CheckNewStackTermination',
+      ],
       failing: true,
       outcome: 'rolled_back',
     },

@@ -16,6 +16,7 @@ import { systemClock } from '../../functions/core/ports/clock.ts';
 import type { Ports } from '../../functions/core/ports/index.ts';
 import type { WorkflowInput, WorkflowName, Workflows } from '../../functions/core/ports/workflows.ts';
 import { cancelDeployment, putEnvironment, requestDeployment } from '../../functions/core/requests.ts';
+import type { WaitProgress } from '../../functions/core/waits.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
 import { sampleSpec } from '../support/specs.ts';
 import { edgeTwins } from '../support/twins.ts';
@@ -95,6 +96,29 @@ describe('workflow tasks under retry', { timeout: 120_000 }, () => {
     return first;
   }
 
+  /**
+   * A drain or a decommission as the workflow runs it, every run retried: the act, then checks until done.
+   * A retry may find the loop further on (the processes exited meanwhile); once done, it changes nothing
+   * and answers done (its other fields only pace the Wait state).
+   */
+  async function untilDone(
+    deploymentId: string,
+    run: (progress?: WaitProgress) => Promise<WaitProgress>,
+  ): Promise<void> {
+    let progress: WaitProgress | undefined;
+    do {
+      const previous = progress;
+      if (previous) await new Promise((resolve) => setTimeout(resolve, 200));
+      const first = await run(previous);
+      const afterFirst = await state(deploymentId);
+      progress = await run(previous);
+      if (first.done) {
+        assert.deepEqual(await state(deploymentId), afterFirst);
+        assert.equal(progress.done, true);
+      }
+    } while (!progress.done);
+  }
+
   async function deploy(deploymentId: string): Promise<LeaseOutcome> {
     const input = { environment: ENV, deploymentId };
     workflows.running.add(deploymentId);
@@ -119,8 +143,12 @@ describe('workflow tasks under retry', { timeout: 120_000 }, () => {
     await twice(deploymentId, () => cutOver(ports, input));
     if (lease.fromStackId) {
       const old = { ...input, stackId: lease.fromStackId };
-      await twice(deploymentId, () => drainStack(ports, old));
-      await twice(deploymentId, () => decommissionStack(ports, { ...old, outcome: 'decommissioned' }));
+      await untilDone(deploymentId, (progress) =>
+        drainStack(ports, { ...old, ...(progress ? { progress } : {}) }),
+      );
+      await untilDone(deploymentId, (progress) =>
+        decommissionStack(ports, { ...old, outcome: 'decommissioned', ...(progress ? { progress } : {}) }),
+      );
     }
     await twice(deploymentId, () => finishDeployment(ports, input));
     workflows.running.delete(deploymentId);
@@ -208,9 +236,16 @@ describe('workflow tasks under retry', { timeout: 120_000 }, () => {
       waitSeconds: 0,
       since: latest.requestedAt,
     };
+    const progress = {
+      done: false,
+      deadline: new Date().toISOString(),
+      waitSeconds: 1,
+      since: latest.requestedAt,
+    };
     const reruns: [string, () => Promise<unknown>][] = [
       ['AcquireLease', () => acquireLease(ports, input)],
       ['ProvisionStack', () => provisionStack(ports, input)],
+      ['CheckInstances', () => provisionStack(ports, { ...input, launch: progress })],
       ['CheckHealth', () => checkHealth(ports, { ...input, health })],
       ['CutOver', () => cutOver(ports, input)],
       ['RestoreTraffic', () => restoreTraffic(ports, { ...input, lease })],
@@ -218,10 +253,28 @@ describe('workflow tasks under retry', { timeout: 120_000 }, () => {
         'DecommissionNewStack',
         () => decommissionStack(ports, { ...input, stackId: latest.toStackId as string, outcome: 'failed' }),
       ],
+      [
+        'CheckNewStackTermination',
+        () =>
+          decommissionStack(ports, {
+            ...input,
+            stackId: latest.toStackId as string,
+            outcome: 'failed',
+            progress,
+          }),
+      ],
       ['DrainOldStack', () => drainStack(ports, { ...input, stackId: latest.fromStackId as string })],
+      [
+        'CheckOldStackDrain',
+        () => drainStack(ports, { ...input, stackId: latest.fromStackId as string, progress }),
+      ],
       [
         'DecommissionOldStack',
         () => decommissionStack(ports, { ...input, stackId: latest.fromStackId as string }),
+      ],
+      [
+        'CheckOldStackTermination',
+        () => decommissionStack(ports, { ...input, stackId: latest.fromStackId as string, progress }),
       ],
       [
         'FinishDeployment',

@@ -418,18 +418,16 @@ describe('ElbTraffic.probeHealth', () => {
   });
 });
 
-describe('ElbTraffic.drainStack', () => {
-  it('sets the delay, weighs the stack 0, deregisters, waits for draining, leaves the rule, deletes the group', async () => {
+describe('ElbTraffic.startDrain and finishDrain', () => {
+  it('startDrain sets the delay, weighs the stack 0 and deregisters its targets, waiting for nothing', async () => {
     registerStackGroups(BLUE, GREEN);
     elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(BLUE) }] });
     elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 20, [GREEN]: 80 })) });
     elb
       .on(DescribeTargetHealthCommand)
-      .resolvesOnce({ TargetHealthDescriptions: [health('i-1', 'healthy'), health('i-2', 'healthy')] })
-      .resolvesOnce({ TargetHealthDescriptions: [health('i-1', 'draining'), health('i-2', 'draining')] })
-      .resolves({ TargetHealthDescriptions: [] });
+      .resolves({ TargetHealthDescriptions: [health('i-1', 'healthy'), health('i-2', 'healthy')] });
 
-    await newTraffic().drainStack(ENV, BLUE, 30);
+    await newTraffic().startDrain(ENV, BLUE, 30);
 
     assert.deepEqual(commandNames(), [
       'DescribeTargetGroups',
@@ -439,10 +437,6 @@ describe('ElbTraffic.drainStack', () => {
       'ModifyRule',
       'DescribeTargetHealth',
       'DeregisterTargets',
-      'DescribeTargetHealth',
-      'DescribeTargetHealth',
-      'ModifyRule',
-      'DeleteTargetGroup',
     ]);
     assert.deepEqual(inputsOf(ModifyTargetGroupAttributesCommand), [
       {
@@ -452,13 +446,53 @@ describe('ElbTraffic.drainStack', () => {
     ]);
     assert.deepEqual(inputsOf(ModifyRuleCommand), [
       { RuleArn: ENV_RULE, Actions: [forward({ [BLUE]: 0, [GREEN]: 80 })] },
-      { RuleArn: ENV_RULE, Actions: [forward({ [GREEN]: 80 })] },
     ]);
     assert.deepEqual(inputsOf(DeregisterTargetsCommand), [
       { TargetGroupArn: groupArn(BLUE), Targets: [{ Id: 'i-1' }, { Id: 'i-2' }] },
     ]);
+    assert.deepEqual(sleeps, []);
+  });
+
+  it('finishDrain answers false while targets still drain, and changes nothing', async () => {
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(BLUE) }] });
+    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [health('i-1', 'draining')] });
+
+    assert.equal(await newTraffic().finishDrain(ENV, BLUE), false);
+
+    assert.deepEqual(commandNames(), ['DescribeTargetGroups', 'DescribeTargetHealth']);
+  });
+
+  it('finishDrain, once nothing drains, takes the stack out of the rule and deletes its group', async () => {
+    registerStackGroups(BLUE, GREEN);
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(BLUE) }] });
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 0, [GREEN]: 80 })) });
+    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [] });
+
+    assert.equal(await newTraffic().finishDrain(ENV, BLUE), true);
+
+    assert.deepEqual(commandNames(), [
+      'DescribeTargetGroups',
+      'DescribeTargetHealth',
+      'DescribeRules',
+      'DescribeTags',
+      'ModifyRule',
+      'DeleteTargetGroup',
+    ]);
+    assert.deepEqual(inputsOf(ModifyRuleCommand), [
+      { RuleArn: ENV_RULE, Actions: [forward({ [GREEN]: 80 })] },
+    ]);
     assert.deepEqual(inputsOf(DeleteTargetGroupCommand), [{ TargetGroupArn: groupArn(BLUE) }]);
-    assert.deepEqual(sleeps, [1000]);
+  });
+
+  it('finishDrain with cutOff removes the stack while its targets still drain (the drain deadline passed)', async () => {
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(BLUE) }] });
+    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 0 })) });
+    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [health('i-1', 'draining')] });
+
+    assert.equal(await newTraffic().finishDrain(ENV, BLUE, { cutOff: true }), true);
+
+    assert.equal(elb.commandCalls(DescribeTargetHealthCommand).length, 0);
+    assert.deepEqual(inputsOf(DeleteTargetGroupCommand), [{ TargetGroupArn: groupArn(BLUE) }]);
   });
 
   it('answers 503 again once the last stack has left the rule', async () => {
@@ -466,24 +500,10 @@ describe('ElbTraffic.drainStack', () => {
     elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 0 })) });
     elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [] });
 
-    await newTraffic().drainStack(ENV, BLUE, 0);
+    assert.equal(await newTraffic().finishDrain(ENV, BLUE), true);
 
     assert.deepEqual(inputsOf(ModifyRuleCommand), [{ RuleArn: ENV_RULE, Actions: [NO_STACK] }]);
     assert.equal(elb.commandCalls(DeregisterTargetsCommand).length, 0);
-  });
-
-  it('stops waiting after drainSeconds and a margin, then removes the stack anyway', async () => {
-    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(BLUE) }] });
-    elb.on(DescribeRulesCommand).resolves({ Rules: listenerRules(forward({ [BLUE]: 0 })) });
-    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [health('i-1', 'draining')] });
-
-    await newTraffic().drainStack(ENV, BLUE, 10);
-
-    assert.equal(
-      sleeps.reduce((sum, ms) => sum + ms, 0),
-      25_000,
-    );
-    assert.equal(elb.commandCalls(DeleteTargetGroupCommand).length, 1);
   });
 
   it('succeeds at once for a stack whose target group is already gone', async () => {
@@ -491,9 +511,10 @@ describe('ElbTraffic.drainStack', () => {
       .on(DescribeTargetGroupsCommand)
       .rejects(new TargetGroupNotFoundException({ $metadata: {}, message: 'nope' }));
 
-    await newTraffic().drainStack(ENV, BLUE, 30);
+    await newTraffic().startDrain(ENV, BLUE, 30);
+    assert.equal(await newTraffic().finishDrain(ENV, BLUE), true);
 
-    assert.deepEqual(commandNames(), ['DescribeTargetGroups']);
+    assert.deepEqual(commandNames(), ['DescribeTargetGroups', 'DescribeTargetGroups']);
   });
 });
 
@@ -602,13 +623,23 @@ describe('ElbTraffic.testEndpoint (a route to one stack, for its hooks)', () => 
     assert.deepEqual(await newTraffic().getWeights(ENV), { [BLUE]: 100, [GREEN]: 0 });
   });
 
-  it('goes when the stack is drained, before its target group is deleted', async () => {
+  it('goes when the stack starts draining', async () => {
     elb
       .on(DescribeRulesCommand)
       .resolves({ Rules: [testRule('2'), ...listenerRules(forward({ [BLUE]: 100, [GREEN]: 0 }))] });
     elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [] });
 
-    await newTraffic().drainStack(ENV, GREEN, 0);
+    await newTraffic().startDrain(ENV, GREEN, 0);
+
+    assert.deepEqual(inputsOf(DeleteRuleCommand), [{ RuleArn: TEST_RULE }]);
+  });
+
+  it('goes before its target group is deleted when the stack is removed at once', async () => {
+    elb
+      .on(DescribeRulesCommand)
+      .resolves({ Rules: [testRule('2'), ...listenerRules(forward({ [BLUE]: 100, [GREEN]: 0 }))] });
+
+    await newTraffic().finishDrain(ENV, GREEN, { cutOff: true });
 
     assert.deepEqual(inputsOf(DeleteRuleCommand), [{ RuleArn: TEST_RULE }]);
     const names = commandNames();
@@ -750,9 +781,8 @@ describe('ElbTraffic.parkEndpoint', () => {
       },
     });
     elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: groupArn(GREEN) }] });
-    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [] });
 
-    await newTraffic().drainStack(ENV, GREEN, 0);
+    await newTraffic().finishDrain(ENV, GREEN, { cutOff: true });
 
     assert.deepEqual(inputsOf(ModifyRuleCommand), [{ RuleArn: ENV_RULE, Actions: [PARKED] }]);
     assert.deepEqual(inputsOf(DeleteTargetGroupCommand), [{ TargetGroupArn: groupArn(GREEN) }]);

@@ -11,6 +11,21 @@ import {
 } from '../../functions/asl.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
+
+/**
+ * Waiting belongs to Step Functions (Wait states between an act and its checks), not to Lambda: a task
+ * does its work and returns, in a few seconds at most.
+ */
+const TASK_TIMEOUT_BOUND_SECONDS = 30;
+/** The tasks that may run longer, by function, and why. */
+const LONG_TASKS: Record<string, string> = {
+  VerifyStack:
+    "invokes the team's hook function synchronously (Lambda Invoke) for up to the hook's timeoutSeconds (840 s). " +
+    'Step Functions could invoke it itself only through the lambda:invoke integration (the function is named by the ' +
+    'spec), which aws-local-stepfunctions does not run (it invokes fixed function ARNs only): one task serves both modes',
+  CheckHealth:
+    "one probe round: embedded, a probe may take the spec's health timeoutSeconds (up to 120 s) to answer, as an ALB's would",
+};
 const files = readdirSync(join(ROOT, 'state-machines')).filter((f) => f.endsWith('.asl.json'));
 
 /** The real workflows, checked as Step Functions and the embedded runner will see them. */
@@ -38,6 +53,17 @@ describe('state-machines/*.asl.json', () => {
         const module = join(ROOT, 'functions/handlers/tasks', `${functionNameOf(task.resource)}.ts`);
         assert.ok(existsSync(module), `${task.stateName} → ${module}`);
         assert.ok(task.timeoutSeconds, `${task.stateName} sets TimeoutSeconds`);
+      }
+    });
+
+    it(`${file}: no Task waits in Lambda: every timeout is at most ${TASK_TIMEOUT_BOUND_SECONDS} s, but the named exceptions'`, () => {
+      for (const task of tasks) {
+        const exception = LONG_TASKS[functionNameOf(task.resource)];
+        if (exception) continue;
+        assert.ok(
+          (task.timeoutSeconds ?? Number.POSITIVE_INFINITY) <= TASK_TIMEOUT_BOUND_SECONDS,
+          `${task.stateName}: ${task.timeoutSeconds} s; a wait belongs in a Wait state (act → Wait → check)`,
+        );
       }
     });
 

@@ -15,7 +15,7 @@ import type { Compute, StackTags, TaggedStack } from '../../core/ports/compute.t
 import type { Instance, InstanceState, Spec } from '../../core/types.ts';
 import { awsErrorCode, isAwsError } from './aws-errors.ts';
 import { imageById, type LaunchableImage, resolveArtifactImage } from './ec2-images.ts';
-import { pollUntil, realSleep, retry, type Sleep } from './retry.ts';
+import { realSleep, retry, type Sleep } from './retry.ts';
 import { kilnTags, MANAGED_TAG, STACK_TAG } from './tags.ts';
 
 export interface Ec2ComputeOptions {
@@ -59,12 +59,11 @@ export const TRANSIENT_LAUNCH_ERRORS = [
   'InsufficientCapacity',
 ] as const;
 
-/** 5 attempts, 1 + 2 + 4 + 8 s apart: ~15 s per instance, well inside ProvisionStack's 300 s timeout. */
+/**
+ * 5 attempts, 1 + 2 + 4 + 8 s apart: ~15 s per instance. A launch cut short by ProvisionStack's timeout
+ * runs again and continues where it stopped (see `launchToken`).
+ */
 const LAUNCH_RETRY = { attempts: 5, firstDelayMs: 1000, maxDelayMs: 8000 };
-/** New instances usually run within 30 s; two minutes leaves ProvisionStack time to register them. */
-const RUNNING_POLL = { firstDelayMs: 2000, maxDelayMs: 10_000, budgetMs: 120_000 };
-/** Termination usually takes under two minutes; 4 minutes fits DecommissionStack's 300 s timeout. */
-const TERMINATION_POLL = { firstDelayMs: 2000, maxDelayMs: 15_000, budgetMs: 240_000 };
 /** EC2 refuses user data above 16 KB (before base64). */
 const USER_DATA_LIMIT_BYTES = 16 * 1024;
 /** Names that are safe as shell variable assignments in the environment file. */
@@ -103,15 +102,14 @@ export class Ec2Compute implements Compute {
   }
 
   /**
-   * Launches one instance per empty slot, then waits until every live instance runs: ELB registers
-   * running instances only, and a rerun may find instances an earlier attempt left pending. The image is
-   * settled before anything launches: ArtifactNotReadyError (nothing launched) while the artifact has
-   * no image yet.
+   * Launches one instance per empty slot and returns the live instances at once, those just launched as
+   * RunInstances answered them (pending: DescribeInstances may not show them yet). The image is settled
+   * before anything launches: ArtifactNotReadyError (nothing launched) while the artifact has no image yet.
    */
   async launchStack(tags: StackTags, spec: Spec): Promise<Instance[]> {
     const reported = await this.#describe(tags.stackId);
     const slots = emptySlots(reported, spec.capacity);
-    const launched: string[] = [];
+    const launched: Ec2Instance[] = [];
     if (slots.length > 0) {
       const userData = encodeUserData(userDataScript(tags, spec, this.#options.instancePort));
       const image = await this.#imageToLaunch(tags.stackId, reported, spec);
@@ -120,31 +118,20 @@ export class Ec2Compute implements Compute {
         launched.push(await this.#launch(tags.stackId, input));
       }
     }
-    const starting = [...reported.filter((i) => stateOf(i) === 'pending').map(idOf), ...launched];
-    const live =
-      starting.length > 0 ? await this.#waitUntilRunning(tags.stackId, starting) : reported.filter(isLive);
-    return live.map((i) => this.#toInstance(i));
+    return [...reported.filter(isLive), ...launched].map((i) => this.#toInstance(i));
   }
 
   async describeStack(stackId: string): Promise<Instance[]> {
     return (await this.#describe(stackId)).map((i) => this.#toInstance(i));
   }
 
+  /** Terminates the instances not terminated nor shutting down yet, and returns at once. */
   async terminateStack(stackId: string): Promise<void> {
-    const remaining = (await this.#describe(stackId)).filter((i) => stateOf(i) !== 'terminated');
-    if (remaining.length === 0) return;
-    const notYetTerminating = remaining.filter((i) => stateOf(i) !== 'shutting-down').map(idOf);
+    const notYetTerminating = (await this.#describe(stackId))
+      .filter((i) => stateOf(i) !== 'terminated' && stateOf(i) !== 'shutting-down')
+      .map(idOf);
     if (notYetTerminating.length > 0) {
       await this.#client.send(new TerminateInstancesCommand({ InstanceIds: notYetTerminating }));
-    }
-    const gone = await pollUntil(
-      async () => (await this.#describe(stackId)).every((i) => stateOf(i) === 'terminated'),
-      { ...TERMINATION_POLL, sleep: this.#sleep },
-    );
-    if (!gone) {
-      throw new Error(
-        `instances of stack ${stackId} were not terminated within ${TERMINATION_POLL.budgetMs / 1000}s: ${remaining.map(idOf).join(', ')}`,
-      );
     }
   }
 
@@ -222,16 +209,16 @@ export class Ec2Compute implements Compute {
   }
 
   /** RunInstances with backoff on transient errors; any failure becomes LaunchFailedError (the ASL catches it). */
-  async #launch(stackId: string, input: RunInstancesCommandInput): Promise<string> {
+  async #launch(stackId: string, input: RunInstancesCommandInput): Promise<Ec2Instance> {
     try {
       const { Instances } = await retry(() => this.#client.send(new RunInstancesCommand(input)), {
         ...LAUNCH_RETRY,
         isRetryable: isTransientLaunchError,
         sleep: this.#sleep,
       });
-      const instanceId = Instances?.[0]?.InstanceId;
-      if (!instanceId) throw new Error('RunInstances answered without an instance');
-      return instanceId;
+      const instance = Instances?.[0];
+      if (!instance?.InstanceId) throw new Error('RunInstances answered without an instance');
+      return instance;
     } catch (error) {
       const code = awsErrorCode(error);
       const why = isTransientLaunchError(error)
@@ -242,34 +229,6 @@ export class Ec2Compute implements Compute {
         cause: error,
       });
     }
-  }
-
-  /**
-   * Waits until every starting instance is reported running and returns the stack's live instances.
-   * An instance that ends while starting (a volume or capacity problem after the launch) fails at once.
-   */
-  async #waitUntilRunning(stackId: string, starting: string[]): Promise<Ec2Instance[]> {
-    let reported: Ec2Instance[] = [];
-    const running = await pollUntil(
-      async () => {
-        reported = await this.#describe(stackId);
-        const mine = reported.filter((i) => starting.includes(idOf(i)));
-        const ended = mine.find((i) => !isLive(i));
-        if (ended) {
-          throw new LaunchFailedError(
-            `instance ${idOf(ended)} of stack ${stackId} ended while starting: ${ended.StateReason?.Message ?? stateOf(ended)}`,
-          );
-        }
-        return mine.length === starting.length && mine.every((i) => stateOf(i) === 'running');
-      },
-      { ...RUNNING_POLL, sleep: this.#sleep },
-    );
-    if (!running) {
-      throw new LaunchFailedError(
-        `instances of stack ${stackId} were not running within ${RUNNING_POLL.budgetMs / 1000}s: ${starting.join(', ')}`,
-      );
-    }
-    return reported.filter(isLive);
   }
 
   /** Every instance tagged with the stack, terminated ones included while EC2 reports them, by slot. */

@@ -33,7 +33,7 @@ import {
 import type { HealthCheck, Instance } from '../../core/types.ts';
 import { latestRequestMinute, targetGroupMetrics } from './alb-request-counts.ts';
 import { ignoringAwsErrors, isAwsError } from './aws-errors.ts';
-import { pollUntil, realSleep, retry, type Sleep } from './retry.ts';
+import { realSleep, retry, type Sleep } from './retry.ts';
 import { ENVIRONMENT_TAG, kilnTags, MANAGED_TAG, STACK_TAG } from './tags.ts';
 
 export interface ElbTrafficOptions {
@@ -81,9 +81,6 @@ const DRAINING_STATES = new Set(['draining', 'unhealthy.draining']);
 const PRIORITY_RETRY = { attempts: 5, firstDelayMs: 250, maxDelayMs: 2000 };
 /** ELB may not see an instance as running the moment EC2 does (the two are eventually consistent). */
 const REGISTER_RETRY = { attempts: 5, firstDelayMs: 1000, maxDelayMs: 8000 };
-/** The ALB reports a target draining until its deregistration delay has passed, and a little after. */
-const DRAIN_MARGIN_SECONDS = 15;
-const DRAIN_POLL = { firstDelayMs: 1000, maxDelayMs: 10_000 };
 /**
  * What an ALB accepts for health checks. A spec may ask for less (the embedded proxy probes every
  * second); the target group gets the nearest setting the ALB allows, while Kiln's own health wait
@@ -195,11 +192,11 @@ export class ElbTraffic implements Traffic {
   }
 
   /**
-   * Weight 0, then deregistration with the spec's delay so in-flight requests finish, then the target
-   * group leaves the rule and is deleted. The wait is bounded by drainSeconds: past it the ALB cuts the
-   * remaining requests itself. A stack without a target group is already drained.
+   * Weight 0 and the test route deleted, then the targets deregistered with the spec's delay: the ALB lets
+   * in-flight requests finish for drainSeconds, then cuts the rest itself. A stack without a target group
+   * is drained already.
    */
-  async drainStack(environment: string, stackId: string, drainSeconds: number): Promise<void> {
+  async startDrain(environment: string, stackId: string, drainSeconds: number): Promise<void> {
     const targetGroupArn = await this.#findTargetGroup(stackId);
     if (!targetGroupArn) return;
     await this.#client.send(
@@ -208,19 +205,15 @@ export class ElbTraffic implements Traffic {
         Attributes: [{ Key: DEREGISTRATION_DELAY, Value: String(drainSeconds) }],
       }),
     );
-    const rules = await this.#listRules();
-    const tags = await this.#tagsOf(rules.map(arnOfRule));
-    const rule = rules.find((candidate) => isEnvironmentRule(tags.get(arnOfRule(candidate)), environment));
-    let routes = rule ? forwardRoutes(rule) : [];
-    const isThisStack = (route: Route) => route.targetGroupArn === targetGroupArn;
-    if (rule && routes.some((route) => isThisStack(route) && route.weight !== 0)) {
-      routes = routes.map((route) => (isThisStack(route) ? { ...route, weight: 0 } : route));
-      await this.#route(rule, routes);
+    const { rule, testRule } = await this.#rulesOfStack(environment, stackId);
+    const routes = rule ? forwardRoutes(rule) : [];
+    if (rule && routes.some((route) => route.targetGroupArn === targetGroupArn && route.weight !== 0)) {
+      await this.#route(
+        rule,
+        routes.map((route) => (route.targetGroupArn === targetGroupArn ? { ...route, weight: 0 } : route)),
+      );
     }
-    // The test route goes with the stack's traffic (and must, before its target group can be deleted).
-    const testRule = rules.find((candidate) =>
-      isTestRule(tags.get(arnOfRule(candidate)), environment, stackId),
-    );
+    // The test route goes with the stack's traffic.
     if (testRule) await this.#deleteRule(testRule);
     const registered = (await this.#targets(targetGroupArn)).filter((target) => !isDraining(target));
     if (registered.length > 0) {
@@ -231,18 +224,32 @@ export class ElbTraffic implements Traffic {
         }),
       );
     }
-    await pollUntil(async () => !(await this.#targets(targetGroupArn)).some(isDraining), {
-      ...DRAIN_POLL,
-      budgetMs: (drainSeconds + DRAIN_MARGIN_SECONDS) * 1000,
-      sleep: this.#sleep,
-    });
-    if (rule && routes.some(isThisStack)) {
+  }
+
+  /**
+   * Once no target drains any more (or at once with `cutOff`: deleting the group ends what the ALB still
+   * lets finish), the target group leaves the rule, its test route goes (both must, before the group can
+   * be deleted), and it is deleted.
+   */
+  async finishDrain(
+    environment: string,
+    stackId: string,
+    options: { cutOff?: boolean } = {},
+  ): Promise<boolean> {
+    const targetGroupArn = await this.#findTargetGroup(stackId);
+    if (!targetGroupArn) return true;
+    if (!options.cutOff && (await this.#targets(targetGroupArn)).some(isDraining)) return false;
+    const { rule, testRule } = await this.#rulesOfStack(environment, stackId);
+    if (testRule) await this.#deleteRule(testRule);
+    const routes = rule ? forwardRoutes(rule) : [];
+    if (rule && routes.some((route) => route.targetGroupArn === targetGroupArn)) {
       await this.#route(
         rule,
-        routes.filter((route) => !isThisStack(route)),
+        routes.filter((route) => route.targetGroupArn !== targetGroupArn),
       );
     }
     await this.#deleteTargetGroup(targetGroupArn);
+    return true;
   }
 
   /**
@@ -331,7 +338,7 @@ export class ElbTraffic implements Traffic {
     for (const [name, tags] of (await this.#kilnTargetGroups()).values()) {
       const environment = managedTag(tags, ENVIRONMENT_TAG);
       const stackId = managedTag(tags, STACK_TAG);
-      // Only a group named after its stack is one drainStack finds (by that name) and so can remove.
+      // Only a group named after its stack is one finishDrain finds (by that name) and so can remove.
       if (environment !== undefined && stackId !== undefined && targetGroupName(stackId) === name) {
         of(environment).stackIds.push(stackId);
       }
@@ -432,6 +439,17 @@ export class ElbTraffic implements Traffic {
     await ignoringAwsErrors(['RuleNotFoundException'], () =>
       this.#client.send(new DeleteRuleCommand({ RuleArn: arnOfRule(rule) })),
     );
+  }
+
+  /** The environment's rule and the stack's test rule, when they exist. */
+  async #rulesOfStack(environment: string, stackId: string): Promise<{ rule?: Rule; testRule?: Rule }> {
+    const rules = await this.#listRules();
+    const tags = await this.#tagsOf(rules.map(arnOfRule));
+    const rule = rules.find((candidate) => isEnvironmentRule(tags.get(arnOfRule(candidate)), environment));
+    const testRule = rules.find((candidate) =>
+      isTestRule(tags.get(arnOfRule(candidate)), environment, stackId),
+    );
+    return { ...(rule ? { rule } : {}), ...(testRule ? { testRule } : {}) };
   }
 
   async #findRule(environment: string): Promise<Rule | undefined> {

@@ -21,16 +21,6 @@ export interface RetryPolicy extends Backoff {
   sleep: Sleep;
 }
 
-export interface PollPolicy extends Backoff {
-  /**
-   * Time the poll may spend sleeping before it gives up. Counted from the sleeps (not the wall clock) so
-   * that the bound holds with an injected sleep; the API calls in between add a little real time, which the
-   * task timeouts in the state machines leave room for.
-   */
-  budgetMs: number;
-  sleep: Sleep;
-}
-
 /** Delay before retry number `retry` (0 for the first retry). */
 export function backoffDelay(backoff: Backoff, retry: number): number {
   return Math.min(backoff.firstDelayMs * 2 ** retry, backoff.maxDelayMs);
@@ -49,21 +39,5 @@ export async function retry<T>(operation: (attempt: number) => Promise<T>, polic
       if (attempt + 1 >= policy.attempts || !policy.isRetryable(error)) throw error;
       await policy.sleep(backoffDelay(policy, attempt));
     }
-  }
-}
-
-/**
- * Checks `done` until it holds or the budget is spent, backing off between checks; resolves to whether it
- * held. Every wait for AWS to converge (instances running or terminated, targets drained) goes through
- * here, so none of them can outlive the task that runs it.
- */
-export async function pollUntil(done: () => Promise<boolean>, policy: PollPolicy): Promise<boolean> {
-  let waited = 0;
-  for (let check = 0; ; check++) {
-    if (await done()) return true;
-    if (waited >= policy.budgetMs) return false;
-    const delay = Math.min(backoffDelay(policy, check), policy.budgetMs - waited);
-    await policy.sleep(delay);
-    waited += delay;
   }
 }

@@ -59,8 +59,8 @@ const EXIT_GRACE_MS = 5000;
  * costs no request. Every Traffic method is an RPC to the daemon of the data folder. Create with
  * `connect()`, which reuses the running daemon or starts one. If the daemon is found gone mid-run
  * (killed), the call starts it again (it restores endpoints, registrations and weights from its state file)
- * and is retried once: every Traffic method is idempotent. No call has a timeout: a drain may rightly
- * take `drainSeconds`.
+ * and is retried once: every Traffic method is idempotent. No call has a timeout: none waits for anything
+ * (a drain is started and finished by separate calls, the workflow waiting in between).
  *
  * `stop()` stops the daemon and every endpoint (Ctrl-C); `detach()` leaves it serving (a control plane
  * going away without taking traffic down).
@@ -139,9 +139,16 @@ export class DaemonTraffic implements Traffic {
     return this.#call('probeHealth', [environment, stackId]) as Promise<TargetHealth[]>;
   }
 
-  /** Runs in the daemon: it finishes and deregisters the stack even if this process goes away meanwhile. */
-  async drainStack(environment: string, stackId: string, drainSeconds: number): Promise<void> {
-    await this.#call('drainStack', [environment, stackId, drainSeconds]);
+  async startDrain(environment: string, stackId: string, drainSeconds: number): Promise<void> {
+    await this.#call('startDrain', [environment, stackId, drainSeconds]);
+  }
+
+  async finishDrain(
+    environment: string,
+    stackId: string,
+    options: { cutOff?: boolean } = {},
+  ): Promise<boolean> {
+    return (await this.#call('finishDrain', [environment, stackId, options])) as boolean;
   }
 
   async removeEndpoint(environment: string): Promise<void> {
@@ -347,7 +354,7 @@ function daemonEnvironment(): NodeJS.ProcessEnv {
 }
 
 /**
- * One RPC over a fresh connection. Without `timeoutMs` it waits as long as the call takes (a drain).
+ * One RPC over a fresh connection. Without `timeoutMs` it waits as long as the call takes.
  * Rejects with the daemon's error under its own name and message, or with the transport's error.
  */
 function callDaemon(

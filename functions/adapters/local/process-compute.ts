@@ -4,7 +4,7 @@ import { access, mkdir, open } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KilnError, LaunchFailedError } from '../../core/errors.ts';
+import { LaunchFailedError } from '../../core/errors.ts';
 import { reservedVariables } from '../../core/instance-env.ts';
 import type { Compute, StackTags, TaggedStack } from '../../core/ports/compute.ts';
 import type { Instance, InstanceState, Spec } from '../../core/types.ts';
@@ -50,12 +50,6 @@ export interface RestoreReport {
   lost: { instanceId: string; reason: string }[];
 }
 
-/**
- * An instance process survived SIGKILL (stuck in uninterruptible I/O, say): it is left recorded as
- * running, so that terminating the stack again tries again.
- */
-export class InstanceStopFailedError extends KilnError {}
-
 interface InstanceRecord {
   id: string;
   /** Port the instance listens on; kept across restarts so that its address stays valid. */
@@ -71,6 +65,11 @@ interface InstanceRecord {
   pid?: number;
   /** The process's start time (clock ticks since boot, Linux only), so that a reused pid is never it. */
   startTime?: number;
+  /**
+   * When its termination began (epoch ms): SIGTERM was sent then, and SIGKILL follows once STOP_GRACE_MS
+   * have passed. Reported `stopping` until its process has exited.
+   */
+  terminatingSince?: number;
 }
 
 interface StackRecord {
@@ -99,7 +98,7 @@ interface RunningProcess {
 /** How long a launch waits for a new instance to accept connections; slower apps are left to health checks. */
 const READY_TIMEOUT_MS = 5000;
 const READY_POLL_MS = 50;
-/** How long an instance may take to exit after SIGTERM before it is SIGKILLed. */
+/** How long an instance may take to exit after SIGTERM before it is SIGKILLed (at shutdown, or when terminated). */
 const STOP_GRACE_MS = 3000;
 /** How long a SIGKILLed process may take to disappear before stopping it is reported as failed. */
 const KILL_WAIT_MS = 2000;
@@ -150,6 +149,10 @@ export class ProcessCompute implements Compute {
     return (this.#stacks.get(stackId)?.instances ?? []).map(toInstance);
   }
 
+  /**
+   * SIGTERM to each instance, SIGKILL to one still there STOP_GRACE_MS after it (a later call sends it),
+   * and returns at once: `describeStack` reports an instance `stopping` until its process has exited.
+   */
   terminateStack(stackId: string): Promise<void> {
     return this.#serialized(stackId, () => this.#terminate(stackId));
   }
@@ -280,9 +283,12 @@ export class ProcessCompute implements Compute {
   async #stopEverything(): Promise<void> {
     await Promise.all(this.#queues.values());
     // Recorded before stopping: a crash halfway leaves `stopped` records, which restore() handles whether
-    // or not their process is still there (adopted if it is, started again if not).
+    // or not their process is still there (adopted if it is, started again if not). An instance being
+    // terminated is not started again.
     for (const stack of this.#stacks.values()) {
-      for (const record of stack.instances) if (record.state === 'running') record.state = 'stopped';
+      for (const record of stack.instances) {
+        if (record.state === 'running') record.state = record.terminatingSince ? 'terminated' : 'stopped';
+      }
     }
     await this.#save();
     const processes = [...this.#processes.entries()];
@@ -340,33 +346,32 @@ export class ProcessCompute implements Compute {
 
   async #terminate(stackId: string): Promise<void> {
     const stack = this.#stacks.get(stackId);
-    const survivors: string[] = [];
     if (stack) {
-      await Promise.all(
-        stack.instances.map(async (record) => {
-          const running = this.#processes.get(record.id);
-          if (running && !(await stopProcess(running))) {
-            survivors.push(record.id);
-            return;
-          }
-          this.#processes.delete(record.id);
+      const now = Date.now();
+      const signals: [RunningProcess, NodeJS.Signals][] = [];
+      for (const record of liveInstances(stack)) {
+        const running = this.#processes.get(record.id);
+        if (!running) {
           record.state = 'terminated';
-        }),
-      );
+        } else if (record.terminatingSince === undefined) {
+          record.terminatingSince = now;
+          signals.push([running, 'SIGTERM']);
+        } else if (now - record.terminatingSince >= STOP_GRACE_MS) {
+          signals.push([running, 'SIGKILL']);
+        }
+      }
+      // Recorded before signalling: a crash in between sends SIGTERM again, which changes nothing.
       await this.#save();
+      await Promise.all(signals.map(([running, signal]) => running.signal(signal)));
     }
     await this.#stopUnrecorded(stackId);
-    if (survivors.length > 0) {
-      throw new InstanceStopFailedError(
-        `instances of ${stackId} still run after SIGKILL: ${survivors.join(', ')}`,
-      );
-    }
   }
 
   /**
    * Stops the processes of this data folder that carry the stack but that no record of this run tracks
    * (launched behind Kiln's back, or by a run whose state was lost), as EC2 terminates whatever carries a
-   * stack's tags.
+   * stack's tags. Tracked by no record, they are stopped and waited for here: a rare path, bounded by
+   * STOP_GRACE_MS and KILL_WAIT_MS.
    */
   async #stopUnrecorded(stackId: string): Promise<void> {
     if (!canVerifyProcesses()) return;
@@ -572,8 +577,13 @@ const REPORTED_STATE: Record<InstanceRecord['state'], InstanceState> = {
   terminated: 'terminated',
 };
 
+/** A running instance being terminated is `stopping`, as EC2 reports one shutting down. */
 function toInstance(record: InstanceRecord): Instance {
-  return { id: record.id, address: `http://${LOOPBACK}:${record.port}`, state: REPORTED_STATE[record.state] };
+  const state =
+    record.state === 'running' && record.terminatingSince !== undefined
+      ? 'stopping'
+      : REPORTED_STATE[record.state];
+  return { id: record.id, address: `http://${LOOPBACK}:${record.port}`, state };
 }
 
 /**

@@ -1,6 +1,5 @@
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createProxyServer } from 'http-proxy-3';
 import type { TrafficWeights } from '../../core/blue-green.ts';
 import type { TargetHealth } from '../../core/health.ts';
@@ -31,7 +30,7 @@ interface StackTargets {
 interface StackRoute extends StackTargets {
   /** Round-robin cursor over `instances`. */
   nextInstance: number;
-  /** Requests proxied to the stack and not yet answered; draining waits for it to reach 0. */
+  /** Requests proxied to the stack and not yet answered; a drain finishes once it is 0. */
   inFlight: number;
   /** Its answered requests, oldest first, for stackMetrics (in memory: a canary judges minutes, not days). */
   answered: AnsweredRequest[];
@@ -108,7 +107,6 @@ const RETRY_AFTER_SECONDS = 10;
 
 /** How long open connections get to finish when an endpoint closes before they are cut. */
 const CLOSE_GRACE_MS = 1000;
-const DRAIN_POLL_MS = 20;
 
 /**
  * Embedded traffic: one reverse proxy (its own port) per environment, the analogue of an ALB listener
@@ -241,20 +239,34 @@ export class ProxyTraffic implements Traffic {
     return Promise.all(stack.instances.map((instance) => probeInstance(instance, stack.healthCheck)));
   }
 
-  async drainStack(environment: string, stackId: string, drainSeconds: number): Promise<void> {
-    const stacks = this.#stacksOf(environment);
-    const stack = stacks.get(stackId);
-    if (!stack) return;
+  /** Weight 0: new requests go to the other stacks; those in flight go on (the proxy honours no delay itself). */
+  async startDrain(environment: string, stackId: string, _drainSeconds: number): Promise<void> {
+    const stack = this.#stacksOf(environment).get(stackId);
+    if (!stack || stack.weight === 0) return;
     stack.weight = 0;
     await this.#save();
-    const deadline = Date.now() + drainSeconds * 1000;
-    while (stack.inFlight > 0 && Date.now() < deadline) await sleep(DRAIN_POLL_MS);
+  }
+
+  /**
+   * Forgets the stack once nothing is in flight to it (or at once with `cutOff`: requests in flight still
+   * get their answers, as nothing cuts proxied connections) and closes its test endpoint.
+   */
+  async finishDrain(
+    environment: string,
+    stackId: string,
+    options: { cutOff?: boolean } = {},
+  ): Promise<boolean> {
+    const stacks = this.#stacksOf(environment);
+    const stack = stacks.get(stackId);
+    if (stack && stack.inFlight > 0 && !options.cutOff) return false;
+    const tests = this.#routes.get(environment)?.tests;
+    const closing = tests?.get(stackId);
+    if (!stack && !closing) return true;
     stacks.delete(stackId);
-    const test = this.#routes.get(environment)?.tests;
-    const closing = test?.get(stackId);
-    test?.delete(stackId);
+    tests?.delete(stackId);
     await this.#save();
     if (closing) await closeEndpoint(closing);
+    return true;
   }
 
   /**

@@ -13,7 +13,7 @@ import type { Traffic } from '../../core/ports/traffic.ts';
  */
 
 /** Bumped whenever a method or an answer changes meaning; a client replaces a daemon speaking another. */
-export const TRAFFIC_DAEMON_PROTOCOL = 5;
+export const TRAFFIC_DAEMON_PROTOCOL = 6;
 
 /** The daemon's exit code when another daemon already serves its data folder. */
 export const ALREADY_SERVED_EXIT_CODE = 75;
@@ -28,7 +28,8 @@ export const TRAFFIC_METHODS = [
   'setWeights',
   'getWeights',
   'probeHealth',
-  'drainStack',
+  'startDrain',
+  'finishDrain',
   'removeEndpoint',
   'listRegistrations',
   'parkEndpoint',

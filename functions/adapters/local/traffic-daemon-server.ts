@@ -59,8 +59,8 @@ const MAX_BODY_BYTES = 1024 * 1024;
  * health probes, its state file) behind an RPC on a Unix socket. It takes the folder's lock first (or
  * throws `TrafficDaemonRunningError`), so a socket file it finds is stale, left by a daemon that was
  * killed: it is replaced. Then it restores the state file and only then answers, so no call races the
- * restore. A call runs to its end even when its caller goes away (a drain started by a control plane
- * that is then killed still finishes and deregisters).
+ * restore. A call runs to its end even when its caller goes away (a stack registered for a control
+ * plane that is then killed is registered all the same).
  */
 export async function serveTrafficDaemon(options: TrafficDaemonOptions): Promise<TrafficDaemon> {
   const log = options.log ?? (() => undefined);
@@ -118,8 +118,8 @@ class RunningDaemon implements TrafficDaemon {
     this.stopped = new Promise((resolve) => {
       this.#markStopped = resolve;
     });
-    // No request timeout: a drain answers after up to its drainSeconds (300 s and more), and only this
-    // user can reach the socket, so there is no slow client to protect against.
+    // No request timeout: a call may take as long as its work (closing a test endpoint waits for its
+    // connections), and only this user can reach the socket, so there is no slow client to protect against.
     this.#server = createServer({ requestTimeout: 0 }, (req, res) => void this.#answer(req, res));
   }
 
@@ -280,8 +280,10 @@ function describeCall(method: TrafficMethod, args: unknown[]): string {
       return `${method} ${environment} ${second} (${Array.isArray(third) ? third.length : '?'} instances)`;
     case 'setWeights':
       return `${method} ${environment} ${JSON.stringify(second)}`;
-    case 'drainStack':
-      return `${method} ${environment} ${second} (up to ${third} s)`;
+    case 'startDrain':
+      return `${method} ${environment} ${second} (${third} s)`;
+    case 'finishDrain':
+      return `${method} ${environment} ${second}${(third as { cutOff?: boolean } | undefined)?.cutOff ? ' (cut off)' : ''}`;
     case 'testEndpoint':
       return `${method} ${environment} ${second}`;
     default:

@@ -1,14 +1,17 @@
-import { InvalidTransitionError } from '../errors.ts';
-import { type HealthProgress, healthDeadline } from '../health.ts';
+import { InvalidTransitionError, LaunchFailedError } from '../errors.ts';
+import { deadlinePassed, type HealthProgress, healthDeadline } from '../health.ts';
 import type { StackPorts } from '../ports/index.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
-import type { Deployment, HookName, Spec, Stack, Strategy } from '../types.ts';
+import type { Deployment, HookName, Instance, Spec, Stack, Strategy } from '../types.ts';
+import { doneWaiting, keepWaiting, startWaiting, type WaitProgress } from '../waits.ts';
 import { assertNotCancelled } from './cancel.ts';
 import { findStack, loadTask, newStackIdOf, recordStep } from './context.ts';
 
 /** What ProvisionStack hands to the health wait. */
 export interface ProvisionOutcome {
   stackId: string;
+  /** The wait until the stack's instances run: the workflow checks again (ProvisionStack with it) until done. */
+  launch: WaitProgress;
   health: HealthProgress;
   /** How the healthy stack is given traffic: the workflow branches on it. */
   strategy: Strategy['type'];
@@ -17,34 +20,48 @@ export interface ProvisionOutcome {
 }
 
 /**
- * Creates the new stack: its instances (compute reconciles to capacity, counting what an earlier run
- * launched), its record with them, and its targets behind the environment's endpoint at weight 0.
- * Nothing serves from it yet. Launching before recording is safe: instances carry the stack's tags, and
- * a stack id that a running deployment names is one Kiln wants (see `stackShouldRun`). Once the stack
- * has moved past `provisioning`, a rerun launches nothing.
+ * Creates the new stack: its instances, its record with them, and, once they run, its targets behind the
+ * environment's endpoint at weight 0. Nothing serves from it yet. The act (no `launch`) launches: compute
+ * reconciles to capacity, counting what an earlier run launched. Until the instances run (EC2 takes half a
+ * minute; embedded processes run at once) the workflow waits and checks again with the progress returned
+ * (`launch`): a check launches nothing, fails with LaunchFailedError when an instance ended while starting,
+ * or when they do not all run by the health deadline (counted from the first launch). Launching before
+ * recording is safe: instances carry the stack's tags, and a stack id that a running deployment names is
+ * one Kiln wants (see `stackShouldRun`). Once the stack has moved past `provisioning`, a rerun launches
+ * nothing.
  */
-export async function provisionStack(ports: StackPorts, input: WorkflowInput): Promise<ProvisionOutcome> {
+export async function provisionStack(
+  ports: StackPorts,
+  input: WorkflowInput & { launch?: WaitProgress },
+): Promise<ProvisionOutcome> {
   const { store, compute, traffic, clock } = ports;
   const context = await loadTask(ports, input);
   const { deployment, environment } = context;
   const spec = requireSpec(deployment);
   const stackId = newStackIdOf(deployment);
   const recorded = context.acting ? await findStack(ports, input.environment, stackId) : undefined;
-  // The health deadline counts from the first launch, also when a rerun continues it.
+  // The deadlines count from the first launch, also when a rerun continues it.
   const launchedAt = new Date(recorded?.createdAt ?? context.startedAt);
-  const outcome = {
+  const progress = input.launch ?? startWaiting(launchedAt, spec.healthCheck.deadlineSeconds);
+  const outcome = (launch: WaitProgress, since: Date) => ({
     stackId,
-    health: healthWait(launchedAt, new Date(context.startedAt), spec),
+    launch,
+    health: healthWait(launchedAt, since, spec),
     strategy: spec.strategy.type,
     verify: hooksOf(spec),
-  };
-  if (!context.acting || (recorded && recorded.status !== 'provisioning')) return outcome;
+  });
+  if (!context.acting || (recorded && recorded.status !== 'provisioning')) {
+    return outcome(doneWaiting(progress), new Date(context.startedAt));
+  }
   assertNotCancelled(deployment);
 
-  const instances = await compute.launchStack(
-    { environment: input.environment, stackId, deploymentId: deployment.id },
-    spec,
-  );
+  const instances =
+    input.launch && recorded
+      ? await startingInstances(ports, recorded)
+      : await compute.launchStack(
+          { environment: input.environment, stackId, deploymentId: deployment.id },
+          spec,
+        );
   const stack = await recordInstances(ports, recorded, {
     environment: input.environment,
     stackId,
@@ -56,19 +73,41 @@ export async function provisionStack(ports: StackPorts, input: WorkflowInput): P
     createdAt: launchedAt.toISOString(),
     updatedAt: clock.now().toISOString(),
   });
+  const notRunning = stack.instances.filter((instance) => instance.state !== 'running');
+  if (notRunning.length > 0) {
+    if (deadlinePassed(progress, clock.now())) {
+      throw new LaunchFailedError(
+        `instances of stack ${stackId} were not running within ${spec.healthCheck.deadlineSeconds}s: ${notRunning.map((i) => i.id).join(', ')}`,
+      );
+    }
+    return outcome(input.launch ? keepWaiting(progress, clock.now()) : progress, clock.now());
+  }
   const endpoint = await traffic.ensureEndpoint(input.environment);
   if (environment.endpoint !== endpoint) await store.updateObservedState(input.environment, { endpoint });
   await traffic.registerStack(input.environment, stackId, stack.instances, spec.healthCheck);
   await recordStep(ports, context, {
     name: 'ProvisionStack',
+    startedAt: progress.since,
     detail: `${instances.length} instance(s) of ${spec.artifact} ${spec.version}`,
   });
-  return {
-    stackId,
-    health: healthWait(launchedAt, clock.now(), spec),
-    strategy: spec.strategy.type,
-    verify: hooksOf(spec),
-  };
+  return outcome(doneWaiting(progress), clock.now());
+}
+
+/**
+ * The recorded instances as compute reports them now, those it does not report yet (EC2 is eventually
+ * consistent) as recorded. LaunchFailedError when one ended while starting (a volume or capacity problem
+ * after the launch): relaunching it would most likely end the same way.
+ */
+async function startingInstances(ports: StackPorts, recorded: Stack): Promise<Instance[]> {
+  const reported = new Map((await ports.compute.describeStack(recorded.stackId)).map((i) => [i.id, i]));
+  const instances = recorded.instances.map((instance) => reported.get(instance.id) ?? instance);
+  const ended = instances.find(
+    (instance) => instance.state === 'stopping' || instance.state === 'terminated',
+  );
+  if (ended) {
+    throw new LaunchFailedError(`instance ${ended.id} of stack ${recorded.stackId} ended while starting`);
+  }
+  return instances;
 }
 
 /** Creates the stack record with its instances, or brings an existing one's instance list up to date. */

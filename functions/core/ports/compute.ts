@@ -25,17 +25,20 @@ export interface TaggedStack {
  */
 export interface Compute {
   /**
-   * Ensures `spec.capacity` instances run for the stack: instances already tagged with the stack are
-   * kept and only the difference is launched. Throws ArtifactNotReadyError, launching nothing, while the
-   * artifact for `spec.version` does not exist yet (an image still being baked; the workflow waits and
-   * retries), and LaunchFailedError when launching is impossible.
+   * Ensures `spec.capacity` instances run or start for the stack: instances already tagged with the stack
+   * are kept and only the difference is launched. Returns the stack's live instances at once, new ones
+   * possibly `pending`: the workflow waits until `describeStack` reports them `running`. Throws
+   * ArtifactNotReadyError, launching nothing, while the artifact for `spec.version` does not exist yet (an
+   * image still being baked; the workflow waits and retries), and LaunchFailedError when launching is
+   * impossible.
    */
   launchStack(tags: StackTags, spec: Spec): Promise<Instance[]>;
   /** Instances tagged with the stack, terminated ones included while the provider still reports them. */
   describeStack(stackId: string): Promise<Instance[]>;
   /**
-   * Terminates every instance tagged with the stack (recorded by Kiln or not) and resolves once they are
-   * gone.
+   * Starts terminating every instance tagged with the stack (recorded by Kiln or not) and returns at once:
+   * the workflow waits until `describeStack` reports them all `terminated`. Calling it again carries the
+   * termination on (embedded: an instance that ignored SIGTERM for a grace period is killed).
    */
   terminateStack(stackId: string): Promise<void>;
   /**

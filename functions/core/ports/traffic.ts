@@ -46,16 +46,24 @@ export interface Traffic {
   /** One health-probe round over the stack's targets. */
   probeHealth(environment: string, stackId: string): Promise<TargetHealth[]>;
   /**
-   * Stops new traffic to the stack and waits (at most `drainSeconds`) for in-flight requests to finish,
-   * then deregisters it.
+   * Starts draining a stack and returns at once: no new request reaches it (weight 0; on AWS its targets
+   * are deregistered with `drainSeconds` as the deregistration delay, past which the ALB cuts what is still
+   * in flight) and its test route goes. The workflow waits, then asks `finishDrain`.
    */
-  drainStack(environment: string, stackId: string, drainSeconds: number): Promise<void>;
+  startDrain(environment: string, stackId: string, drainSeconds: number): Promise<void>;
+  /**
+   * Deregisters a stack (AWS: it leaves the rule and its target group is deleted) once it has no request in
+   * flight (embedded: the proxy's count; AWS: no target still draining), or at once with `cutOff`, and
+   * answers whether it is deregistered; false leaves it draining for a later call. Returns at once. A stack
+   * not registered is deregistered already.
+   */
+  finishDrain(environment: string, stackId: string, options?: { cutOff?: boolean }): Promise<boolean>;
   /**
    * A URL that reaches only the given (registered) stack, whatever the weights, for the team's verification
    * hooks; each request must carry `TEST_STACK_HEADER: <stackId>`. Requests through it are not the
    * environment's activity: embedded they do not count in `lastRequestAt`; on AWS CloudWatch counts them
    * with the stack's target group, but they come during a deployment, which is activity anyway. It goes away with the stack's
-   * registration (`drainStack`) or the endpoint (`removeEndpoint`). Embedded: a port of the proxy of its
+   * registration (`finishDrain`) or the endpoint (`removeEndpoint`). Embedded: a port of the proxy of its
    * own; AWS: a rule of higher priority on the environment's host matching the header.
    */
   testEndpoint(environment: string, stackId: string): Promise<string>;

@@ -8,7 +8,7 @@ import { whyStackIsUnwanted } from '../wanted-stacks.ts';
  * (instances: the stack; target groups: the environment and stack; listener rules: the environment;
  * embedded, the same identities in each process's environment and in the proxy). The reaper lists what
  * carries them, holds it against what the store says should exist, and removes the rest through the
- * ports' ordinary removal paths (terminateStack, drainStack, removeEndpoint), which are idempotent, so a
+ * ports' ordinary removal paths (terminateStack, finishDrain, removeEndpoint), which are idempotent, so a
  * reaper racing a decommission, or running twice, changes nothing more.
  */
 
@@ -93,7 +93,8 @@ export async function reapOrphans(
     }
     await attempt(report, stackId, async () => {
       if (found.instanceIds.length > 0) await compute.terminateStack(stackId);
-      for (const environment of found.trafficIn) await traffic.drainStack(environment, stackId, 0);
+      for (const environment of found.trafficIn)
+        await traffic.finishDrain(environment, stackId, { cutOff: true });
       const environment = found.trafficIn[0] ?? environmentOfStack(stackId);
       await record(ports, report, {
         ...(environment === undefined ? {} : { environment }),
