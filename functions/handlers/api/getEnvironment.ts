@@ -5,7 +5,12 @@ import { storePorts } from '../../shared/roots/store.ts';
 import { environmentView } from '../../shared/views.ts';
 
 /** GET /environments/{name}: desired state, live stack, status and endpoint. */
-export const handler = apiHandler(storePorts, async ({ event, caller, ports }) => {
-  const environment = await ownedEnvironment(ports, caller, pathParameter(event, 'name', environmentName));
+export const handler = apiHandler(storePorts, async ({ event, actor, ports }) => {
+  const environment = await ownedEnvironment(
+    ports,
+    actor,
+    pathParameter(event, 'name', environmentName),
+    'environment:read',
+  );
   return json(200, environmentView(environment), etag(environment.version));
 });
