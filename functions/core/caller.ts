@@ -40,8 +40,13 @@ export function callerOfPrincipal(principal: string): Caller | undefined {
   const match = PRINCIPAL.exec(principal);
   if (!match) return undefined;
   const [, team = '', suffix = '', person = ''] = match;
-  const roles = suffix.split('+').slice(1);
-  const known = roles.every((role) => (ROLES as readonly string[]).includes(role));
-  if (!known || new Set(roles).size !== roles.length || !PERSON_PATTERN.test(person)) return undefined;
-  return { principal, team, person, roles: roles as Role[] };
+  const roles = rolesNamed(suffix.split('+').slice(1));
+  if (!roles || !PERSON_PATTERN.test(person)) return undefined;
+  return { principal, team, person, roles };
+}
+
+/** The roles `names` name, or undefined when one is unknown or named twice. */
+export function rolesNamed(names: readonly string[]): Role[] | undefined {
+  const known = names.every((name) => (ROLES as readonly string[]).includes(name));
+  return known && new Set(names).size === names.length ? (names as Role[]) : undefined;
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
-import { type Caller, PERSON_PATTERN, ROLES, type Role } from '../../functions/core/caller.ts';
+import { type Caller, PERSON_PATTERN, ROLES, rolesNamed } from '../../functions/core/caller.ts';
 
 /** Configuration of the embedded runtime, read once from the environment (see README "Configuration"). */
 export interface LocalConfig {
@@ -97,14 +97,13 @@ export function parseTokens(value: string): ReadonlyMap<string, TokenHolder> {
     if (!token || /\s/.test(token) || holder === undefined || rest.length > 0) throw refuse('is not token=…');
     if (tokens.has(token)) throw refuse('repeats an earlier token');
     const [team = '', person = `token-${fingerprint(token)}`, roles, ...extra] = holder.split(':');
-    if (!/^[a-z0-9-]{1,64}$/.test(team)) throw refuse(`names no valid team`);
+    if (!/^[a-z0-9-]{1,64}$/.test(team)) throw refuse('names no valid team');
     if (!PERSON_PATTERN.test(person)) throw refuse(`for team ${team} names no valid person`);
-    const held = roles === undefined ? [] : roles.split('+');
-    const unknown = held.filter((role) => !(ROLES as readonly string[]).includes(role));
-    if (extra.length > 0 || unknown.length > 0 || new Set(held).size !== held.length) {
+    const held = rolesNamed(roles === undefined ? [] : roles.split('+'));
+    if (extra.length > 0 || !held) {
       throw refuse(`for ${person} of team ${team} has roles that are not ${ROLES.join(' and ')}, each once`);
     }
-    tokens.set(token, { team, person, roles: held as Role[] });
+    tokens.set(token, { team, person, roles: held });
   }
   if (tokens.size === 0) throw new Error('KILN_TOKENS names no token: nobody could call the API');
   return tokens;

@@ -7,12 +7,8 @@ import { deploymentView } from '../../shared/views.ts';
 
 /** GET /environments/{name}/deployments/{id}: status, outcome, steps with timestamps; while running, the traffic split. */
 export const handler = apiHandler(storePorts, async ({ event, actor, ports }) => {
-  const environment = await ownedEnvironment(
-    ports,
-    actor,
-    pathParameter(event, 'name', environmentName),
-    'environment:read',
-  );
+  const name = pathParameter(event, 'name', environmentName);
+  const environment = await ownedEnvironment(ports, actor, name, 'environment:read');
   const id = pathParameter(event, 'id', deploymentId);
   const deployment = await ports.store.getDeployment(environment.name, id);
   if (!deployment) throw new NotFoundError(`deployment ${id} of ${environment.name} does not exist`);

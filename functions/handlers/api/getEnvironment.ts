@@ -6,11 +6,7 @@ import { environmentView } from '../../shared/views.ts';
 
 /** GET /environments/{name}: desired state, live stack, status and endpoint. */
 export const handler = apiHandler(storePorts, async ({ event, actor, ports }) => {
-  const environment = await ownedEnvironment(
-    ports,
-    actor,
-    pathParameter(event, 'name', environmentName),
-    'environment:read',
-  );
+  const name = pathParameter(event, 'name', environmentName);
+  const environment = await ownedEnvironment(ports, actor, name, 'environment:read');
   return json(200, environmentView(environment), etag(environment.version));
 });

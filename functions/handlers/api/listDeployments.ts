@@ -6,12 +6,8 @@ import { deploymentView } from '../../shared/views.ts';
 
 /** GET /environments/{name}/deployments?limit=: the most recent deployments, newest first. */
 export const handler = apiHandler(storePorts, async ({ event, actor, ports }) => {
-  const environment = await ownedEnvironment(
-    ports,
-    actor,
-    pathParameter(event, 'name', environmentName),
-    'environment:read',
-  );
+  const name = pathParameter(event, 'name', environmentName);
+  const environment = await ownedEnvironment(ports, actor, name, 'environment:read');
   const { limit } = validate(deploymentListQuery, event.queryStringParameters ?? {}, 'the query');
   const deployments = await ports.store.listDeployments(environment.name, limit);
   return json(200, { deployments: deployments.map((d) => deploymentView(d)) });

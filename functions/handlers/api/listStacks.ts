@@ -6,12 +6,8 @@ import { stackView } from '../../shared/views.ts';
 
 /** GET /environments/{name}/stacks: every stack the environment ever had, oldest first. */
 export const handler = apiHandler(storePorts, async ({ event, actor, ports }) => {
-  const environment = await ownedEnvironment(
-    ports,
-    actor,
-    pathParameter(event, 'name', environmentName),
-    'environment:read',
-  );
+  const name = pathParameter(event, 'name', environmentName);
+  const environment = await ownedEnvironment(ports, actor, name, 'environment:read');
   const stacks = await ports.store.listStacks(environment.name);
   return json(200, { stacks: stacks.map((stack) => stackView(stack, environment)) });
 });
