@@ -1,4 +1,4 @@
-import { type Actor, authorize } from './actors.ts';
+import { type Action, type Actor, authorize } from './actors.ts';
 import { isTerminal } from './deployment-lifecycle.ts';
 import {
   ConflictError,
@@ -134,7 +134,7 @@ export async function putEnvironment(
       existing = await createEnvironment(ports, actor, request, ifMatch);
       created = true;
     }
-    authorize(actor, existing);
+    authorize(actor, 'environment:change', existing);
     assertVersion(existing, ifMatch);
     const inFlight = await inFlightDeployment(ports, existing);
     const revived = existing.status === 'deleted';
@@ -562,15 +562,22 @@ export async function cancelDeployment(
   return updated;
 }
 
-/** The environment, if the actor may act on it: NotFoundError / ForbiddenError otherwise. */
+/**
+ * The environment, if the actor may do `action` on it: NotFoundError / ForbiddenError otherwise. The
+ * commands of this module change it (the default); read routes ask for `environment:read`.
+ */
 export async function ownedEnvironment(
   ports: Pick<Ports, 'store'>,
-  actor: Pick<Actor, 'team' | 'principal'>,
+  actor: Pick<Actor, 'team' | 'principal' | 'roles'>,
   name: string,
+  action: Extract<
+    Action,
+    'environment:read' | 'environment:change' | 'deployment:approve'
+  > = 'environment:change',
 ): Promise<Environment> {
   const environment = await ports.store.getEnvironment(name);
   if (!environment) throw new NotFoundError(`environment ${name} does not exist`);
-  authorize(actor, environment);
+  authorize(actor, action, environment);
   return environment;
 }
 

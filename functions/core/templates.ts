@@ -1,4 +1,4 @@
-import { type Actor, authorize } from './actors.ts';
+import { type Action, type Actor, authorize } from './actors.ts';
 import { ForbiddenError, NotFoundError, VersionConflictError } from './errors.ts';
 import type { Ports } from './ports/index.ts';
 import type { GitProvider, PreviewTemplate } from './pushes.ts';
@@ -41,7 +41,7 @@ export async function putTemplate(
     await audit(ports, actor, template, 'template.created');
     return { template, created: true };
   }
-  authorize(actor, existing);
+  authorize(actor, 'template:change', existing);
   if (ifMatch !== undefined && ifMatch !== existing.version) {
     throw new VersionConflictError(
       `template ${request.name} is at version ${existing.version}, not ${ifMatch}: read it again and retry`,
@@ -55,15 +55,16 @@ export async function putTemplate(
   return { template, created: false };
 }
 
-/** The template, if the actor's team owns it. */
+/** The template, if the actor may do `action` on it (changing it unless the caller asks to read it). */
 export async function ownedTemplate(
   ports: TemplatePorts,
-  actor: Pick<Actor, 'team' | 'principal'>,
+  actor: Pick<Actor, 'team' | 'principal' | 'roles'>,
   name: string,
+  action: Extract<Action, 'template:read' | 'template:change'> = 'template:change',
 ) {
   const template = await ports.store.getTemplate(name);
   if (!template) throw new NotFoundError(`template ${name} does not exist`);
-  authorize(actor, template);
+  authorize(actor, action, template);
   return template;
 }
 

@@ -5,7 +5,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { safeParse } from 'zod/mini';
 import type { $ZodType, output } from 'zod/v4/core';
 import { type Actor, personActing } from '../core/actors.ts';
-import { type Caller, teamOfPrincipal } from '../core/caller.ts';
+import { type Caller, callerOfPrincipal } from '../core/caller.ts';
 import {
   ConflictError,
   ForbiddenError,
@@ -147,15 +147,19 @@ export function json(
 }
 
 /**
- * The caller as API Gateway's IAM authorizer identifies it (`requestContext.identity.userArn`);
- * never from a header the client chooses.
+ * The caller as API Gateway's IAM authorizer identifies it (`requestContext.identity.userArn`: the team,
+ * roles and person are read from it, see callerOfPrincipal); never from a header the client chooses.
  */
 export function callerOf(event: APIGatewayProxyEvent): Caller {
   const principal = event.requestContext?.identity?.userArn;
   if (!principal) throw new UnauthorizedError('the request carries no authenticated identity');
-  const team = teamOfPrincipal(principal);
-  if (!team) throw new ForbiddenError(`principal ${principal} does not act for any Kiln team`);
-  return { principal, team };
+  const caller = callerOfPrincipal(principal);
+  if (!caller) {
+    throw new ForbiddenError(
+      `principal ${principal} does not act for any Kiln team: use a session of a role kiln-team-<team>[+<role>...], or an IAM user under that path`,
+    );
+  }
+  return caller;
 }
 
 /** Parses and validates a JSON body; ValidationError (400) with every issue when it does not fit. */

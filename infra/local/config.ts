@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
+import { type Caller, PERSON_PATTERN, ROLES, rolesNamed } from '../../functions/core/caller.ts';
 
 /** Configuration of the embedded runtime, read once from the environment (see README "Configuration"). */
 export interface LocalConfig {
@@ -9,8 +11,8 @@ export interface LocalConfig {
   host: string;
   /** API port; 0 picks a free one (the chosen URL is printed). */
   apiPort: number;
-  /** Bearer token → team. */
-  tokens: ReadonlyMap<string, string>;
+  /** Bearer token → the person, team and roles it stands for. */
+  tokens: ReadonlyMap<string, TokenHolder>;
   tableName: string;
   /** Folder of runnable artifacts (each `<name>/server.ts`), the embedded stand-in for AMIs. */
   artifactsDir: string;
@@ -31,8 +33,8 @@ export interface LocalConfig {
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
-/** The token `npm start` accepts unless KILN_TOKENS says otherwise; it acts for team `platform`. */
-export const DEFAULT_TOKENS = 'kiln-dev-token=platform';
+/** The token `npm start` accepts unless KILN_TOKENS says otherwise: `dev`, a member of team `platform`. */
+export const DEFAULT_TOKENS = 'kiln-dev-token=platform:dev';
 
 /** The webhook secret `npm start` checks GitHub signatures with unless KILN_GITHUB_WEBHOOK_SECRET says otherwise. */
 export const DEFAULT_GITHUB_WEBHOOK_SECRET = 'kiln-dev-webhook-secret';
@@ -71,23 +73,45 @@ export function webhooks(value: string): string[] {
   return urls;
 }
 
-/** `token=team,token2=team2` → map; a malformed entry stops startup with the reason. */
-export function parseTokens(value: string): ReadonlyMap<string, string> {
-  const tokens = new Map<string, string>();
-  for (const entry of value
+/** What a bearer token stands for: a person acting for a team, with their roles in it. */
+export type TokenHolder = Omit<Caller, 'principal'>;
+
+/**
+ * `token=team:person[:role+role],...` → map; the older `token=team` gives the person `token-<fingerprint>`
+ * (12 hex digits of the token's SHA-256: distinct tokens stay distinct people in the records, and the
+ * token itself is never recorded). A malformed entry stops startup with the reason, naming the entry by
+ * its position and never showing the token.
+ */
+export function parseTokens(value: string): ReadonlyMap<string, TokenHolder> {
+  const tokens = new Map<string, TokenHolder>();
+  const entries = value
     .split(',')
     .map((e) => e.trim())
-    .filter(Boolean)) {
-    const [token, team, ...rest] = entry.split('=');
-    if (!token || !team || rest.length > 0 || !/^[a-z0-9-]{1,64}$/.test(team)) {
-      throw new Error(
-        `KILN_TOKENS entry "${entry.split('=')[0]}=…" must look like token=team (team: lowercase letters, digits, dashes)`,
+    .filter(Boolean);
+  for (const [index, entry] of entries.entries()) {
+    const refuse = (reason: string) =>
+      new Error(
+        `KILN_TOKENS entry ${index + 1} ${reason}: write token=team:person[:role+role] (team: lowercase letters, digits, dashes; person: 2-64 of letters, digits and +=,.@_-; roles: ${ROLES.join(', ')})`,
       );
+    const [token, holder, ...rest] = entry.split('=');
+    if (!token || /\s/.test(token) || holder === undefined || rest.length > 0) throw refuse('is not token=…');
+    if (tokens.has(token)) throw refuse('repeats an earlier token');
+    const [team = '', person = `token-${fingerprint(token)}`, roles, ...extra] = holder.split(':');
+    if (!/^[a-z0-9-]{1,64}$/.test(team)) throw refuse('names no valid team');
+    if (!PERSON_PATTERN.test(person)) throw refuse(`for team ${team} names no valid person`);
+    const held = rolesNamed(roles === undefined ? [] : roles.split('+'));
+    if (extra.length > 0 || !held) {
+      throw refuse(`for ${person} of team ${team} has roles that are not ${ROLES.join(' and ')}, each once`);
     }
-    tokens.set(token, team);
+    tokens.set(token, { team, person, roles: held });
   }
   if (tokens.size === 0) throw new Error('KILN_TOKENS names no token: nobody could call the API');
   return tokens;
+}
+
+/** A token's short fingerprint: names a `token=team` caller without revealing the token. */
+function fingerprint(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 12);
 }
 
 /** An empty secret would make every signature check meaningless: refused at startup. */

@@ -1,11 +1,13 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ALBEvent, ALBResult, APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { localLambdaContext } from '../../functions/adapters/local/lambda-context.ts';
+import { teamRoleName } from '../../functions/core/caller.ts';
 import type { Route } from '../../functions/manifest.ts';
 import { problem } from '../../functions/shared/http.ts';
 import { logger } from '../../functions/shared/logger.ts';
+import type { TokenHolder } from './config.ts';
 
 /** An API handler as API Gateway's Lambda proxy integration calls it. */
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
@@ -13,8 +15,8 @@ export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Prom
 export interface GatewayOptions {
   host: string;
   port: number;
-  /** Bearer token → team, from KILN_TOKENS. */
-  tokens: ReadonlyMap<string, string>;
+  /** Bearer token → the person, team and roles it stands for, from KILN_TOKENS. */
+  tokens: ReadonlyMap<string, TokenHolder>;
   routes: readonly Route[];
   handlers: ReadonlyMap<string, ApiHandler>;
   /** The ALB targets (the waker) by entry point name, invoked at `POST /_targets/<name>` (see `invokeTarget`). */
@@ -54,8 +56,8 @@ const continued = new WeakSet<IncomingMessage>();
  * The embedded API Gateway: matches a route, authenticates the bearer token the way API Gateway's
  * IAM authorizer authenticates a signature (rejecting the request before any handler runs, and before
  * reading its body), and calls the route's handler with a REST proxy event whose
- * `requestContext.identity.userArn` is the team's role (`kiln-team-<team>`), exactly the shape the
- * handlers get in AWS.
+ * `requestContext.identity.userArn` is a session of the team's role named by the person
+ * (`assumed-role/kiln-team-<team>[+<role>...]/<person>`), exactly the shape the handlers get in AWS.
  */
 export async function startGateway(options: GatewayOptions): Promise<{ url: string; server: Server }> {
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -98,8 +100,8 @@ async function serve(options: GatewayOptions, req: IncomingMessage, res: ServerR
   if (!matched) return answer(req, res, problem(404, `no route for ${req.method} ${url.pathname}`));
   // An open route (a webhook) authenticates its caller itself; every other route needs a known token.
   const open = matched.route.auth === 'none';
-  const team = open ? undefined : authenticate(options.tokens, req.headers.authorization);
-  if (team !== undefined && typeof team !== 'string') return answer(req, res, team);
+  const holder = open ? undefined : authenticate(options.tokens, req.headers.authorization);
+  if (holder && 'statusCode' in holder) return answer(req, res, holder);
   const limit = open ? MAX_OPEN_ROUTE_BODY_BYTES : MAX_BODY_BYTES;
   const tooLarge = problem(413, `the body exceeds ${limit} bytes`);
   if (Number(req.headers['content-length'] ?? 0) > limit) return answer(req, res, tooLarge);
@@ -107,7 +109,7 @@ async function serve(options: GatewayOptions, req: IncomingMessage, res: ServerR
   if (body === 'too-large') return answer(req, res, tooLarge);
   const handler = options.handlers.get(matched.route.handler);
   if (!handler) return answer(req, res, problem(500, `no handler module for ${matched.route.handler}`));
-  const event = proxyEvent(req, url, matched, body, team, req.headers.authorization ?? '');
+  const event = proxyEvent(req, url, matched, body, holder);
   answer(req, res, await handler(event, localLambdaContext(`kiln-api-${matched.route.handler}`, 29_000)));
 }
 
@@ -194,11 +196,11 @@ function matchPath(template: string, path: string): Record<string, string> | und
   return parameters;
 }
 
-/** Returns the caller's team, or the 401 API Gateway would send. */
+/** Returns who the token stands for, or the 401 API Gateway would send. */
 function authenticate(
-  tokens: ReadonlyMap<string, string>,
+  tokens: ReadonlyMap<string, TokenHolder>,
   authorization: string | undefined,
-): string | APIGatewayProxyResult {
+): TokenHolder | APIGatewayProxyResult {
   const token = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
   if (!token) return problem(401, 'send Authorization: Bearer <token> (see KILN_TOKENS in the README)');
   return tokens.get(token) ?? problem(401, 'the bearer token is not known to this Kiln');
@@ -249,8 +251,7 @@ function proxyEvent(
   url: URL,
   matched: MatchedRoute,
   body: string | null,
-  team: string | undefined,
-  authorization: string,
+  holder: TokenHolder | undefined,
 ): APIGatewayProxyEvent {
   const headers: Record<string, string> = {};
   const multiValueHeaders: Record<string, string[]> = {};
@@ -261,7 +262,6 @@ function proxyEvent(
     multiValueHeaders[name] = values;
   }
   const query = [...url.searchParams.keys()];
-  const session = createHash('sha256').update(authorization).digest('hex').slice(0, 12);
   return {
     resource: matched.route.path,
     path: url.pathname,
@@ -293,7 +293,7 @@ function proxyEvent(
         accountId: '000000000000',
         apiKey: null,
         apiKeyId: null,
-        caller: team ? `AROALOCAL:${session}` : null,
+        caller: holder ? `AROALOCAL:${holder.person}` : null,
         clientCert: null,
         cognitoAuthenticationProvider: null,
         cognitoAuthenticationType: null,
@@ -301,10 +301,12 @@ function proxyEvent(
         cognitoIdentityPoolId: null,
         principalOrgId: null,
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
-        user: team ? `AROALOCAL:${session}` : null,
+        user: holder ? `AROALOCAL:${holder.person}` : null,
         userAgent: req.headers['user-agent'] ?? null,
         // An open route carries no identity, as API Gateway gives none without an authorizer.
-        userArn: team ? `arn:aws:sts::000000000000:assumed-role/kiln-team-${team}/${session}` : null,
+        userArn: holder
+          ? `arn:aws:sts::000000000000:assumed-role/${teamRoleName(holder.team, holder.roles)}/${holder.person}`
+          : null,
       },
     },
   };

@@ -17,7 +17,7 @@ const { config, kiln } = await start().catch((error: Error) => {
 });
 console.log(`Kiln API listening on ${kiln.apiUrl}`);
 console.log(
-  `Provider: ${kiln.provider}; tokens for team(s): ${[...new Set(config.tokens.values())].join(', ')}`,
+  `Provider: ${kiln.provider}; tokens for team(s): ${[...new Set([...config.tokens.values()].map((holder) => holder.team))].join(', ')}`,
 );
 console.log(
   `GitHub webhook: POST ${kiln.apiUrl}/hooks/github, signed with ${

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { ROUTES as routes } from '../../functions/manifest.ts';
 import { apiHandler, json } from '../../functions/shared/http.ts';
+import { parseTokens } from '../../infra/local/config.ts';
 import { type ApiHandler, startGateway } from '../../infra/local/gateway.ts';
 import { TOKEN } from '../support/kiln-process.ts';
 
@@ -91,7 +92,11 @@ describe('embedded API gateway', { timeout: 120_000 }, () => {
 
   before(async () => {
     const echo: ApiHandler = async (event: APIGatewayProxyEvent) =>
-      json(200, { pathParameters: event.pathParameters, bodyBytes: event.body?.length ?? 0 });
+      json(200, {
+        pathParameters: event.pathParameters,
+        bodyBytes: event.body?.length ?? 0,
+        identity: event.requestContext.identity,
+      });
     const handlers = new Map<string, ApiHandler>(routes.map((route) => [route.handler, echo]));
     handlers.set('listStacks', async () => {
       throw new Error(HOST_DETAIL);
@@ -108,7 +113,7 @@ describe('embedded API gateway', { timeout: 120_000 }, () => {
     const gateway = await startGateway({
       host: '127.0.0.1',
       port: 0,
-      tokens: new Map([[TOKEN, 'platform']]),
+      tokens: parseTokens(`${TOKEN}=platform:pat.ops@example.com:freeze-manager+approver`),
       routes,
       handlers,
     });
@@ -121,6 +126,17 @@ describe('embedded API gateway', { timeout: 120_000 }, () => {
       server.close(() => resolve());
       server.closeAllConnections();
     });
+  });
+
+  it("hands the handler the token's person and roles as a session of the team's role, never the token", async () => {
+    const response = await fetch(`${url}/environments`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const { identity } = (await response.json()) as { identity: Record<string, unknown> };
+    assert.equal(
+      identity.userArn,
+      'arn:aws:sts::000000000000:assumed-role/kiln-team-platform+approver+freeze-manager/pat.ops@example.com',
+    );
+    assert.equal(identity.caller, 'AROALOCAL:pat.ops@example.com');
+    assert.ok(!JSON.stringify(identity).includes(TOKEN));
   });
 
   describe('malformed percent-encoding in the path', () => {

@@ -9,7 +9,7 @@ import { awaitDeployment, call, OTHER_TEAM_TOKEN, quickEnvironmentBody, TOKEN } 
 /**
  * Embedded Kiln in this process, started as `npm start` starts it, on a fresh data folder named after
  * `prefix`, on a free port, accepting the test tokens (TOKEN for team `platform`, OTHER_TEAM_TOKEN for
- * `other`), with `config` over the defaults. Close it with `kiln.close()`, then remove `dataDir`.
+ * `other`) unless `config` names its own, with `config` over the defaults. Close it with `kiln.close()`, then remove `dataDir`.
  */
 export async function startTestKiln(
   prefix: string,
@@ -18,10 +18,10 @@ export async function startTestKiln(
   const dataDir = await mkdtemp(join(tmpdir(), prefix));
   const kiln = await startKiln({
     ...readLocalConfig({}),
+    tokens: parseTokens(`${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other`),
     ...config,
     dataDir,
     apiPort: 0,
-    tokens: parseTokens(`${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other`),
   });
   return { kiln, dataDir };
 }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { teamOfPrincipal } from '../../functions/core/caller.ts';
 import { describeCaught } from '../../functions/core/deployment/finish.ts';
 import type { ValidationError } from '../../functions/core/errors.ts';
 import { deploymentNeeded } from '../../functions/core/requests.ts';
@@ -9,23 +8,6 @@ import type { Deployment, Environment } from '../../functions/core/types.ts';
 import { putEnvironmentBody } from '../../functions/shared/environment-schemas.ts';
 import { httpStatusOf, parseBody } from '../../functions/shared/http.ts';
 import { sampleSpec } from '../support/specs.ts';
-
-describe('teams from IAM principals', () => {
-  it('reads the team from a kiln-team-<team> role session, role or user', () => {
-    assert.equal(
-      teamOfPrincipal('arn:aws:sts::123456789012:assumed-role/kiln-team-checkout/alice'),
-      'checkout',
-    );
-    assert.equal(teamOfPrincipal('arn:aws:iam::123456789012:role/kiln-team-payments'), 'payments');
-    assert.equal(teamOfPrincipal('arn:aws:iam::123456789012:user/kiln-team-search'), 'search');
-  });
-
-  it('gives no team to other principals', () => {
-    assert.equal(teamOfPrincipal('arn:aws:sts::123456789012:assumed-role/Admin/alice'), undefined);
-    assert.equal(teamOfPrincipal('arn:aws:iam::123456789012:role/not-kiln-team-x'), undefined);
-    assert.equal(teamOfPrincipal(''), undefined);
-  });
-});
 
 describe('desired state decides deployments', () => {
   const base: Environment = {

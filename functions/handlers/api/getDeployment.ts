@@ -6,8 +6,9 @@ import { storePorts } from '../../shared/roots/store.ts';
 import { deploymentView } from '../../shared/views.ts';
 
 /** GET /environments/{name}/deployments/{id}: status, outcome, steps with timestamps; while running, the traffic split. */
-export const handler = apiHandler(storePorts, async ({ event, caller, ports }) => {
-  const environment = await ownedEnvironment(ports, caller, pathParameter(event, 'name', environmentName));
+export const handler = apiHandler(storePorts, async ({ event, actor, ports }) => {
+  const name = pathParameter(event, 'name', environmentName);
+  const environment = await ownedEnvironment(ports, actor, name, 'environment:read');
   const id = pathParameter(event, 'id', deploymentId);
   const deployment = await ports.store.getDeployment(environment.name, id);
   if (!deployment) throw new NotFoundError(`deployment ${id} of ${environment.name} does not exist`);

@@ -5,7 +5,8 @@ import { storePorts } from '../../shared/roots/store.ts';
 import { environmentView } from '../../shared/views.ts';
 
 /** GET /environments/{name}: desired state, live stack, status and endpoint. */
-export const handler = apiHandler(storePorts, async ({ event, caller, ports }) => {
-  const environment = await ownedEnvironment(ports, caller, pathParameter(event, 'name', environmentName));
+export const handler = apiHandler(storePorts, async ({ event, actor, ports }) => {
+  const name = pathParameter(event, 'name', environmentName);
+  const environment = await ownedEnvironment(ports, actor, name, 'environment:read');
   return json(200, environmentView(environment), etag(environment.version));
 });

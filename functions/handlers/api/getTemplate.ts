@@ -6,6 +6,7 @@ import { templateView } from '../../shared/views.ts';
 
 /** GET /templates/{name}: a preview template of the caller's team. */
 export const handler = apiHandler(storePorts, async ({ event, actor, ports }) => {
-  const template = await ownedTemplate(ports, actor, pathParameter(event, 'name', templateName));
+  const name = pathParameter(event, 'name', templateName);
+  const template = await ownedTemplate(ports, actor, name, 'template:read');
   return json(200, templateView(template), etag(template.version));
 });

@@ -5,8 +5,9 @@ import { storePorts } from '../../shared/roots/store.ts';
 import { deploymentView } from '../../shared/views.ts';
 
 /** GET /environments/{name}/deployments?limit=: the most recent deployments, newest first. */
-export const handler = apiHandler(storePorts, async ({ event, caller, ports }) => {
-  const environment = await ownedEnvironment(ports, caller, pathParameter(event, 'name', environmentName));
+export const handler = apiHandler(storePorts, async ({ event, actor, ports }) => {
+  const name = pathParameter(event, 'name', environmentName);
+  const environment = await ownedEnvironment(ports, actor, name, 'environment:read');
   const { limit } = validate(deploymentListQuery, event.queryStringParameters ?? {}, 'the query');
   const deployments = await ports.store.listDeployments(environment.name, limit);
   return json(200, { deployments: deployments.map((d) => deploymentView(d)) });

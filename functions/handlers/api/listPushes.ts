@@ -6,7 +6,8 @@ import { pushView } from '../../shared/views.ts';
 
 /** GET /environments/{name}/pushes?limit=: the pushes received for the environment, newest first, with their outcome. */
 export const handler = apiHandler(storePorts, async ({ event, actor, ports }) => {
-  const environment = await ownedEnvironment(ports, actor, pathParameter(event, 'name', environmentName));
+  const name = pathParameter(event, 'name', environmentName);
+  const environment = await ownedEnvironment(ports, actor, name, 'environment:read');
   const { limit } = validate(deploymentListQuery, event.queryStringParameters ?? {}, 'the query');
   const pushes = await ports.store.listPushes(environment.name, limit);
   return json(200, { pushes: pushes.map(pushView) });
