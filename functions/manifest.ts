@@ -143,6 +143,8 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   }),
   http('listStacks', 'GET', '/environments/{name}/stacks', 'store', READ),
   http('listPushes', 'GET', '/environments/{name}/pushes', 'store', READ),
+  http('listAudit', 'GET', '/environments/{name}/audit', 'store', READ),
+  http('verifyAudit', 'GET', '/environments/{name}/audit/verify', 'store', READ),
   http('sleepEnvironment', 'POST', '/environments/{name}/sleep', 'request', REQUEST),
   http('wakeEnvironment', 'POST', '/environments/{name}/wake', 'request', REQUEST),
   http('snoozeEnvironment', 'POST', '/environments/{name}/snooze', 'request', REQUEST),

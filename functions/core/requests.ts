@@ -728,10 +728,10 @@ async function startDeployment(
     actor: actor.principal,
     trigger: actor.trigger,
     action: plan.action === 'deploy' ? 'deployment.requested' : `${plan.action}.requested`,
+    reason: plan.reason,
     detail: {
       deploymentId: id,
       generation,
-      reason: plan.reason,
       ...(plan.spec ? { version: plan.spec.version } : {}),
     },
   });

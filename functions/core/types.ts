@@ -334,14 +334,34 @@ export interface Deployment {
   cancelRequest?: { at: string; by: string };
 }
 
-/** Append-only record of a decision: who, what, when, why. */
+/**
+ * Append-only record of a decision: who (`actor`, `trigger`), what (`action`, `detail`), when (`at`),
+ * why (`reason`, where there is one). What a caller hands the store; the store chains it (AuditLink).
+ */
 export interface AuditEvent {
-  /** Stable for one decision (e.g. `<deploymentId>:deploy.succeeded`): writing it again changes nothing. */
+  /** Stable for one decision (e.g. `<deploymentId>:deploy.succeeded`): appending it again changes nothing. */
   id: string;
   environment: string;
   at: string;
   actor: string;
   trigger: DeploymentTrigger;
   action: string;
+  reason?: string;
+  /** JSON values only: the event's hash is computed over its JSON form. */
   detail?: Record<string, unknown>;
 }
+
+/** An event's place in its environment's hash chain (see core/audit.ts). */
+export interface AuditLink {
+  /** 1 for an environment's first chained event, then one more per event, without gaps. */
+  sequence: number;
+  /** The hash of the event before it in the chain; GENESIS_HASH for the first. */
+  previousHash: string;
+  /** SHA-256 (hex) of the event's canonical JSON (RFC 8785), this field left out. */
+  hash: string;
+}
+
+export type ChainedAuditEvent = AuditEvent & AuditLink;
+
+/** An event as the trail lists it: chained, or (no link) recorded before the chain existed. */
+export type RecordedAuditEvent = AuditEvent & Partial<AuditLink>;

@@ -47,6 +47,12 @@ export const startDeploymentBody = z.strictObject({
   reason: z.optional(z.string().check(z.minLength(1), z.maxLength(500))),
 });
 
+/** `?limit=` and `?cursor=` (from the previous page's `next`) of an environment's audit trail, oldest first. */
+export const auditListQuery = z.strictObject({
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 50),
+  cursor: z.optional(matching(/^[A-Za-z0-9_-]{1,400}$/, 'is not a cursor of this list')),
+});
+
 /** `?limit=` of the lists of deployments and pushes, newest first. */
 export const deploymentListQuery = z.strictObject({
   limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 50),

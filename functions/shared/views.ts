@@ -1,7 +1,7 @@
 import { idlePolicyOf } from '../core/idle.ts';
 import type { PreviewTemplate, PushRecord } from '../core/pushes.ts';
 import { rollbackWindowOf } from '../core/rollback-window.ts';
-import type { Deployment, Environment, Stack } from '../core/types.ts';
+import type { Deployment, Environment, RecordedAuditEvent, Stack } from '../core/types.ts';
 
 /**
  * API representations. Internal bookkeeping (the lease's timestamps, the live spec copy) stays out;
@@ -88,4 +88,9 @@ export function templateView(template: PreviewTemplate) {
 export function pushView(record: PushRecord) {
   const { environment: _environment, ...rest } = record;
   return rest;
+}
+
+/** An audit event as recorded, link included: a reader can recompute the chain from the pages. */
+export function auditEventView(event: RecordedAuditEvent) {
+  return event;
 }

@@ -13,6 +13,7 @@ import {
 import dynalite from 'dynalite';
 import { DynamoDbStateStore } from '../../functions/adapters/aws/dynamodb-store.ts';
 import { createTableInput, INDEXES } from '../../functions/adapters/aws/table.ts';
+import { verifyAuditChain } from '../../functions/core/audit.ts';
 import { startDatabase } from '../../infra/local/database.ts';
 
 /** What today's layout has: every index, by name. */
@@ -21,8 +22,11 @@ const ALL_INDEXES = INDEXES.map((index) => index.name).sort();
 const root = await mkdtemp(join(tmpdir(), 'kiln-upgrade-'));
 after(() => rm(root, { recursive: true, force: true }));
 
-/** A data folder as an older Kiln left it: the table with the team index only, and `count` items. */
-async function olderDataFolder(count: number): Promise<string> {
+/**
+ * A data folder as an older Kiln left it: the table with the team index only, `count` environment items
+ * and `more` items as given (marshalled).
+ */
+async function olderDataFolder(count: number, more: PutItemCommand['input']['Item'][] = []): Promise<string> {
   const path = join(await mkdtemp(join(root, 'data-')), 'dynamodb');
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, path });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -53,6 +57,7 @@ async function olderDataFolder(count: number): Promise<string> {
       }),
     );
   }
+  for (const item of more) await client.send(new PutItemCommand({ TableName: 'kiln', Item: item }));
   client.destroy();
   await new Promise((resolve) => server.close(resolve));
   return path;
@@ -120,5 +125,44 @@ describe('embedded database layout upgrades', () => {
       { indexes: ALL_INDEXES, count: 5, live: [] },
       'and nothing happens again',
     );
+  });
+
+  it('keeps the audit events an older Kiln wrote unchained: listed before the chain, which starts after them', async () => {
+    // As an older Kiln wrote them: keyed by time and id, with no link to another event.
+    const path = await olderDataFolder(1, [
+      {
+        pk: { S: 'ENV#e0' },
+        sk: { S: 'AUDIT#2026-01-01T00:00:00.000Z#e0:created' },
+        id: { S: 'e0:created' },
+        environment: { S: 'e0' },
+        at: { S: '2026-01-01T00:00:00.000Z' },
+        actor: { S: 'alice' },
+        trigger: { S: 'api' },
+        action: { S: 'environment.created' },
+      },
+    ]);
+    const database = await startDatabase({ path, tableName: 'kiln' });
+    try {
+      const store = new DynamoDbStateStore({ client: database.documentClient, tableName: 'kiln' });
+      await store.appendAudit({
+        id: 'd-1:requested',
+        environment: 'e0',
+        at: '2026-12-01T00:00:00.000Z',
+        actor: 'alice',
+        trigger: 'api',
+        action: 'deployment.requested',
+      });
+      const verification = verifyAuditChain('e0', await store.readAuditTrail('e0'));
+      assert.deepEqual([verification.intact, verification.beforeChain, verification.events], [true, 1, 1]);
+      assert.deepEqual(
+        (await store.listAudit('e0')).map((event) => [event.id, event.sequence]),
+        [
+          ['e0:created', undefined],
+          ['d-1:requested', 1],
+        ],
+      );
+    } finally {
+      await database.close();
+    }
   });
 });

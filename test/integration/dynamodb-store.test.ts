@@ -502,7 +502,7 @@ describe('DynamoDbStateStore', () => {
   });
 
   describe('audit', () => {
-    it('lists audit events oldest first, including events of the same instant', async () => {
+    it('lists audit events in the order they were appended, each linked to the one before', async () => {
       const { name } = environment();
       const events = ['2025-01-01T00:00:02.000Z', '2025-01-01T00:00:01.000Z', '2025-01-01T00:00:01.000Z'].map(
         (at, index) => ({
@@ -514,18 +514,24 @@ describe('DynamoDbStateStore', () => {
           action: `action-${index}`,
         }),
       );
-      for (const event of events) await store.appendAudit(event);
+      const appended = [];
+      for (const event of events) appended.push(await store.appendAudit(event));
 
       const listed = await store.listAudit(name);
 
+      assert.deepEqual(listed, appended);
       assert.deepEqual(
-        listed.map((event) => event.at),
-        ['2025-01-01T00:00:01.000Z', '2025-01-01T00:00:01.000Z', '2025-01-01T00:00:02.000Z'],
+        listed.map(({ action, sequence }) => [action, sequence]),
+        [
+          ['action-0', 1],
+          ['action-1', 2],
+          ['action-2', 3],
+        ],
       );
-      assert.deepEqual(listed.map((event) => event.action).sort(), ['action-0', 'action-1', 'action-2']);
+      assert.equal(listed[2]?.previousHash, listed[1]?.hash);
     });
 
-    it('writes an event once however often it is appended (a retried task)', async () => {
+    it('writes an event once however often it is appended (a retried task), and answers the recorded one', async () => {
       const { name } = environment();
       const event = {
         id: 'd-1:deploy.succeeded',
@@ -535,10 +541,15 @@ describe('DynamoDbStateStore', () => {
         trigger: 'api' as const,
         action: 'deploy.succeeded',
       };
-      await store.appendAudit(event);
-      await store.appendAudit({ ...event, actor: 'someone else' });
+      const first = await store.appendAudit(event);
+      const again = await store.appendAudit({
+        ...event,
+        at: '2025-01-01T00:00:09.000Z',
+        actor: 'someone else',
+      });
 
-      assert.deepEqual(await store.listAudit(name), [event]);
+      assert.deepEqual(again, first);
+      assert.deepEqual(await store.listAudit(name), [first]);
     });
 
     it('lists every audit event when they span more than one 1 MB query page', async () => {

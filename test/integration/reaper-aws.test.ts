@@ -247,13 +247,11 @@ describe('the orphan reaper on AWS', () => {
       (event) => event.action === 'orphan.reaped',
     );
     assert.deepEqual(
-      audit.map((event) => event.detail),
+      audit.map(({ reason, detail }) => ({ reason, detail })),
       [
         {
-          stackId: ORPHAN,
-          instanceIds: ['i-orphan'],
-          trafficIn: ['shop'],
           reason: `no record of stack ${ORPHAN}, and no unfinished deployment creates it`,
+          detail: { stackId: ORPHAN, instanceIds: ['i-orphan'], trafficIn: ['shop'] },
         },
       ],
     );

@@ -179,7 +179,7 @@ describe('the orphan reaper, embedded', { timeout: 120_000 }, () => {
       'ghost-v0002',
     ]);
     const ghostStack = ghost.find((event) => event.detail?.stackId === 'ghost-v0001');
-    assert.match(String(ghostStack?.detail?.reason), /no record of stack ghost-v0001/);
+    assert.match(String(ghostStack?.reason), /no record of stack ghost-v0001/);
     assert.deepEqual(ghostStack?.detail?.instanceIds, [old.id]);
     const [onShop, ...more] = await reaped('shop');
     assert.equal(more.length, 0);

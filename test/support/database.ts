@@ -7,6 +7,8 @@ import { startDatabase } from '../../infra/local/database.ts';
 export interface TestDatabase {
   store: DynamoDbStateStore;
   documentClient: DynamoDBDocumentClient;
+  /** The database's HTTP endpoint, for another process's client. */
+  endpoint: string;
   tableName: string;
   close(): Promise<void>;
 }
@@ -14,10 +16,11 @@ export interface TestDatabase {
 /** Starts an in-memory embedded DynamoDB with a uniquely named table, isolated from every other test. */
 export async function startTestDatabase(): Promise<TestDatabase> {
   const tableName = `kiln-test-${randomUUID()}`;
-  const { documentClient, close } = await startDatabase({ tableName });
+  const { documentClient, endpoint, close } = await startDatabase({ tableName });
   return {
     store: new DynamoDbStateStore({ client: documentClient, tableName }),
     documentClient,
+    endpoint,
     tableName,
     close,
   };

@@ -8,7 +8,8 @@ import {
   type TranslateConfig,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { LeaseHeldError, NotFoundError, VersionConflictError } from '../../core/errors.ts';
+import { AUDIT_DEDUPE_WINDOW, type AuditTrail, chainAuditEvent } from '../../core/audit.ts';
+import { LeaseHeldError, NotFoundError, ValidationError, VersionConflictError } from '../../core/errors.ts';
 import type {
   DeploymentChange,
   DesiredStateChange,
@@ -23,18 +24,22 @@ import type {
   PushRecord,
   SourceBinding,
 } from '../../core/pushes.ts';
+import { retryOnConflict } from '../../core/requests.ts';
 import type {
   AuditEvent,
+  ChainedAuditEvent,
   Deployment,
   DeploymentStep,
   Environment,
   Lease,
+  RecordedAuditEvent,
   Stack,
   UpkeepDue,
 } from '../../core/types.ts';
 import {
+  AUDIT_CHAIN_PREFIX,
   AUDIT_PREFIX,
-  auditKey,
+  auditChainKey,
   DEPLOYMENT_PREFIX,
   deliveryKey,
   deploymentKey,
@@ -298,6 +303,17 @@ function recordSteps(update: UpdateBuilder, steps: readonly DeploymentStep[]): v
   });
 }
 
+/** The sort key an audit page's cursor stands for; ValidationError for a cursor no page gave. */
+function auditSortKeyOf(cursor: string): string {
+  const sortKey = Buffer.from(cursor, 'base64url').toString();
+  if (!sortKey.startsWith(AUDIT_PREFIX)) {
+    throw new ValidationError('cursor is not one an audit page gave', [
+      { path: 'cursor', message: 'is not a cursor of this list' },
+    ]);
+  }
+  return sortKey;
+}
+
 function isInvalidDocumentPath(error: unknown): boolean {
   return (
     error instanceof Error && error.name === 'ValidationException' && /document path/i.test(error.message)
@@ -509,12 +525,64 @@ export class DynamoDbStateStore implements StateStore {
     }
   }
 
-  async appendAudit(event: AuditEvent): Promise<void> {
-    await this.#putIfAbsent({ ...event, ...auditKey(event.environment, event.at, event.id) });
+  /**
+   * Reads the chain's newest events (one consistent query), returns the event if its id is among them,
+   * else writes it as the next sequence number if that is still free. Losing that race to a concurrent
+   * appender changes nothing: re-read and try again (retryOnConflict's jittered backoff).
+   */
+  async appendAudit(event: AuditEvent): Promise<ChainedAuditEvent> {
+    return retryOnConflict(undefined, async () => {
+      const newest = await this.#query(
+        { ...partitionPrefixQuery(event.environment, AUDIT_CHAIN_PREFIX), ScanIndexForward: false },
+        AUDIT_DEDUPE_WINDOW,
+      );
+      const tail = newest.map((item) => toDomain<ChainedAuditEvent>(item));
+      const recorded = tail.find((candidate) => candidate.id === event.id);
+      if (recorded) return recorded;
+      const chained = chainAuditEvent(event, tail[0]);
+      if (await this.#putIfAbsent({ ...chained, ...auditChainKey(event.environment, chained.sequence) })) {
+        return chained;
+      }
+      throw new VersionConflictError(
+        `event ${chained.sequence} of the audit chain of ${event.environment} was appended meanwhile`,
+      );
+    });
   }
 
-  async listAudit(environment: string): Promise<AuditEvent[]> {
-    return this.#queryPartition<AuditEvent>(environment, AUDIT_PREFIX);
+  async listAudit(environment: string): Promise<RecordedAuditEvent[]> {
+    return this.#queryPartition<RecordedAuditEvent>(environment, AUDIT_PREFIX);
+  }
+
+  async pageAudit(
+    environment: string,
+    page: { limit: number; after?: string },
+  ): Promise<{ events: RecordedAuditEvent[]; next?: string }> {
+    const { Items, LastEvaluatedKey } = await this.#client.send(
+      new QueryCommand({
+        ...partitionPrefixQuery(environment, AUDIT_PREFIX),
+        TableName: this.#tableName,
+        Limit: page.limit,
+        ...(page.after
+          ? { ExclusiveStartKey: { pk: environmentPartition(environment), sk: auditSortKeyOf(page.after) } }
+          : {}),
+      }),
+    );
+    return {
+      events: (Items ?? []).map((item) => toDomain<RecordedAuditEvent>(item)),
+      ...(LastEvaluatedKey
+        ? { next: Buffer.from(String(LastEvaluatedKey[SORT_KEY])).toString('base64url') }
+        : {}),
+    };
+  }
+
+  async readAuditTrail(environment: string): Promise<AuditTrail> {
+    const items = await this.#query(partitionPrefixQuery(environment, AUDIT_PREFIX));
+    const trail: AuditTrail = { beforeChain: [], chain: [] };
+    for (const item of items) {
+      if (String(item[SORT_KEY]).startsWith(AUDIT_CHAIN_PREFIX)) trail.chain.push(toDomain(item));
+      else trail.beforeChain.push(toDomain(item));
+    }
+    return trail;
   }
 
   async putTemplate(

@@ -7,7 +7,9 @@ import type { UpkeepDue } from '../../core/types.ts';
  * read it from here, so the key layout cannot drift between production and local runs.
  *
  * Every item of an environment shares the partition `ENV#<name>`; the sort key says what it is:
- * `META` (the environment), `STACK#0007`, `DEPLOY#<id>` (with its steps), `AUDIT#<at>#<event id>`.
+ * `META` (the environment), `STACK#0007`, `DEPLOY#<id>` (with its steps), `AUDIT#CHAIN#000000000042`
+ * (the 42nd event of its audit chain). An older Kiln wrote audit events unchained, as `AUDIT#<at>#<event id>`:
+ * they sort before the chain (a time starts with a digit) and are listed as recorded before it.
  */
 
 /** Key attribute names of the base table. */
@@ -74,6 +76,8 @@ export interface TeamIndexKey {
 export const STACK_PREFIX = 'STACK#';
 export const DEPLOYMENT_PREFIX = 'DEPLOY#';
 export const AUDIT_PREFIX = 'AUDIT#';
+/** Within AUDIT_PREFIX: the chained events, keyed by sequence number. */
+export const AUDIT_CHAIN_PREFIX = `${AUDIT_PREFIX}CHAIN#`;
 export const PUSH_PREFIX = 'PUSH#';
 export const ENVIRONMENT_SORT_PREFIX = 'ENV#';
 export const TEMPLATE_SORT_PREFIX = 'TEMPLATE#';
@@ -210,11 +214,14 @@ export function deploymentKey(environment: string, id: string): ItemKey {
 }
 
 /**
- * Audit events sort by time; the event's id keeps two events of the same instant apart and makes
- * writing the same event twice (a retried task) land on the same key, which is written only once.
+ * The `sequence`th event of an environment's audit chain, zero-padded to 12 digits so the chain pages in
+ * order. Writing it only if absent is the chain's linearization point: one event per sequence number.
  */
-export function auditKey(environment: string, at: string, id: string): ItemKey {
-  return { pk: environmentPartition(environment), sk: `${AUDIT_PREFIX}${at}#${id}` };
+export function auditChainKey(environment: string, sequence: number): ItemKey {
+  return {
+    pk: environmentPartition(environment),
+    sk: `${AUDIT_CHAIN_PREFIX}${String(sequence).padStart(12, '0')}`,
+  };
 }
 
 /** CreateTable request for the table; on-demand billing, the team index projects whole items. */

@@ -1,10 +1,13 @@
+import type { AuditTrail } from '../audit.ts';
 import type { DeliveryRecord, GitProvider, PreviewTemplate, PushRecord, SourceBinding } from '../pushes.ts';
 import type {
   AuditEvent,
+  ChainedAuditEvent,
   Deployment,
   DeploymentStep,
   Environment,
   Lease,
+  RecordedAuditEvent,
   Stack,
   UpkeepDue,
 } from '../types.ts';
@@ -137,8 +140,13 @@ export interface StateStore {
   /** Updates a deployment (its steps included, see DeploymentChange) in one write; NotFoundError if missing. */
   updateDeployment(environment: string, id: string, change: DeploymentChange): Promise<Deployment>;
 
-  /** Appends the event unless the same event (same `at` and `id`) is already recorded. */
-  appendAudit(event: AuditEvent): Promise<void>;
+  /**
+   * Appends the event to its environment's hash chain (core/audit.ts) and returns it chained, unless an
+   * event with its id is among the chain's AUDIT_DEDUPE_WINDOW newest: then appends nothing and returns
+   * that one. Safe under concurrent appenders (one conditional write at the next sequence number, retried
+   * on losing the race) and against a crash at any point (an append is that one write or nothing).
+   */
+  appendAudit(event: AuditEvent): Promise<ChainedAuditEvent>;
 
   /**
    * Creates a template (`expectedVersion` undefined: VersionConflictError if it exists) or replaces it
@@ -170,6 +178,13 @@ export interface StateStore {
   recordPush(record: PushRecord): Promise<void>;
   /** An environment's pushes, newest first, at most `limit`. */
   listPushes(environment: string, limit: number): Promise<PushRecord[]>;
-  /** Audit events of an environment, oldest first. */
-  listAudit(environment: string): Promise<AuditEvent[]>;
+  /** Audit events of an environment, oldest first: those recorded before the chain, then the chain. */
+  listAudit(environment: string): Promise<RecordedAuditEvent[]>;
+  /** One page of listAudit, at most `limit` events after the opaque cursor `after`; `next` when there may be more. */
+  pageAudit(
+    environment: string,
+    page: { limit: number; after?: string },
+  ): Promise<{ events: RecordedAuditEvent[]; next?: string }>;
+  /** listAudit split where the chain starts, by the items' keys (not by what an item claims): what the verifier reads. */
+  readAuditTrail(environment: string): Promise<AuditTrail>;
 }

@@ -100,7 +100,7 @@ async function checkEnvironment(
     const stack = await ports.store.getStack(name, liveGeneration);
     if (stack?.statusReason === statusReason) return;
     await ports.store.appendAudit(detected);
-    await ports.store.appendAudit(driftEvent(ports, drift, 'drift.unrepaired', { reason: refusal }));
+    await ports.store.appendAudit({ ...driftEvent(ports, drift, 'drift.unrepaired', {}), reason: refusal });
     await ports.store.updateStack(name, liveGeneration, { statusReason, updatedAt: detected.at });
     return;
   }
@@ -145,16 +145,18 @@ async function whyNotRepair(
   return undefined;
 }
 
+/** A drift record; each observation is an event of its own, so its id carries the time it was observed. */
 function driftEvent(
   ports: Pick<UpkeepPorts, 'clock'>,
   drift: Drift,
   action: 'drift.detected' | 'drift.unrepaired',
   detail: Record<string, unknown>,
 ): AuditEvent {
+  const at = ports.clock.now().toISOString();
   return {
-    id: `${action}:${drift.stackId}`,
+    id: `${action}:${drift.stackId}:${at}`,
     environment: drift.environment,
-    at: ports.clock.now().toISOString(),
+    at,
     actor: DRIFT_REPAIRER.principal,
     trigger: DRIFT_REPAIRER.trigger,
     action,

@@ -146,11 +146,11 @@ async function record(ports: Pick<StackPorts, 'store' | 'clock'>, report: ReapRe
     actor: REAPER.actor,
     trigger: REAPER.trigger,
     action: 'orphan.reaped',
+    reason: reaped.reason,
     detail: {
       ...(reaped.stackId ? { stackId: reaped.stackId } : { endpoint: true }),
       instanceIds: reaped.instanceIds,
       trafficIn: reaped.trafficIn,
-      reason: reaped.reason,
     },
   };
   await ports.store.appendAudit(event);
