@@ -78,6 +78,8 @@ const RECIPES: ReadonlyMap<string, Recipe> = new Map<string, Recipe>([
   ],
   ['GET /environments/{name}/stacks', { path: () => `/environments/${ENV}/stacks` }],
   ['GET /environments/{name}/pushes', { path: () => `/environments/${ENV}/pushes` }],
+  ['GET /environments/{name}/audit', { path: () => `/environments/${ENV}/audit` }],
+  ['GET /environments/{name}/audit/verify', { path: () => `/environments/${ENV}/audit/verify` }],
   ['GET /templates', { path: () => '/templates' }],
   ['GET /templates/{name}', { path: () => `/templates/${TEMPLATE}` }],
   ['PUT /templates/{name}', { path: () => `/templates/${TEMPLATE}`, body: templateBody }],
@@ -103,7 +105,22 @@ const RECIPES: ReadonlyMap<string, Recipe> = new Map<string, Recipe>([
       body: () => ({ until: new Date(Date.now() + 3_600_000).toISOString() }),
     },
   ],
-  ['POST /environments/{name}/rollback', { path: () => `/environments/${ENV}/rollback`, body: () => ({}) }],
+  [
+    'POST /environments/{name}/rollback',
+    {
+      path: () => `/environments/${ENV}/rollback`,
+      body: () => ({}),
+      // A rollback leaves nothing to roll back to: each one needs a deployment (settled) before it.
+      prepare: async (kiln) => {
+        const environment = (await call(kiln, 'GET', `/environments/${ENV}`)).body;
+        if (environment.latestDeploymentId) await awaitDeployment(kiln, ENV, environment.latestDeploymentId);
+        const put = await call(kiln, 'PUT', `/environments/${ENV}`, {
+          body: quickEnvironmentBody(`2.1.${environment.generation}`),
+        });
+        assert.equal((await awaitDeployment(kiln, ENV, put.body.deploymentId)).status, 'succeeded');
+      },
+    },
+  ],
   [
     'POST /environments/{name}/deployments',
     { path: () => `/environments/${ENV}/deployments`, body: () => ({ version: '3.0.0' }) },
