@@ -26,10 +26,19 @@ export interface AslState {
 
 export interface TaskStateRef {
   stateName: string;
+  /** The function it calls: its Resource, or a callback Task's `Parameters.FunctionName`. */
   resource: string;
   /** The state's own `TimeoutSeconds`, when it sets one. */
   timeoutSeconds?: number;
+  /**
+   * A callback Task (`.waitForTaskToken`): the function is handed `$$.Task.Token` and returns at once;
+   * the state waits, no Lambda running, until someone sends the token back (SendTaskSuccess/Failure).
+   */
+  callback?: true;
 }
+
+/** The one service integration Kiln's workflows use: invoke a function with a task token, then wait. */
+export const CALLBACK_RESOURCE = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
 
 /** `${<Name>FunctionArn}`: the direct Lambda ARN form, so a Task's output is the handler's return value. */
 const FUNCTION_REFERENCE = /^\$\{([A-Za-z][A-Za-z0-9]*)FunctionArn\}$/;
@@ -71,10 +80,13 @@ export function taskStates(definition: AslDefinition): TaskStateRef[] {
   const tasks: TaskStateRef[] = [];
   forEachState(definition, (stateName, state) => {
     if (state.Type !== 'Task') return;
+    const callback = state.Resource === CALLBACK_RESOURCE;
+    const parameters = state.Parameters as { FunctionName?: unknown } | undefined;
     tasks.push({
       stateName,
-      resource: String(state.Resource),
+      resource: String(callback ? parameters?.FunctionName : state.Resource),
       ...(typeof state.TimeoutSeconds === 'number' && { timeoutSeconds: state.TimeoutSeconds }),
+      ...(callback && { callback }),
     });
   });
   return tasks;

@@ -68,7 +68,7 @@ export interface Access {
   /** `none`: the function never touches the table (the webhook: it only checks and queues). */
   table: 'none' | 'read' | 'readWrite';
   /** `start`: starts deploy and teardown executions; `observe`: describes them (lease reclaim). */
-  workflows?: 'start' | 'observe';
+  workflows?: 'start' | 'observe' | 'respond';
   /** Launching a stack's instances, or terminating them. */
   compute?: 'launch' | 'terminate';
   /**
@@ -102,6 +102,8 @@ export interface EntryPoint {
 const READ: Access = { table: 'read' };
 /** Changing desired state: the writes that start deployments. */
 const REQUEST: Access = { table: 'readWrite', workflows: 'start', events: 'publish' };
+/** Answering a workflow's callback Task (SendTaskSuccess/Failure), recording and announcing it. */
+const ANSWER: Access = { table: 'readWrite', workflows: 'respond', events: 'publish' };
 
 /** How often scheduled upkeep runs on AWS; embedded, KILN_UPKEEP_PERIOD_SECONDS may set another period. */
 export const UPKEEP_SCHEDULE = 'rate(5 minutes)';
@@ -141,6 +143,9 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   http('cancelDeployment', 'POST', '/environments/{name}/deployments/{id}/cancel', 'store', {
     table: 'readWrite',
   }),
+  // An approver's answer is recorded, then sent back to the workflow waiting on its task token.
+  http('approveDeployment', 'POST', '/environments/{name}/deployments/{id}/approve', 'request', ANSWER),
+  http('rejectDeployment', 'POST', '/environments/{name}/deployments/{id}/reject', 'request', ANSWER),
   http('listStacks', 'GET', '/environments/{name}/stacks', 'store', READ),
   http('listPushes', 'GET', '/environments/{name}/pushes', 'store', READ),
   http('listAudit', 'GET', '/environments/{name}/audit', 'store', READ),
@@ -203,6 +208,8 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   },
 
   // Workflow tasks (functions/handlers/tasks/), one per Task state name in state-machines/.
+  // The approval gate's callback: records the task token (and sends back an answer given meanwhile).
+  task('RequestApproval', 'request', ANSWER),
   task('AcquireLease', 'request', { table: 'readWrite', workflows: 'observe', events: 'publish' }),
   // launchStack, then ensureEndpoint + registerStack (rule and target group).
   task('ProvisionStack', 'stack', { table: 'readWrite', compute: 'launch', traffic: 'manage' }),

@@ -1,15 +1,21 @@
 import { InvalidTransitionError } from './errors.ts';
 import type { DeploymentStatus } from './types.ts';
 
-/** queued → running → one terminal outcome; a queued request may also be superseded or cancelled. */
+/**
+ * queued → (awaiting_approval →) running → one terminal outcome; a queued request may also be
+ * superseded or cancelled, one awaiting approval rejected or expired.
+ */
 const NEXT: Record<DeploymentStatus, readonly DeploymentStatus[]> = {
-  queued: ['running', 'superseded', 'cancelled', 'failed'],
+  queued: ['awaiting_approval', 'running', 'superseded', 'cancelled', 'failed'],
+  awaiting_approval: ['running', 'superseded', 'cancelled', 'rejected', 'expired', 'failed'],
   running: ['succeeded', 'rolled_back', 'failed', 'cancelled'],
   succeeded: [],
   rolled_back: [],
   failed: [],
   superseded: [],
   cancelled: [],
+  rejected: [],
+  expired: [],
 };
 
 export function isTerminal(status: DeploymentStatus): boolean {

@@ -43,6 +43,9 @@ export class HookFailedError extends KilnError {}
 /** A canary step's judgement failed: the workflow rolls back. */
 export class CanaryAnalysisFailedError extends KilnError {}
 
+/** An approver said no to a deployment waiting for approval: it ends `rejected`, nothing provisioned. */
+export class ApprovalRejectedError extends KilnError {}
+
 /** The deployment was asked to stop: its workflow rolls back and records it `cancelled`. */
 export class DeploymentCancelledError extends KilnError {}
 

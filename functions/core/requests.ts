@@ -1,4 +1,5 @@
 import { type Action, type Actor, authorize } from './actors.ts';
+import { answerOf } from './deployment/approval.ts';
 import { isTerminal } from './deployment-lifecycle.ts';
 import {
   ConflictError,
@@ -16,7 +17,7 @@ import {
 } from './lifecycle-events.ts';
 import type { Ports, RequestPorts } from './ports/index.ts';
 import type { DesiredStateChange } from './ports/state-store.ts';
-import { workflowOf } from './ports/workflows.ts';
+import { type TaskAnswer, workflowOf } from './ports/workflows.ts';
 import type { Push, PushOutcome, SourceBinding, SourceHead } from './pushes.ts';
 import { assessRisk, RISK_POLICY } from './risk.ts';
 import { openStandby } from './rollback-window.ts';
@@ -523,6 +524,67 @@ export async function requestRollback(
 }
 
 /**
+ * POST /environments/{name}/deployments/{id}/approve and /reject: an approver of the owning team answers
+ * a deployment waiting for approval; for prod, not the person who asked for it (two people). The answer
+ * is recorded first (one write, conditional on the deployment still waiting: of two approvers answering
+ * at once one counts, the other gets 409), then sent to the waiting workflow. Repeating the same answer
+ * is a no-op; the workflow goes on (approved) or ends `rejected`.
+ */
+export async function answerApproval(
+  ports: RequestPorts,
+  actor: Actor,
+  name: string,
+  id: string,
+  answer: { decision: 'approved' | 'rejected'; comment?: string },
+): Promise<Deployment> {
+  const environment = await ownedEnvironment(ports, actor, name, 'deployment:approve');
+  const deployment = await ports.store.getDeployment(name, id);
+  if (!deployment) throw new NotFoundError(`deployment ${id} of ${name} does not exist`);
+  const { approval } = deployment;
+  if (approval?.decision === answer.decision && approval.by === actor.principal) return deployment;
+  if (deployment.status !== 'awaiting_approval' || !approval?.taskToken) {
+    throw new ConflictError(
+      `deployment ${id} is ${deployment.status}${approval?.decision ? `, ${approval.decision} by ${approval.by}` : ''}: it does not wait for an approval`,
+    );
+  }
+  if (environment.tier === 'prod' && deployment.actor === actor.principal) {
+    throw new ForbiddenError(
+      `${actor.principal} asked for deployment ${id}: in prod another approver must answer it (two people)`,
+    );
+  }
+  const at = ports.clock.now().toISOString();
+  const comment = answer.comment ? { comment: answer.comment } : {};
+  const answered = await ports.store.updateDeployment(
+    name,
+    id,
+    {
+      approval: { ...approval, decision: answer.decision, by: actor.principal, at, ...comment },
+      steps: [
+        {
+          name: 'Approval',
+          startedAt: approval.requestedAt,
+          endedAt: at,
+          detail: `${answer.decision} by ${actor.principal}${answer.comment ? `: ${answer.comment}` : ''}`,
+        },
+      ],
+    },
+    'awaiting_approval',
+  );
+  await ports.store.appendAudit({
+    id: `${id}:approval.${answer.decision}`,
+    environment: name,
+    at,
+    actor: actor.principal,
+    trigger: actor.trigger,
+    action: `deployment.${answer.decision}`,
+    ...(answer.comment ? { reason: answer.comment } : {}),
+    detail: { deploymentId: id, score: deployment.risk?.score ?? null },
+  });
+  await ports.workflows.answerTask(approval.taskToken, answerOf(answered) as TaskAnswer);
+  return answered;
+}
+
+/**
  * POST /environments/{name}/deployments/{id}/cancel: records the request; the workflow acts on it at its
  * next phase boundary (see Deployment.cancelRequest). Repeating it is a no-op.
  */
@@ -741,7 +803,11 @@ async function startDeployment(
     events.unshift(environmentStatusChanged(updated, updated.status, deployment));
   }
   await ports.events.publish(events);
-  await ports.workflows.start(workflowOf(plan.action), { environment: environment.name, deploymentId: id });
+  await ports.workflows.start(workflowOf(plan.action), {
+    environment: environment.name,
+    deploymentId: id,
+    ...(deployment.risk?.needsApproval ? { approval: true as const } : {}),
+  });
   return { environment: updated, deploymentId: id, created: false };
 }
 

@@ -275,12 +275,30 @@ export type DeploymentAction = 'deploy' | 'teardown' | 'sleep' | 'retire';
 export type DeploymentTrigger = 'api' | 'git-push' | 'schedule' | 'rollback' | 'wake' | 'drift-repair';
 export type DeploymentStatus =
   | 'queued'
+  /** Scored above the risk policy's threshold: waits, holding no lease, for an approver's answer. */
+  | 'awaiting_approval'
   | 'running'
   | 'succeeded'
   | 'rolled_back'
   | 'failed'
   | 'superseded'
-  | 'cancelled';
+  | 'cancelled'
+  /** An approver said no: nothing was provisioned. */
+  | 'rejected'
+  /** Nobody answered within the approval's time (24 hours): nothing was provisioned. */
+  | 'expired';
+
+/** A deployment's approval: asked for when its score is above the threshold, answered by an approver. */
+export interface Approval {
+  requestedAt: string;
+  /** Step Functions' task token the workflow waits on; never shown by the API. */
+  taskToken?: string;
+  decision?: 'approved' | 'rejected';
+  /** The approver (a person) and what they said. */
+  by?: string;
+  at?: string;
+  comment?: string;
+}
 
 /** A named phase of a deployment with its timestamps, as recorded by the workflow's tasks. */
 export interface DeploymentStep {
@@ -314,6 +332,8 @@ export interface Deployment {
   spec?: Spec;
   /** Its score under the risk policy (deploys only), made when it was requested. */
   risk?: RiskAssessment;
+  /** Asked for when the score is above the threshold. */
+  approval?: Approval;
   /** Live stack when the deployment took the lease; the one traffic returns to on rollback. */
   fromStackId?: string;
   /** Stack this deployment creates. */

@@ -42,6 +42,14 @@ export const templateName = matching(
   'must be 3-20 characters: lowercase letters, digits and dashes, starting with a letter',
 );
 
+const comment = z.string().check(z.minLength(1), z.maxLength(1000));
+
+/** POST …/deployments/{id}/approve: a comment is welcome. */
+export const approveBody = z.strictObject({ comment: z.optional(comment) });
+
+/** POST …/deployments/{id}/reject: the comment says why, for the person who asked. */
+export const rejectBody = z.strictObject({ comment });
+
 export const startDeploymentBody = z.strictObject({
   version: z.optional(version),
   reason: z.optional(z.string().check(z.minLength(1), z.maxLength(500))),

@@ -71,9 +71,12 @@ export function stackView(stack: Stack, environment: Pick<Environment, 'weights'
 
 /** A deployment; its steps only where asked for (one deployment's page, not the list). */
 export function deploymentView(deployment: Deployment, { withSteps = false } = {}) {
-  const { spec, steps, ...rest } = deployment;
+  const { spec, steps, approval, ...rest } = deployment;
+  // The task token answers the waiting workflow: only an approver's answer through Kiln may use it.
+  const { taskToken: _token, ...shownApproval } = approval ?? {};
   return {
     ...rest,
+    ...(approval ? { approval: shownApproval } : {}),
     ...(spec ? { version: spec.version } : {}),
     ...(withSteps ? { steps: steps ?? [] } : {}),
   };

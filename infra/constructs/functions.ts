@@ -158,8 +158,12 @@ export const API_TIMEOUT = Duration.seconds(29);
 
 /**
  * Each task function's timeout: the longest `TimeoutSeconds` of the Task states that call it, so the
- * function is never cut short before Step Functions stops waiting for it (nor runs on long after).
+ * function is never cut short before Step Functions stops waiting for it (nor runs on long after). A
+ * callback Task's TimeoutSeconds is its wait for an answer, not its function's run: that function gets
+ * CALLBACK_FUNCTION_TIMEOUT_SECONDS.
  */
+export const CALLBACK_FUNCTION_TIMEOUT_SECONDS = 30;
+
 export function taskTimeouts(): Map<string, number> {
   const timeouts = new Map<string, number>();
   for (const { path } of workflowFiles()) {
@@ -168,7 +172,8 @@ export function taskTimeouts(): Map<string, number> {
       if (task.timeoutSeconds === undefined) {
         throw new Error(`${basename(path)}: Task state ${task.stateName} has no TimeoutSeconds`);
       }
-      timeouts.set(name, Math.max(timeouts.get(name) ?? 0, task.timeoutSeconds));
+      const seconds = task.callback ? CALLBACK_FUNCTION_TIMEOUT_SECONDS : task.timeoutSeconds;
+      timeouts.set(name, Math.max(timeouts.get(name) ?? 0, seconds));
     }
   }
   return timeouts;
@@ -267,6 +272,15 @@ export class KilnFunctions extends Construct {
         new PolicyStatement({
           sid: 'StartWorkflows',
           actions: ['states:StartExecution'],
+          resources: props.workflows.stateMachineArns,
+        }),
+      );
+    }
+    if (access.workflows === 'respond') {
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'AnswerWorkflowCallbacks',
+          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
           resources: props.workflows.stateMachineArns,
         }),
       );

@@ -29,6 +29,11 @@ export interface LocalConfig {
   upkeepPeriodSeconds?: number;
   /** KILN_WAKE_HOLD_SECONDS: how long an asleep environment's endpoint holds a request while it wakes (default 60). */
   wakeHoldSeconds: number;
+  /**
+   * KILN_APPROVAL_TIMEOUT_SECONDS: how long a deployment waits for an approval before it expires; unset,
+   * the deploy workflow's own 24 hours (the AwaitApproval state's TimeoutSeconds, as on AWS).
+   */
+  approvalTimeoutSeconds?: number;
 }
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
@@ -55,6 +60,11 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): Readonly<
       ? { upkeepPeriodSeconds: seconds('KILN_UPKEEP_PERIOD_SECONDS', env.KILN_UPKEEP_PERIOD_SECONDS) }
       : {}),
     wakeHoldSeconds: seconds('KILN_WAKE_HOLD_SECONDS', env.KILN_WAKE_HOLD_SECONDS ?? '60'),
+    ...(env.KILN_APPROVAL_TIMEOUT_SECONDS
+      ? {
+          approvalTimeoutSeconds: seconds('KILN_APPROVAL_TIMEOUT_SECONDS', env.KILN_APPROVAL_TIMEOUT_SECONDS),
+        }
+      : {}),
   });
 }
 

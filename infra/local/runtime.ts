@@ -96,6 +96,7 @@ async function startControlPlane(config: LocalConfig, provider: Provider): Promi
     stateMachinesDir: STATE_MACHINES_DIR,
     tasks: await loadTaskHandlers(),
     executionsDir: join(config.dataDir, 'executions'),
+    ...(config.approvalTimeoutSeconds ? { callbackTimeoutSeconds: config.approvalTimeoutSeconds } : {}),
     log: (message, detail) => logger.info(message, { ...detail }),
   });
   const ports: Ports = {

@@ -24,6 +24,7 @@ import {
 } from '../../functions/shared/config.ts';
 import {
   bundleHandlers,
+  CALLBACK_FUNCTION_TIMEOUT_SECONDS,
   HANDLER_BUNDLE,
   HANDLERS_DIR,
   handlerModules,
@@ -155,7 +156,10 @@ describe('functions', () => {
     for (const { path } of workflowFiles()) {
       for (const task of taskStates(loadDefinition(path))) {
         const name = functionNameOf(task.resource);
-        longest.set(name, Math.max(longest.get(name) ?? 0, task.timeoutSeconds ?? Number.POSITIVE_INFINITY));
+        const seconds = task.callback
+          ? CALLBACK_FUNCTION_TIMEOUT_SECONDS
+          : (task.timeoutSeconds ?? Number.POSITIVE_INFINITY);
+        longest.set(name, Math.max(longest.get(name) ?? 0, seconds));
       }
     }
     for (const { entry } of handlerModules()) {

@@ -12,7 +12,14 @@ import { ROUTES } from '../../functions/manifest.ts';
 import { LOCAL_CREDENTIALS } from '../../infra/local/database.ts';
 import { type Kiln, RUNTIME_FILE, type RuntimeDescription } from '../../infra/local/runtime.ts';
 import { startTestKiln } from '../support/embedded-kiln.ts';
-import { awaitDeployment, call, OTHER_TEAM_TOKEN, quickEnvironmentBody } from '../support/kiln-process.ts';
+import {
+  APPROVER_TOKEN,
+  awaitDeployment,
+  call,
+  eventually,
+  OTHER_TEAM_TOKEN,
+  quickEnvironmentBody,
+} from '../support/kiln-process.ts';
 
 const VERIFY_COMMAND = resolve(import.meta.dirname, '../../scripts/audit-verify.ts');
 const run = promisify(execFile);
@@ -77,10 +84,14 @@ describe('audit trail through the API', { timeout: 240_000 }, () => {
       path: string,
       trail: string,
       body?: unknown,
+      as?: { token: string; actor: string },
     ): Promise<{ status: number; body: { deploymentId?: string } }> {
       const before = new Set((await kiln.ports.store.listAudit(trail)).map((event) => event.id));
       const [method] = route.split(' ');
-      const response = await call(kiln, method as string, path, body === undefined ? {} : { body });
+      const response = await call(kiln, method as string, path, {
+        ...(body === undefined ? {} : { body }),
+        ...(as ? { token: as.token } : {}),
+      });
       assert.ok(response.status < 300, `${route}: ${response.status} ${JSON.stringify(response.body)}`);
       if (caller === undefined) {
         // The caller's principal, as the first deployment it asked for records it.
@@ -88,9 +99,10 @@ describe('audit trail through the API', { timeout: 240_000 }, () => {
         caller = (await call(kiln, 'GET', `/environments/${name}/deployments/${id}`)).body.actor;
       }
       const added = (await kiln.ports.store.listAudit(trail)).filter((event) => !before.has(event.id));
+      const actor = as?.actor ?? caller;
       assert.ok(
-        added.some((event) => event.actor === caller),
-        `${route} appended no event of ${caller}: ${JSON.stringify(added)}`,
+        added.some((event) => event.actor === actor),
+        `${route} appended no event of ${actor}: ${JSON.stringify(added)}`,
       );
       driven.add(route);
       return response;
@@ -127,6 +139,39 @@ describe('audit trail through the API', { timeout: 240_000 }, () => {
     await settle(name, await changes('POST /environments/{name}/wake', `${environmentPath}/wake`, name, {}));
     const until = new Date(Date.now() + 2 * 3_600_000).toISOString();
     await changes('POST /environments/{name}/snooze', `${environmentPath}/snooze`, name, { until });
+    // Two changes above the risk threshold (50 instances) wait for approval: the first is approved and then
+    // superseded by the second (launching nothing), which is rejected.
+    const risky = async (version: string) => {
+      const body = quickEnvironmentBody(version);
+      const put = await call(kiln, 'PUT', environmentPath, {
+        body: { ...body, spec: { ...body.spec, capacity: 50 } },
+      });
+      const id = put.body.deploymentId as string;
+      await eventually('a change waiting for approval', async () =>
+        (await call(kiln, 'GET', `${environmentPath}/deployments/${id}`)).body.status === 'awaiting_approval'
+          ? true
+          : undefined,
+      );
+      return put;
+    };
+    const approver = { token: APPROVER_TOKEN, actor: 'approver' };
+    const [approved, rejected] = [await risky('4.0.0'), await risky('4.0.1')];
+    await changes(
+      'POST /environments/{name}/deployments/{id}/approve',
+      `${environmentPath}/deployments/${approved.body.deploymentId}/approve`,
+      name,
+      { comment: 'go' },
+      approver,
+    );
+    await changes(
+      'POST /environments/{name}/deployments/{id}/reject',
+      `${environmentPath}/deployments/${rejected.body.deploymentId}/reject`,
+      name,
+      { comment: 'not now' },
+      approver,
+    );
+    assert.equal((await settle(name, approved))?.status, 'superseded');
+    assert.equal((await settle(name, rejected))?.status, 'rejected');
     await settle(name, await changes('DELETE /environments/{name}', environmentPath, name));
     const template = {
       team: 'platform',

@@ -10,6 +10,7 @@ import {
   type ApiResponse,
   awaitDeployment,
   call,
+  eventually,
   OTHER_TEAM_TOKEN,
   quickEnvironmentBody,
   removeDataDir,
@@ -47,6 +48,30 @@ interface Fixture {
   endedId: string;
   /** A deployment of ENV still queued (set by POST .../deployments, cancelled by .../cancel). */
   queuedId?: string;
+  /** A deployment of ENV waiting for approval (set by the approve and reject recipes' preparation). */
+  awaitingId?: string;
+}
+
+/**
+ * Asks (as the owner) for a change above the risk threshold (50 instances) and waits until it waits for
+ * approval. Approved, it would launch them: `superseded` asks for a second one, which the first is then
+ * superseded by when it takes the lease, launching nothing.
+ */
+async function awaitingApproval(kiln: Kiln, fixture: Fixture, superseded = false): Promise<void> {
+  const ask = async (version: string) => {
+    const body = quickEnvironmentBody(version);
+    const put = await call(kiln, 'PUT', `/environments/${ENV}`, {
+      body: { ...body, spec: { ...body.spec, capacity: 50 } },
+    });
+    assert.ok(put.status < 300, JSON.stringify(put.body));
+    await eventually('the deployment to wait for approval', async () => {
+      const deployment = await call(kiln, 'GET', `/environments/${ENV}/deployments/${put.body.deploymentId}`);
+      return deployment.body.status === 'awaiting_approval' ? true : undefined;
+    });
+    return put.body.deploymentId as string;
+  };
+  fixture.awaitingId = await ask(`9.${Date.now()}`);
+  if (superseded) await ask(`9.${Date.now()}.1`);
 }
 
 /** How to make a well-formed request to a route as a given team: its path and body. */
@@ -54,7 +79,7 @@ interface Recipe {
   path(fixture: Fixture): string;
   body?(team: string): unknown;
   /** Run (as the owner) before each allowed call: what the call needs to find. */
-  prepare?(kiln: Kiln): Promise<void>;
+  prepare?(kiln: Kiln, fixture: Fixture): Promise<void>;
 }
 
 const templateBody = (team: string) => ({
@@ -127,10 +152,36 @@ const RECIPES: ReadonlyMap<string, Recipe> = new Map<string, Recipe>([
   ],
   [
     'POST /environments/{name}/deployments/{id}/cancel',
-    { path: (f) => `/environments/${ENV}/deployments/${f.queuedId ?? f.endedId}/cancel` },
+    {
+      path: (f) => `/environments/${ENV}/deployments/${f.queuedId ?? f.endedId}/cancel`,
+      // Each cancel needs a deployment that has not ended yet: a cancelled one may end at once.
+      prepare: async (kiln, fixture) => {
+        const queued = await call(kiln, 'POST', `/environments/${ENV}/deployments`, {
+          body: { version: `3.${Date.now()}` },
+        });
+        assert.equal(queued.status, 202, JSON.stringify(queued.body));
+        fixture.queuedId = queued.body.deploymentId;
+      },
+    },
   ],
   ['POST /environments/{name}/sleep', { path: () => `/environments/${ENV}/sleep`, body: () => ({}) }],
   ['POST /environments/{name}/wake', { path: () => `/environments/${ENV}/wake`, body: () => ({}) }],
+  [
+    'POST /environments/{name}/deployments/{id}/approve',
+    {
+      path: (f) => `/environments/${ENV}/deployments/${f.awaitingId ?? f.endedId}/approve`,
+      body: () => ({}),
+      prepare: (kiln, fixture) => awaitingApproval(kiln, fixture, true),
+    },
+  ],
+  [
+    'POST /environments/{name}/deployments/{id}/reject',
+    {
+      path: (f) => `/environments/${ENV}/deployments/${f.awaitingId ?? f.endedId}/reject`,
+      body: () => ({ comment: 'not now' }),
+      prepare: (kiln, fixture) => awaitingApproval(kiln, fixture),
+    },
+  ],
   ['DELETE /environments/{name}', { path: () => `/environments/${ENV}` }],
 ]);
 
@@ -249,7 +300,7 @@ describe('every cell of the authorization matrix, through the gateway', { timeou
     const rows = [...DRIVEN].sort((a, b) => order.indexOf(routeKey(a)) - order.indexOf(routeKey(b)));
     for (const row of rows) {
       for (const cell of row.cells.filter((c) => c.status < 400 && c.side === 'own')) {
-        await RECIPES.get(routeKey(row))?.prepare?.(kiln);
+        await RECIPES.get(routeKey(row))?.prepare?.(kiln, fixture);
         const response = await request(row, cell.side, cell.role);
         const what = `${routeKey(row)} as ${cell.role} of the owning team`;
         assert.equal(response.status, cell.status, `${what}: ${JSON.stringify(response.body)}`);

@@ -77,6 +77,7 @@ describe('random schedules of retries and crashes', { timeout: 600_000 }, () => 
       start: async (_workflow: WorkflowName, _input: WorkflowInput) => undefined,
       isRunning: async (workflow: WorkflowName, id: string) =>
         (await runner?.isRunning(workflow, id)) ?? false,
+      answerTask: async () => undefined,
     };
     ports = {
       store: database.store,

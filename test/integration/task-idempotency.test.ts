@@ -31,6 +31,7 @@ class RecordingWorkflows implements Workflows {
   async isRunning(_workflow: WorkflowName, id: string) {
     return this.running.has(id);
   }
+  async answerTask() {}
 }
 
 const caller: Actor = {

@@ -8,6 +8,8 @@ const MAIN = resolve(import.meta.dirname, '../../infra/local/main.ts');
 /** The token the test runtime accepts, acting for team `platform`; `other-token` acts for team `other`. */
 export const TOKEN = 'test-token';
 export const OTHER_TEAM_TOKEN = 'other-token';
+/** An approver of team `platform` (person `approver`) in the in-process test Kiln (embedded-kiln.ts). */
+export const APPROVER_TOKEN = 'approver-token';
 
 /** Embedded Kiln started the way `npm start` starts it: a child process, reached only over HTTP. */
 export interface KilnProcess {
@@ -144,7 +146,9 @@ export async function awaitDeployment(
     `deployment ${id} to finish`,
     async () => {
       const response = await call(kiln, 'GET', `/environments/${environment}/deployments/${id}`);
-      return ['queued', 'running'].includes(response.body?.status) ? undefined : response.body;
+      return ['queued', 'awaiting_approval', 'running'].includes(response.body?.status)
+        ? undefined
+        : response.body;
     },
     timeoutMs,
   );

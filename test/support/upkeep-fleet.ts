@@ -63,14 +63,17 @@ export class RecordingWorkflows implements Workflows {
   async isRunning(): Promise<boolean> {
     return false;
   }
+
+  /** Nothing here waits for an answer. */
+  async answerTask(): Promise<void> {}
 }
 
 /** What a DynamoDB client sent, by command, and how many items its reads returned. */
 export interface ReadCounter {
   commands: Map<string, number>;
   itemsRead: number;
-  /** Index names queried. */
-  indexes: Set<string>;
+  /** Queries by the index they read (`table` for the table itself). */
+  queries: Map<string, number>;
   /** Stops counting. */
   stop(): void;
 }
@@ -81,15 +84,17 @@ export function countReads(client: DynamoDBDocumentClient): ReadCounter {
   const counter: ReadCounter = {
     commands: new Map(),
     itemsRead: 0,
-    indexes: new Set(),
+    queries: new Map(),
     stop: () => client.middlewareStack.remove(name),
   };
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const command = String(context.commandName);
       counter.commands.set(command, (counter.commands.get(command) ?? 0) + 1);
-      const input = args.input as { IndexName?: string };
-      if (input.IndexName) counter.indexes.add(input.IndexName);
+      if (command === 'QueryCommand') {
+        const index = (args.input as { IndexName?: string }).IndexName ?? 'table';
+        counter.queries.set(index, (counter.queries.get(index) ?? 0) + 1);
+      }
       const result = await next(args);
       const output = result.output as { Items?: unknown[]; Item?: unknown };
       counter.itemsRead += output.Items?.length ?? (output.Item ? 1 : 0);

@@ -59,7 +59,8 @@ describe('state-machines/*.asl.json', () => {
     it(`${file}: no Task waits in Lambda: every timeout is at most ${TASK_TIMEOUT_BOUND_SECONDS} s, but the named exceptions'`, () => {
       for (const task of tasks) {
         const exception = LONG_TASKS[functionNameOf(task.resource)];
-        if (exception) continue;
+        // A callback Task's timeout is Step Functions waiting for its token's answer: no Lambda runs.
+        if (exception || task.callback) continue;
         assert.ok(
           (task.timeoutSeconds ?? Number.POSITIVE_INFINITY) <= TASK_TIMEOUT_BOUND_SECONDS,
           `${task.stateName}: ${task.timeoutSeconds} s; a wait belongs in a Wait state (act → Wait → check)`,

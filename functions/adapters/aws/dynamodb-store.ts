@@ -29,6 +29,7 @@ import type {
   AuditEvent,
   ChainedAuditEvent,
   Deployment,
+  DeploymentStatus,
   DeploymentStep,
   Environment,
   Lease,
@@ -147,6 +148,7 @@ const DEPLOYMENT_FIELDS: Record<Exclude<keyof DeploymentChange, 'steps'>, true> 
   error: true,
   warnings: true,
   cancelRequest: true,
+  approval: true,
 };
 
 /**
@@ -503,7 +505,12 @@ export class DynamoDbStateStore implements StateStore {
     return items.map(toDeployment);
   }
 
-  async updateDeployment(environment: string, id: string, change: DeploymentChange): Promise<Deployment> {
+  async updateDeployment(
+    environment: string,
+    id: string,
+    change: DeploymentChange,
+    ifStatus?: DeploymentStatus,
+  ): Promise<Deployment> {
     const key = deploymentKey(environment, id);
     const build = () => {
       const update = new UpdateBuilder().assign(change, DEPLOYMENT_FIELDS);
@@ -511,6 +518,15 @@ export class DynamoDbStateStore implements StateStore {
       return update;
     };
     const description = `deployment ${id} of environment ${environment}`;
+    if (ifStatus) {
+      const update = build();
+      const condition = `${update.name('status', 'currentStatus')} = ${update.value('ifStatus', ifStatus)}`;
+      const updated = await this.#update(key, update, `${ITEM_EXISTS} AND ${condition}`);
+      if (updated) return toDeployment(updated);
+      const current = await this.getDeployment(environment, id);
+      if (!current) throw new NotFoundError(`${description} does not exist`);
+      throw new VersionConflictError(`${description} is ${current.status}, no longer ${ifStatus}`);
+    }
     try {
       return toDeployment(await this.#updateExisting(key, build(), description));
     } catch (error) {

@@ -1,5 +1,11 @@
-import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { WorkflowInput, WorkflowName, Workflows } from '../../core/ports/workflows.ts';
+import {
+  DescribeExecutionCommand,
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
+  type SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import type { TaskAnswer, WorkflowInput, WorkflowName, Workflows } from '../../core/ports/workflows.ts';
 import { ignoringAwsErrors } from './aws-errors.ts';
 
 export interface StepFunctionsWorkflowsOptions {
@@ -48,6 +54,17 @@ export class StepFunctionsWorkflows implements Workflows {
       ),
     );
     return execution?.status === 'RUNNING';
+  }
+
+  /** A token no longer waited on (answered already, timed out, its execution ended) is not an error here. */
+  async answerTask(taskToken: string, answer: TaskAnswer): Promise<void> {
+    await ignoringAwsErrors(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken'], () =>
+      'output' in answer
+        ? this.#client.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(answer.output) }))
+        : this.#client.send(
+            new SendTaskFailureCommand({ taskToken, error: answer.error, cause: answer.cause }),
+          ),
+    );
   }
 }
 

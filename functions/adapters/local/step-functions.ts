@@ -13,7 +13,7 @@
 import { readdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'aws-lambda';
 import {
   ExecutionAbortedError,
@@ -29,7 +29,7 @@ import {
   substitute,
   taskStates,
 } from '../../asl.ts';
-import type { WorkflowInput, WorkflowName, Workflows } from '../../core/ports/workflows.ts';
+import type { TaskAnswer, WorkflowInput, WorkflowName, Workflows } from '../../core/ports/workflows.ts';
 import { localLambdaContext } from './lambda-context.ts';
 import { JsonStateFile } from './state-file.ts';
 import { within } from './within.ts';
@@ -65,6 +65,11 @@ export interface LocalStepFunctionsOptions {
    * seconds, with the definition's attempts and Catch unchanged.
    */
   retryIntervalOverrides?: Readonly<Record<string, number>>;
+  /**
+   * Seconds a callback Task (`.waitForTaskToken`) waits for its answer instead of its TimeoutSeconds (an
+   * approval's 24 hours): how a test or a trial sees an approval expire, through the same Catch.
+   */
+  callbackTimeoutSeconds?: number;
   log?: (message: string, detail?: object) => void;
 }
 
@@ -84,7 +89,12 @@ interface TaskBinding {
   functionName: string;
   handler: TaskHandler;
   timeoutMs: number;
+  /** A `.waitForTaskToken` Task: the handler gets the Payload, the state waits for the token's answer. */
+  callback?: true;
 }
+
+/** How an execution waits for the answer to a callback Task's token. */
+type AwaitAnswer = (taskToken: string) => Promise<TaskAnswer>;
 
 /** A loaded workflow: its (substituted) definition and one runnable machine per state it may start at. */
 class LoadedWorkflow {
@@ -139,6 +149,9 @@ export class LocalStepFunctions implements Workflows {
   readonly #onStateEntered: NonNullable<LocalStepFunctionsOptions['onStateEntered']>;
   readonly #retryIntervalOverrides: Readonly<Record<string, number>>;
   readonly #log: (message: string, detail?: object) => void;
+  readonly #callbackTimeoutMs: number | undefined;
+  /** The callback Tasks waiting, by task token: answerTask settles them. */
+  readonly #waiting = new Map<string, (answer: TaskAnswer) => void>();
   /** Left running by the previous process and not resumed yet: they count as running. */
   #interrupted: ExecutionCheckpoint[];
   #closed = false;
@@ -155,6 +168,8 @@ export class LocalStepFunctions implements Workflows {
     this.#onStateEntered = options.onStateEntered ?? (() => {});
     this.#retryIntervalOverrides = options.retryIntervalOverrides ?? {};
     this.#log = options.log ?? (() => {});
+    this.#callbackTimeoutMs =
+      options.callbackTimeoutSeconds === undefined ? undefined : options.callbackTimeoutSeconds * 1000;
   }
 
   /**
@@ -175,6 +190,17 @@ export class LocalStepFunctions implements Workflows {
     const key = executionKey(workflow, input.deploymentId);
     if (this.#executions.has(key) || this.#isInterrupted(workflow, input.deploymentId)) return;
     await this.#run({ workflow, input, startedAt: new Date().toISOString() });
+  }
+
+  /**
+   * Settles the callback Task waiting on the token. None waits (answered already, timed out, or its
+   * execution not resumed yet after a restart): ignored, as Step Functions ignores a stale token; a
+   * resumed execution's task finds the answer in the records itself (see core/deployment/approval.ts).
+   */
+  async answerTask(taskToken: string, answer: TaskAnswer): Promise<void> {
+    const settle = this.#waiting.get(taskToken);
+    this.#waiting.delete(taskToken);
+    settle?.(answer);
   }
 
   async isRunning(workflow: WorkflowName, deploymentId: string): Promise<boolean> {
@@ -266,6 +292,7 @@ export class LocalStepFunctions implements Workflows {
           state,
         }),
       this.#retryIntervalOverrides,
+      (taskToken) => this.#awaitAnswer(taskToken),
     );
     this.#executions.set(executionKey(checkpoint.workflow, checkpoint.input.deploymentId), execution);
     return execution;
@@ -276,6 +303,20 @@ export class LocalStepFunctions implements Workflows {
     await execution.run(this.#workflows.get(execution.workflow) as LoadedWorkflow, (outcome) =>
       this.#end(execution, outcome),
     );
+  }
+
+  /** Registered before the callback Task's handler runs (it may answer at once); bounded by the override. */
+  #awaitAnswer(taskToken: string): Promise<TaskAnswer> {
+    const answered = new Promise<TaskAnswer>((resolve) => this.#waiting.set(taskToken, resolve));
+    const timeoutMs = this.#callbackTimeoutMs;
+    if (timeoutMs === undefined) return answered;
+    return Promise.race([
+      answered,
+      sleep(timeoutMs).then((): TaskAnswer => {
+        this.#waiting.delete(taskToken);
+        return { error: 'States.Timeout', cause: `no answer within ${timeoutMs / 1000} s` };
+      }),
+    ]);
   }
 
   #running(): Execution[] {
@@ -317,12 +358,16 @@ class Execution {
   #aborted = false;
   readonly #onStateEntered: (state: string) => void;
   readonly #retryIntervalOverrides: Readonly<Record<string, number>>;
+  readonly #awaitAnswer: AwaitAnswer;
+  /** Ends the callback waits on abort: the runner clears a Task's timeout timer only once its call settles. */
+  readonly #stopWaiting = new AbortController();
 
   constructor(
     checkpoint: ExecutionCheckpoint,
     file: JsonStateFile<ExecutionCheckpoint> | undefined,
     onStateEntered: (state: string) => void,
     retryIntervalOverrides: Readonly<Record<string, number>>,
+    awaitAnswer: AwaitAnswer,
   ) {
     this.workflow = checkpoint.workflow;
     this.input = checkpoint.input;
@@ -330,6 +375,7 @@ class Execution {
     this.#file = file;
     this.#onStateEntered = onStateEntered;
     this.#retryIntervalOverrides = retryIntervalOverrides;
+    this.#awaitAnswer = awaitAnswer;
   }
 
   /** Writes the checkpoint as it stands, then runs in the background. */
@@ -351,6 +397,7 @@ class Execution {
   abort(): void {
     this.#aborted = true;
     this.#abortRun();
+    this.#stopWaiting.abort();
   }
 
   /** Checkpoints every top-level state as it is entered (Map iterations carry an index: not top level). */
@@ -393,8 +440,31 @@ class Execution {
   /** aws-local-stepfunctions overrides Task states by state name, at any depth. */
   #localHandlers(tasks: TaskBinding[]): Record<string, (input: JsonValue) => Promise<JsonValue>> {
     return Object.fromEntries(
-      tasks.map((task) => [task.stateName, (input: JsonValue) => this.#call(task, input)]),
+      tasks.map((task) => [
+        task.stateName,
+        (input: JsonValue) => (task.callback ? this.#callBack(task, input) : this.#call(task, input)),
+      ]),
     );
+  }
+
+  /**
+   * A `.waitForTaskToken` Task: the runner hands its override `{ FunctionName, Payload }`; the handler gets
+   * the Payload (with the token) and returns, then the state waits for the token's answer: its output is
+   * the state's result, its error fails the state under the error's name (what Catch matches).
+   */
+  async #callBack(task: TaskBinding, input: JsonValue): Promise<JsonValue> {
+    const payload = (input as { Payload?: { taskToken?: unknown } }).Payload;
+    if (typeof payload?.taskToken !== 'string') throw new Error(`${task.stateName} passes no taskToken`);
+    const answer = this.#awaitAnswer(payload.taskToken);
+    await this.#call(task, payload as JsonValue);
+    const stopped = new Promise<never>((_, reject) => {
+      const signal = this.#stopWaiting.signal;
+      if (signal.aborted) reject(new ExecutionAbortedError());
+      signal.addEventListener('abort', () => reject(new ExecutionAbortedError()), { once: true });
+    });
+    const answered = await Promise.race([answer, stopped]);
+    if ('output' in answered) return toJson(answered.output);
+    throw Object.assign(new Error(answered.cause), { name: answered.error });
   }
 
   /** Calls a handler as Lambda does: JSON in, JSON out, a fresh context; its errors keep their name. */
@@ -488,11 +558,16 @@ function bindTasks(definition: AslDefinition, tasks: Record<string, TaskHandler>
       `no task handler for function(s) ${functions} (Task state(s) ${states}): a Task without a local handler would call real AWS Lambda`,
     );
   }
-  return refs.map(({ stateName, functionName, timeoutSeconds }) => ({
+  return refs.map(({ stateName, functionName, timeoutSeconds, callback }) => ({
     stateName,
     functionName,
     handler: tasks[functionName],
-    timeoutMs: (timeoutSeconds ?? RUNNER_DEFAULT_TASK_TIMEOUT_SECONDS) * 1000,
+    // A callback Task's timeout is its wait for the answer; the handler itself gets the runner's default.
+    timeoutMs:
+      (callback
+        ? RUNNER_DEFAULT_TASK_TIMEOUT_SECONDS
+        : (timeoutSeconds ?? RUNNER_DEFAULT_TASK_TIMEOUT_SECONDS)) * 1000,
+    ...(callback && { callback }),
   }));
 }
 
@@ -518,6 +593,8 @@ function contextObject(workflow: WorkflowName, deploymentId: string) {
       Id: `arn:aws:states:${LOCAL_ACCOUNT}:stateMachine:${stateMachineName}`,
       Name: stateMachineName,
     },
+    // One callback Task per execution (the approval): its token names the execution.
+    Task: { Token: `${stateMachineName}:${deploymentId}:task` },
   };
 }
 

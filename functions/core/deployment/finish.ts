@@ -1,5 +1,5 @@
 import { isTerminal } from '../deployment-lifecycle.ts';
-import { DeploymentCancelledError } from '../errors.ts';
+import { ApprovalRejectedError, DeploymentCancelledError } from '../errors.ts';
 import { isActivity, upkeepDue } from '../idle.ts';
 import { deploymentStatusChanged, environmentStatusChanged } from '../lifecycle-events.ts';
 import type { AnnouncePorts } from '../ports/index.ts';
@@ -62,6 +62,9 @@ export async function finishDeployment(
     if (deployment.status === 'running') {
       const settled = await settledEnvironment(deployment, environment, status, now);
       if (await store.releaseLease(input.environment, deployment.id, settled)) settledStatus = settled.status;
+    } else if (!environment.lease) {
+      // It never ran (rejected, expired while waiting for approval): the upkeep its request put off is due again.
+      await store.updateObservedState(input.environment, { upkeepDue: await upkeepDue(environment) });
     }
     deployment = await recordStep(
       ports,
@@ -111,6 +114,11 @@ function outcomeOf(
   error: DeploymentError | undefined,
 ): DeploymentStatus {
   if (!error) return 'succeeded';
+  if (deployment.status === 'awaiting_approval') {
+    if (error.name === ApprovalRejectedError.name) return 'rejected';
+    if (error.name === 'States.Timeout') return 'expired';
+    if (error.name === DeploymentCancelledError.name) return 'cancelled';
+  }
   if (deployment.action !== 'deploy') return 'failed';
   if (environment.liveStackId === newStackIdOf(deployment)) return 'succeeded';
   if (error.name === DeploymentCancelledError.name) return 'cancelled';

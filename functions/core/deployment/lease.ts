@@ -38,7 +38,9 @@ export async function acquireLease(ports: RequestPorts, input: WorkflowInput): P
   const context = await loadTask(ports, input);
   const { deployment, environment } = context;
   if (isTerminal(deployment.status)) return { proceed: false };
-  if (deployment.status === 'queued' && deployment.cancelRequest) {
+  // Not started yet: queued, or approved after waiting for approval.
+  const waiting = deployment.status === 'queued' || deployment.status === 'awaiting_approval';
+  if (waiting && deployment.cancelRequest) {
     const cancelled = await recordStep(
       ports,
       context,
@@ -48,7 +50,7 @@ export async function acquireLease(ports: RequestPorts, input: WorkflowInput): P
     await ports.events.publish([deploymentStatusChanged(cancelled, environment)]);
     return { proceed: false };
   }
-  if (deployment.status === 'queued' && environment.generation > deployment.generation) {
+  if (waiting && environment.generation > deployment.generation) {
     const superseded = await recordStep(
       ports,
       context,

@@ -4,6 +4,7 @@ import type {
   AuditEvent,
   ChainedAuditEvent,
   Deployment,
+  DeploymentStatus,
   DeploymentStep,
   Environment,
   Lease,
@@ -66,7 +67,15 @@ export type StackChange = Partial<Pick<Stack, 'status' | 'instances' | 'statusRe
 export type DeploymentChange = Partial<
   Pick<
     Deployment,
-    'status' | 'fromStackId' | 'toStackId' | 'startedAt' | 'endedAt' | 'error' | 'warnings' | 'cancelRequest'
+    | 'status'
+    | 'fromStackId'
+    | 'toStackId'
+    | 'startedAt'
+    | 'endedAt'
+    | 'error'
+    | 'warnings'
+    | 'cancelRequest'
+    | 'approval'
   >
 > & {
   /** Steps to record; a step name already recorded keeps its first record, so a retry changes nothing. */
@@ -137,8 +146,17 @@ export interface StateStore {
   getDeployment(environment: string, id: string): Promise<Deployment | undefined>;
   /** Deployments of an environment, newest first, at most `limit`. */
   listDeployments(environment: string, limit: number): Promise<Deployment[]>;
-  /** Updates a deployment (its steps included, see DeploymentChange) in one write; NotFoundError if missing. */
-  updateDeployment(environment: string, id: string, change: DeploymentChange): Promise<Deployment>;
+  /**
+   * Updates a deployment (its steps included, see DeploymentChange) in one write; NotFoundError if missing.
+   * With `ifStatus`, only while the deployment has that status: VersionConflictError, writing nothing,
+   * otherwise (two approvers answering at once: one answer counts).
+   */
+  updateDeployment(
+    environment: string,
+    id: string,
+    change: DeploymentChange,
+    ifStatus?: DeploymentStatus,
+  ): Promise<Deployment>;
 
   /**
    * Appends the event to its environment's hash chain (core/audit.ts) and returns it chained, unless an

@@ -4,6 +4,8 @@ import type { DeploymentAction } from '../types.ts';
 export interface WorkflowInput {
   environment: string;
   deploymentId: string;
+  /** The deployment waits for an approval before it takes the lease (see core/risk.ts). */
+  approval?: true;
 }
 
 export type WorkflowName = 'deploy' | 'teardown';
@@ -19,4 +21,11 @@ export interface Workflows {
   start(workflow: WorkflowName, input: WorkflowInput): Promise<void>;
   /** Whether the execution for this deployment is still running (used to reclaim dead leases). */
   isRunning(workflow: WorkflowName, deploymentId: string): Promise<boolean>;
+  /**
+   * Answers a callback Task waiting on `taskToken`: it goes on with `output`, or fails with `error`
+   * (its Catch sees the name). A token no longer waited on (answered, timed out) is ignored.
+   */
+  answerTask(taskToken: string, answer: TaskAnswer): Promise<void>;
 }
+
+export type TaskAnswer = { output: unknown } | { error: string; cause: string };
