@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import {
+  awaitApprovalRequest,
   awaitDeployment,
   call,
-  eventually,
   fetchText,
   type KilnProcess,
   quickEnvironmentBody,
@@ -73,14 +73,7 @@ describe('approvals of risky changes', { timeout: 300_000 }, () => {
     return response.body.deploymentId as string;
   }
 
-  async function awaitingApproval(id: string) {
-    return eventually(`deployment ${id} to wait for approval`, async () => {
-      const deployment = (
-        await call(kiln, 'GET', `/environments/${ENV}/deployments/${id}`, { token: TOKENS.carol })
-      ).body;
-      return deployment.status === 'awaiting_approval' ? deployment : undefined;
-    });
-  }
+  const awaitingApproval = (id: string) => awaitApprovalRequest(kiln, ENV, id, TOKENS.carol);
 
   function answer(id: string, decision: 'approve' | 'reject', as: keyof typeof TOKENS, comment?: string) {
     return call(kiln, 'POST', `/environments/${ENV}/deployments/${id}/${decision}`, {

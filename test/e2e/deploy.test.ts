@@ -53,11 +53,11 @@ describe('embedded Kiln, end to end', { timeout: 300_000 }, () => {
     // Scored before anything was provisioned: a dev version change stays under the threshold.
     assert.deepEqual(
       { score: second.risk.score, needsApproval: second.risk.needsApproval },
-      { score: 47, needsApproval: false },
+      { score: 27, needsApproval: false },
     );
     assert.deepEqual(
       second.risk.terms.map((t: { term: string; points: number }) => `${t.term} ${t.points}`),
-      ['instances 2', 'routing 25', 'strategy blue-green 10', 'change new-artifact 10'],
+      ['instances 2', 'routing 25', 'tier dev -20', 'strategy blue-green 10', 'change new-artifact 10'],
     );
     const stepNames = second.steps.map((s: { name: string }) => s.name);
     for (const step of [

@@ -7,6 +7,7 @@ import { commitOf, githubPush } from '../fixtures/push-events.ts';
 import { startTestKiln } from '../support/embedded-kiln.ts';
 import { deliver } from '../support/github.ts';
 import {
+  approveWhenAsked,
   awaitDeployment,
   call,
   eventually,
@@ -47,6 +48,7 @@ describe('idle environments', { timeout: 600_000 }, () => {
     body.spec.env = { GREETING: `hello from ${name}` };
     const put = await call(kiln, 'PUT', `/environments/${name}`, { body });
     assert.equal(put.status, 201, JSON.stringify(put.body));
+    if (overrides.tier === 'prod') await approveWhenAsked(kiln, name, put.body.deploymentId);
     const deployment = await awaitDeployment(kiln, name, put.body.deploymentId);
     assert.equal(deployment.status, 'succeeded', JSON.stringify(deployment));
     return (await call(kiln, 'GET', `/environments/${name}`)).body;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
+  approveWhenAsked,
   awaitDeployment,
   call,
   eventually,
@@ -35,6 +36,7 @@ describe('the idle sweep on its schedule', { timeout: 300_000 }, () => {
       body: { ...quickEnvironmentBody('v1'), ...overrides },
     });
     assert.equal(put.status, 201, JSON.stringify(put.body));
+    if (overrides.tier === 'prod') await approveWhenAsked(kiln, name, put.body.deploymentId);
     assert.equal((await awaitDeployment(kiln, name, put.body.deploymentId)).status, 'succeeded');
   }
 

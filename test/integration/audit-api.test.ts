@@ -14,9 +14,9 @@ import { type Kiln, RUNTIME_FILE, type RuntimeDescription } from '../../infra/lo
 import { startTestKiln } from '../support/embedded-kiln.ts';
 import {
   APPROVER_TOKEN,
+  awaitApprovalRequest,
   awaitDeployment,
   call,
-  eventually,
   OTHER_TEAM_TOKEN,
   quickEnvironmentBody,
 } from '../support/kiln-process.ts';
@@ -146,12 +146,7 @@ describe('audit trail through the API', { timeout: 240_000 }, () => {
       const put = await call(kiln, 'PUT', environmentPath, {
         body: { ...body, spec: { ...body.spec, capacity: 50 } },
       });
-      const id = put.body.deploymentId as string;
-      await eventually('a change waiting for approval', async () =>
-        (await call(kiln, 'GET', `${environmentPath}/deployments/${id}`)).body.status === 'awaiting_approval'
-          ? true
-          : undefined,
-      );
+      await awaitApprovalRequest(kiln, name, put.body.deploymentId);
       return put;
     };
     const approver = { token: APPROVER_TOKEN, actor: 'approver' };

@@ -8,9 +8,9 @@ import type { Kiln } from '../../infra/local/runtime.ts';
 import { startTestKiln } from '../support/embedded-kiln.ts';
 import {
   type ApiResponse,
+  awaitApprovalRequest,
   awaitDeployment,
   call,
-  eventually,
   OTHER_TEAM_TOKEN,
   quickEnvironmentBody,
   removeDataDir,
@@ -64,10 +64,7 @@ async function awaitingApproval(kiln: Kiln, fixture: Fixture, superseded = false
       body: { ...body, spec: { ...body.spec, capacity: 50 } },
     });
     assert.ok(put.status < 300, JSON.stringify(put.body));
-    await eventually('the deployment to wait for approval', async () => {
-      const deployment = await call(kiln, 'GET', `/environments/${ENV}/deployments/${put.body.deploymentId}`);
-      return deployment.body.status === 'awaiting_approval' ? true : undefined;
-    });
+    await awaitApprovalRequest(kiln, ENV, put.body.deploymentId);
     return put.body.deploymentId as string;
   };
   fixture.awaitingId = await ask(`9.${Date.now()}`);

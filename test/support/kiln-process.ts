@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,7 +33,7 @@ export async function startKilnProcess(
       ...process.env,
       KILN_DATA_DIR: dir,
       KILN_API_PORT: '0',
-      KILN_TOKENS: `${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other`,
+      KILN_TOKENS: `${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other,${APPROVER_TOKEN}=platform:approver:approver`,
       POWERTOOLS_LOG_LEVEL: 'WARN',
       ...env,
     },
@@ -152,6 +153,31 @@ export async function awaitDeployment(
     },
     timeoutMs,
   );
+}
+
+/** Waits until the deployment waits for an approval; answers it as the API shows it then. */
+export async function awaitApprovalRequest(
+  kiln: Pick<KilnProcess, 'apiUrl'>,
+  environment: string,
+  id: string,
+  token: string = TOKEN,
+) {
+  return eventually(`deployment ${id} to ask for approval`, async () => {
+    const deployment = (await call(kiln, 'GET', `/environments/${environment}/deployments/${id}`, { token }))
+      .body;
+    return deployment.status === 'awaiting_approval' ? deployment : undefined;
+  });
+}
+
+/**
+ * For a deployment the risk policy makes wait (a prod one, by default): waits until it asks for an
+ * approval, then gives it as APPROVER_TOKEN's person (not the one who asked: two people).
+ */
+export async function approveWhenAsked(kiln: Pick<KilnProcess, 'apiUrl'>, environment: string, id: string) {
+  await awaitApprovalRequest(kiln, environment, id);
+  const path = `/environments/${environment}/deployments/${id}/approve`;
+  const approved = await call(kiln, 'POST', path, { token: APPROVER_TOKEN, body: {} });
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
 }
 
 /**

@@ -32,14 +32,21 @@ describe('change risk (policies/risk.json)', () => {
   });
 
   it('scores a dev version change under the threshold, every term explained', () => {
+    // And with its environment changed too, and twice the instances: still under it.
+    const busier = assessRisk(
+      RISK_POLICY,
+      facts({ spec: sampleSpec({ version: '2.0.0', capacity: 4, env: { FLAG: 'on' } }), launches: 4 }),
+    );
+    assert.equal(busier.needsApproval, false, JSON.stringify(busier));
     const assessment = assessRisk(RISK_POLICY, facts());
     assert.deepEqual(points(assessment), {
       instances: 2,
       routing: 25,
+      'tier dev': -20,
       'strategy blue-green': 10,
       'change new-artifact': 10,
     });
-    assert.equal(assessment.score, 47);
+    assert.equal(assessment.score, 27);
     assert.equal(assessment.needsApproval, false);
     assert.equal(assessment.policyVersion, RISK_POLICY.version);
     assert.ok(assessment.terms.every((t) => t.why.length > 0));
