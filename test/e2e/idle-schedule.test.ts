@@ -31,25 +31,31 @@ describe('the idle sweep on its schedule', { timeout: 300_000 }, () => {
     if (kiln) await removeDataDir(kiln.dataDir);
   });
 
-  async function deploy(name: string, overrides: Record<string, unknown>) {
+  /** Deploys the environment; `whileDeploying` runs before its deployment ends (nothing is due until then). */
+  async function deploy(
+    name: string,
+    overrides: Record<string, unknown>,
+    whileDeploying: () => Promise<void> = async () => {},
+  ) {
     const put = await call(kiln, 'PUT', `/environments/${name}`, {
       body: { ...quickEnvironmentBody('v1'), ...overrides },
     });
     assert.equal(put.status, 201, JSON.stringify(put.body));
+    await whileDeploying();
     if (overrides.tier === 'prod') await approveWhenAsked(kiln, name, put.body.deploymentId);
     assert.equal((await awaitDeployment(kiln, name, put.body.deploymentId)).status, 'succeeded');
   }
 
   it('puts an environment to sleep at its sleepAt time, not a snoozed one nor a prod one', async () => {
     const calendar = { idle: { afterMinutes: null, sleepAt: EVERY_MINUTE } };
-    await deploy('sched-office', calendar);
-    await deploy('sched-snoozed', calendar);
     await deploy('sched-prod', { tier: 'prod' });
-    const until = new Date(Date.now() + 3600_000).toISOString();
-    assert.equal(
-      (await call(kiln, 'POST', '/environments/sched-snoozed/snooze', { body: { until } })).status,
-      200,
-    );
+    // Snoozed before its deployment ends, so no minute can strike between the two.
+    await deploy('sched-snoozed', calendar, async () => {
+      const until = new Date(Date.now() + 3600_000).toISOString();
+      const snoozed = await call(kiln, 'POST', '/environments/sched-snoozed/snooze', { body: { until } });
+      assert.equal(snoozed.status, 200, JSON.stringify(snoozed.body));
+    });
+    await deploy('sched-office', calendar);
 
     const asleep = await eventually(
       'sched-office to be put to sleep by the schedule',
