@@ -321,12 +321,25 @@ export async function requestWake(
     const environment = await ownedEnvironment(ports, actor, name);
     const inFlight = await inFlightDeployment(ports, environment);
     if (inFlight?.action === 'sleep' && inFlight.status === 'queued') {
-      // Not started yet: called off, rather than a stack torn down and built again.
-      const cancelRequest = inFlight.cancelRequest ?? {
-        at: ports.clock.now().toISOString(),
-        by: actor.principal,
-      };
-      await ports.store.updateDeployment(name, inFlight.id, { cancelRequest });
+      // Not started yet: called off, rather than a stack torn down and built again. One conditional write
+      // against AcquireLease's: if the sleep started meanwhile (VersionConflictError), the next attempt
+      // finds it under way and the wake runs after it.
+      const at = ports.clock.now().toISOString();
+      const cancelled = await ports.store.updateDeployment(
+        name,
+        inFlight.id,
+        {
+          status: 'cancelled',
+          endedAt: at,
+          cancelRequest: { at, by: actor.principal },
+          steps: [
+            { name: 'Cancelled', startedAt: at, endedAt: at, detail: `called off by a wake: ${reason}` },
+          ],
+        },
+        'queued',
+      );
+      await ports.store.updateObservedState(name, { upkeepDue: await upkeepDue(environment) });
+      await ports.events.publish([deploymentStatusChanged(cancelled, environment)]);
       return leftAsItIs(environment, undefined);
     }
     const asleep = inFlight ? inFlight.action === 'sleep' : environment.status === 'sleeping';

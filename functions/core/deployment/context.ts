@@ -4,7 +4,7 @@ import type { DeploymentChange } from '../ports/state-store.ts';
 import type { WorkflowInput } from '../ports/workflows.ts';
 import { generationOf, stackIdFor } from '../spec.ts';
 import { assertStackTransition } from '../stack-lifecycle.ts';
-import type { Deployment, Environment, Stack, StackStatus } from '../types.ts';
+import type { Deployment, DeploymentStatus, Environment, Stack, StackStatus } from '../types.ts';
 
 /**
  * The preamble every deployment task shares. Tasks run at least once (Lambda and the runner retry, a
@@ -39,26 +39,33 @@ export async function loadTask(ports: TaskPorts, input: WorkflowInput): Promise<
 
 /**
  * Records the task's step, ended now, in the same single write as the deployment's other `change`.
- * A step already recorded keeps its first record (a retried task changes nothing).
+ * A step already recorded keeps its first record (a retried task changes nothing). With `ifStatus`, only
+ * while the deployment has that status (VersionConflictError otherwise, see StateStore.updateDeployment).
  */
 export async function recordStep(
   ports: TaskPorts,
   context: Pick<TaskContext, 'deployment' | 'startedAt'>,
   step: { name: string; detail?: string; startedAt?: string },
   change: Omit<DeploymentChange, 'steps'> = {},
+  ifStatus?: DeploymentStatus,
 ): Promise<Deployment> {
   const { deployment } = context;
-  return ports.store.updateDeployment(deployment.environment, deployment.id, {
-    ...change,
-    steps: [
-      {
-        name: step.name,
-        startedAt: step.startedAt ?? context.startedAt,
-        endedAt: ports.clock.now().toISOString(),
-        ...(step.detail ? { detail: step.detail } : {}),
-      },
-    ],
-  });
+  return ports.store.updateDeployment(
+    deployment.environment,
+    deployment.id,
+    {
+      ...change,
+      steps: [
+        {
+          name: step.name,
+          startedAt: step.startedAt ?? context.startedAt,
+          endedAt: ports.clock.now().toISOString(),
+          ...(step.detail ? { detail: step.detail } : {}),
+        },
+      ],
+    },
+    ifStatus,
+  );
 }
 
 export function hasStep(deployment: Deployment, name: string): boolean {

@@ -1,12 +1,13 @@
 import { isTerminal } from '../deployment-lifecycle.ts';
-import { LeaseHeldError } from '../errors.ts';
+import { LeaseHeldError, VersionConflictError } from '../errors.ts';
 import { deploymentStatusChanged, environmentStatusChanged } from '../lifecycle-events.ts';
 import type { RequestPorts } from '../ports/index.ts';
+import type { DeploymentChange } from '../ports/state-store.ts';
 import { type WorkflowInput, workflowOf } from '../ports/workflows.ts';
 import { rollbackWindowOf } from '../rollback-window.ts';
 import { stackIdFor } from '../spec.ts';
 import type { Deployment, Environment } from '../types.ts';
-import { loadTask, recordStep } from './context.ts';
+import { loadTask, recordStep, type TaskContext } from './context.ts';
 
 /** What AcquireLease tells the workflow. */
 export interface LeaseOutcome {
@@ -73,18 +74,40 @@ export async function acquireLease(ports: RequestPorts, input: WorkflowInput): P
   const running =
     deployment.status === 'running'
       ? deployment
-      : await recordStep(
-          ports,
-          context,
-          { name: 'AcquireLease' },
-          { status: 'running', startedAt: context.startedAt, ...stacks },
-        );
+      : await startRunning(ports, context, { status: 'running', startedAt: context.startedAt, ...stacks });
+  if (!running) return { proceed: false };
   // Also on a rerun: the same events again (same ids), in case the run before stopped before announcing.
   await ports.events.publish([
     environmentStatusChanged(environment, leasedStatus(deployment, environment), running),
     deploymentStatusChanged(running, environment),
   ]);
   return { proceed: true, ...stacks, ...afterCutover(deployment, environment, fromStackId, toStackId) };
+}
+
+/**
+ * Marks the deployment running, only while it still waits to start (one conditional write): a wake may
+ * have called off a queued sleep meanwhile (requests.ts requestWake). Then the lease just taken goes back
+ * as it was, and undefined says the deployment must not run. A concurrent run of this same task that got
+ * there first is not a call-off: its record is the one to go on with.
+ */
+async function startRunning(
+  ports: RequestPorts,
+  context: TaskContext,
+  change: DeploymentChange,
+): Promise<Deployment | undefined> {
+  const { deployment, environment } = context;
+  try {
+    return await recordStep(ports, context, { name: 'AcquireLease' }, change, deployment.status);
+  } catch (error) {
+    if (!(error instanceof VersionConflictError)) throw error;
+    const now = await ports.store.getDeployment(environment.name, deployment.id);
+    if (now?.status === 'running') return now;
+    await ports.store.releaseLease(environment.name, deployment.id, {
+      status: environment.status,
+      upkeepDue: environment.upkeepDue ?? null,
+    });
+    return undefined;
+  }
 }
 
 /**
