@@ -14,11 +14,11 @@ import { type Kiln, RUNTIME_FILE, type RuntimeDescription } from '../../infra/lo
 import { startTestKiln } from '../support/embedded-kiln.ts';
 import {
   APPROVER_TOKEN,
-  awaitApprovalRequest,
   awaitDeployment,
   call,
   OTHER_TEAM_TOKEN,
   quickEnvironmentBody,
+  requestRiskyChange,
 } from '../support/kiln-process.ts';
 
 const VERIFY_COMMAND = resolve(import.meta.dirname, '../../scripts/audit-verify.ts');
@@ -141,32 +141,25 @@ describe('audit trail through the API', { timeout: 240_000 }, () => {
     await changes('POST /environments/{name}/snooze', `${environmentPath}/snooze`, name, { until });
     // Two changes above the risk threshold (50 instances) wait for approval: the first is approved and then
     // superseded by the second (launching nothing), which is rejected.
-    const risky = async (version: string) => {
-      const body = quickEnvironmentBody(version);
-      const put = await call(kiln, 'PUT', environmentPath, {
-        body: { ...body, spec: { ...body.spec, capacity: 50 } },
-      });
-      await awaitApprovalRequest(kiln, name, put.body.deploymentId);
-      return put;
-    };
     const approver = { token: APPROVER_TOKEN, actor: 'approver' };
-    const [approved, rejected] = [await risky('4.0.0'), await risky('4.0.1')];
+    const approved = await requestRiskyChange(kiln, name, '4.0.0');
+    const rejected = await requestRiskyChange(kiln, name, '4.0.1');
     await changes(
       'POST /environments/{name}/deployments/{id}/approve',
-      `${environmentPath}/deployments/${approved.body.deploymentId}/approve`,
+      `${environmentPath}/deployments/${approved}/approve`,
       name,
       { comment: 'go' },
       approver,
     );
     await changes(
       'POST /environments/{name}/deployments/{id}/reject',
-      `${environmentPath}/deployments/${rejected.body.deploymentId}/reject`,
+      `${environmentPath}/deployments/${rejected}/reject`,
       name,
       { comment: 'not now' },
       approver,
     );
-    assert.equal((await settle(name, approved))?.status, 'superseded');
-    assert.equal((await settle(name, rejected))?.status, 'rejected');
+    assert.equal((await awaitDeployment(kiln, name, approved)).status, 'superseded');
+    assert.equal((await awaitDeployment(kiln, name, rejected)).status, 'rejected');
     await settle(name, await changes('DELETE /environments/{name}', environmentPath, name));
     const template = {
       team: 'platform',

@@ -8,12 +8,12 @@ import type { Kiln } from '../../infra/local/runtime.ts';
 import { startTestKiln } from '../support/embedded-kiln.ts';
 import {
   type ApiResponse,
-  awaitApprovalRequest,
   awaitDeployment,
   call,
   OTHER_TEAM_TOKEN,
   quickEnvironmentBody,
   removeDataDir,
+  requestRiskyChange,
   TOKEN,
 } from '../support/kiln-process.ts';
 import { type MatrixRow, OWNER, type Role, readMatrix, type Side } from '../support/matrix.ts';
@@ -58,17 +58,8 @@ interface Fixture {
  * superseded by when it takes the lease, launching nothing.
  */
 async function awaitingApproval(kiln: Kiln, fixture: Fixture, superseded = false): Promise<void> {
-  const ask = async (version: string) => {
-    const body = quickEnvironmentBody(version);
-    const put = await call(kiln, 'PUT', `/environments/${ENV}`, {
-      body: { ...body, spec: { ...body.spec, capacity: 50 } },
-    });
-    assert.ok(put.status < 300, JSON.stringify(put.body));
-    await awaitApprovalRequest(kiln, ENV, put.body.deploymentId);
-    return put.body.deploymentId as string;
-  };
-  fixture.awaitingId = await ask(`9.${Date.now()}`);
-  if (superseded) await ask(`9.${Date.now()}.1`);
+  fixture.awaitingId = await requestRiskyChange(kiln, ENV, `9.${Date.now()}`);
+  if (superseded) await requestRiskyChange(kiln, ENV, `9.${Date.now()}.1`);
 }
 
 /** How to make a well-formed request to a route as a given team: its path and body. */

@@ -170,6 +170,24 @@ export async function awaitApprovalRequest(
 }
 
 /**
+ * Asks for a change above the risk threshold in any tier (the quick spec at `version` with 50 instances)
+ * and waits until it waits for an approval; answers its deployment id.
+ */
+export async function requestRiskyChange(
+  kiln: Pick<KilnProcess, 'apiUrl'>,
+  environment: string,
+  version: string,
+) {
+  const body = quickEnvironmentBody(version);
+  const put = await call(kiln, 'PUT', `/environments/${environment}`, {
+    body: { ...body, spec: { ...body.spec, capacity: 50 } },
+  });
+  assert.ok(put.status < 300, JSON.stringify(put.body));
+  await awaitApprovalRequest(kiln, environment, put.body.deploymentId);
+  return put.body.deploymentId as string;
+}
+
+/**
  * For a deployment the risk policy makes wait (a prod one, by default): waits until it asks for an
  * approval, then gives it as APPROVER_TOKEN's person (not the one who asked: two people).
  */

@@ -37,7 +37,7 @@ export async function requestApproval(
     trigger: deployment.trigger,
     action: 'deployment.awaiting-approval',
     reason: `risk score ${deployment.risk?.score} is above the threshold ${deployment.risk?.threshold}`,
-    detail: { deploymentId: deployment.id, score: deployment.risk?.score },
+    detail: { deploymentId: deployment.id, score: deployment.risk?.score ?? null },
   });
 }
 
