@@ -158,6 +158,11 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   http('putTemplate', 'PUT', '/templates/{name}', 'store', { table: 'readWrite' }),
   http('getTemplate', 'GET', '/templates/{name}', 'store', READ),
   http('deleteTemplate', 'DELETE', '/templates/{name}', 'store', { table: 'readWrite' }),
+  // Freeze windows: a freeze-manager's; made inside its window, a freeze announces its start at once.
+  http('listFreezes', 'GET', '/freezes', 'store', READ),
+  http('putFreeze', 'PUT', '/freezes/{id}', 'announce', { table: 'readWrite', events: 'publish' }),
+  http('getFreeze', 'GET', '/freezes/{id}', 'store', READ),
+  http('deleteFreeze', 'DELETE', '/freezes/{id}', 'announce', { table: 'readWrite', events: 'publish' }),
 
   // Git pushes: GitHub's webhook and CodeCommit's events are queued; the consumer ingests them.
   {
@@ -198,6 +203,8 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   }),
   // Probes live stacks (target health) and redeploys those that drifted.
   upkeep('repairDrift', 'kiln-drift-check', 'upkeep', { ...REQUEST, traffic: 'read' }),
+  // Announces freeze windows as they start and end (Freeze Started / Freeze Ended on the bus).
+  upkeep('announceFreezes', 'kiln-freeze-clock', 'announce', { table: 'readWrite', events: 'publish' }),
   // A request to a sleeping environment's endpoint wakes it.
   {
     name: 'wakeOnRequest',
@@ -210,6 +217,8 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   // Workflow tasks (functions/handlers/tasks/), one per Task state name in state-machines/.
   // The approval gate's callback: records the task token (and sends back an answer given meanwhile).
   task('RequestApproval', 'request', ANSWER),
+  // The freeze gate before the lease: a held deployment waits in the workflow's Wait state, not here.
+  task('CheckFreeze', 'store', { table: 'readWrite' }),
   task('AcquireLease', 'request', { table: 'readWrite', workflows: 'observe', events: 'publish' }),
   // launchStack, then ensureEndpoint + registerStack (rule and target group).
   task('ProvisionStack', 'stack', { table: 'readWrite', compute: 'launch', traffic: 'manage' }),

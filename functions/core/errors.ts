@@ -46,6 +46,9 @@ export class CanaryAnalysisFailedError extends KilnError {}
 /** An approver said no to a deployment waiting for approval: it ends `rejected`, nothing provisioned. */
 export class ApprovalRejectedError extends KilnError {}
 
+/** A freeze window that refuses changes covers the environment: nothing was changed. */
+export class FrozenError extends KilnError {}
+
 /** The deployment was asked to stop: its workflow rolls back and records it `cancelled`. */
 export class DeploymentCancelledError extends KilnError {}
 

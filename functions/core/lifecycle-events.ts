@@ -1,3 +1,4 @@
+import type { Freeze, FreezeMode, FreezeSelector, FreezeWindow } from './freezes.ts';
 import type { Deployment, DeploymentStatus, Environment, EnvironmentStatus } from './types.ts';
 
 /**
@@ -12,6 +13,11 @@ export const EVENT_SOURCE = 'kiln';
 
 export const DEPLOYMENT_STATUS_CHANGED = 'Deployment Status Changed';
 export const ENVIRONMENT_STATUS_CHANGED = 'Environment Status Changed';
+/** Governance (README "Governance events"): an approver's yes, a freeze's window, a freeze broken. */
+export const DEPLOYMENT_APPROVED = 'Deployment Approved';
+export const FREEZE_STARTED = 'Freeze Started';
+export const FREEZE_ENDED = 'Freeze Ended';
+export const BREAK_GLASS_USED = 'Break Glass Used';
 
 /** Who or what caused a change (see DESIGN "Identity and trust"). */
 export interface ActorRef {
@@ -53,9 +59,61 @@ export interface EnvironmentStatusChangedDetail {
   at: string;
 }
 
+export interface DeploymentApprovedDetail {
+  /** `<deploymentId>:approved`. */
+  eventId: string;
+  environment: string;
+  team: string;
+  tier: Environment['tier'];
+  deploymentId: string;
+  version?: string;
+  /** Who asked for the deployment, and who approved it. */
+  requestedBy: string;
+  approvedBy: string;
+  comment?: string;
+  /** Its risk score and the policy's threshold. */
+  score: number;
+  threshold: number;
+  at: string;
+}
+
+/** `Freeze Started` and `Freeze Ended`: one of each per window of a freeze. */
+export interface FreezeChangedDetail {
+  /** `<freezeId>:<window start>:started` or `…:ended`. */
+  eventId: string;
+  freezeId: string;
+  team: string;
+  selector: FreezeSelector;
+  mode: FreezeMode;
+  reason: string;
+  /** The window: when it starts and ends (a deleted freeze's window ends when it was deleted). */
+  start: string;
+  end: string;
+  /** `Freeze Ended` only: `over` (its end came) or `deleted`. */
+  endedBy?: 'over' | 'deleted';
+  at: string;
+}
+
+export interface BreakGlassUsedDetail extends ActorRef {
+  /** `<deploymentId>:break-glass`. */
+  eventId: string;
+  environment: string;
+  team: string;
+  tier: Environment['tier'];
+  deploymentId: string;
+  version?: string;
+  reason: string;
+  /** The freezes it passed, with the end of each one's window. */
+  freezes: { id: string; reason: string; end: string }[];
+  at: string;
+}
+
 export type LifecycleEvent =
   | { detailType: typeof DEPLOYMENT_STATUS_CHANGED; detail: DeploymentStatusChangedDetail }
-  | { detailType: typeof ENVIRONMENT_STATUS_CHANGED; detail: EnvironmentStatusChangedDetail };
+  | { detailType: typeof ENVIRONMENT_STATUS_CHANGED; detail: EnvironmentStatusChangedDetail }
+  | { detailType: typeof DEPLOYMENT_APPROVED; detail: DeploymentApprovedDetail }
+  | { detailType: typeof FREEZE_STARTED | typeof FREEZE_ENDED; detail: FreezeChangedDetail }
+  | { detailType: typeof BREAK_GLASS_USED; detail: BreakGlassUsedDetail };
 
 /** The event announcing the deployment's current status, stamped with the time its record gives. */
 export function deploymentStatusChanged(
@@ -101,6 +159,97 @@ export function environmentStatusChanged(
       deploymentId: deployment.id,
       ...(environment.liveStackId ? { liveStackId: environment.liveStackId } : {}),
       at: statusTime(deployment),
+    },
+  };
+}
+
+/** An approver's yes, from the deployment's record once it holds the answer. */
+export function deploymentApproved(
+  deployment: Deployment,
+  environment: Pick<Environment, 'team' | 'tier'>,
+): LifecycleEvent {
+  const { approval, risk } = deployment;
+  return {
+    detailType: DEPLOYMENT_APPROVED,
+    detail: {
+      eventId: `${deployment.id}:approved`,
+      environment: deployment.environment,
+      team: environment.team,
+      tier: environment.tier,
+      deploymentId: deployment.id,
+      ...(deployment.spec ? { version: deployment.spec.version } : {}),
+      requestedBy: deployment.actor,
+      approvedBy: approval?.by ?? '',
+      ...(approval?.comment ? { comment: approval.comment } : {}),
+      score: risk?.score ?? 0,
+      threshold: risk?.threshold ?? 0,
+      at: approval?.at ?? deployment.requestedAt,
+    },
+  };
+}
+
+/** A freeze's window began (announced by the freeze upkeep, or when the freeze is made inside it). */
+export function freezeStarted(freeze: Freeze, window: FreezeWindow): LifecycleEvent {
+  return {
+    detailType: FREEZE_STARTED,
+    detail: {
+      eventId: `${freeze.id}:${window.start}:started`,
+      ...freezeFacts(freeze, window),
+      at: window.start,
+    },
+  };
+}
+
+/** A freeze's announced window is over: its end came (`at` its end) or the freeze was deleted (`at` then). */
+export function freezeEnded(
+  freeze: Freeze,
+  window: FreezeWindow,
+  now: string,
+  endedBy: 'over' | 'deleted',
+): LifecycleEvent {
+  const end = endedBy === 'over' ? window.end : now;
+  return {
+    detailType: FREEZE_ENDED,
+    detail: {
+      eventId: `${freeze.id}:${window.start}:ended`,
+      ...freezeFacts(freeze, { start: window.start, end }),
+      endedBy,
+      at: end,
+    },
+  };
+}
+
+function freezeFacts(freeze: Freeze, window: FreezeWindow) {
+  return {
+    freezeId: freeze.id,
+    team: freeze.team,
+    selector: freeze.selector ?? {},
+    mode: freeze.mode,
+    reason: freeze.reason,
+    start: window.start,
+    end: window.end,
+  };
+}
+
+/** A deployment that passed a freeze by breaking the glass, from its record. */
+export function breakGlassUsed(
+  deployment: Deployment,
+  environment: Pick<Environment, 'team' | 'tier'>,
+): LifecycleEvent {
+  return {
+    detailType: BREAK_GLASS_USED,
+    detail: {
+      eventId: `${deployment.id}:break-glass`,
+      environment: deployment.environment,
+      team: environment.team,
+      tier: environment.tier,
+      deploymentId: deployment.id,
+      ...(deployment.spec ? { version: deployment.spec.version } : {}),
+      actor: deployment.actor,
+      trigger: deployment.trigger,
+      reason: deployment.breakGlass?.reason ?? '',
+      freezes: deployment.breakGlass?.freezes ?? [],
+      at: deployment.requestedAt,
     },
   };
 }

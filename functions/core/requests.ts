@@ -4,13 +4,25 @@ import { isTerminal } from './deployment-lifecycle.ts';
 import {
   ConflictError,
   ForbiddenError,
+  FrozenError,
   NotFoundError,
   ValidationError,
   VersionConflictError,
 } from './errors.ts';
+import {
+  type ActiveFreeze,
+  activeFreezes,
+  type FreezeVerdict,
+  frozenError,
+  isFreezable,
+  nothingToBreak,
+  verdictOf,
+} from './freezes.ts';
 import { isActivity, upkeepDue } from './idle.ts';
 import { newDeploymentId } from './ids.ts';
 import {
+  breakGlassUsed,
+  deploymentApproved,
   deploymentStatusChanged,
   environmentStatusChanged,
   type LifecycleEvent,
@@ -56,6 +68,8 @@ export interface EnvironmentRequest {
   source?: SourceBinding;
   /** Set when a push creates a preview environment: its template and the push it follows. */
   preview?: { template: string; sourceHead: SourceHead };
+  /** Passes the freezes covering the environment now, with why (see freezes.ts). */
+  breakGlass?: { reason: string };
 }
 
 export interface Accepted {
@@ -132,6 +146,8 @@ export async function putEnvironment(
   const accepted = await retryOnConflict(ifMatch, async () => {
     let existing = await ports.store.getEnvironment(request.name);
     if (!existing) {
+      // Refused by a freeze before the record is made: a refused request leaves nothing behind.
+      await freezeVerdict(ports, actor, request, { action: 'deploy', ...request }, ports.clock.now());
       existing = await createEnvironment(ports, actor, request, ifMatch);
       created = true;
     }
@@ -172,6 +188,7 @@ export async function putEnvironment(
       resources: request.resources ?? null,
       source: request.source ?? null,
       ...(request.preview ? { sourceHead: request.preview.sourceHead } : {}),
+      ...(request.breakGlass ? { breakGlass: request.breakGlass } : {}),
       reason: revived
         ? 'environment re-created'
         : firstDeployment
@@ -226,12 +243,19 @@ export async function deployPushedCommit(
         reason: `it already follows ${head.commit}, committed ${head.committedAt}, after this one (${push.committedAt})`,
       };
     }
-    const accepted = await startDeployment(ports, actor, environment, {
-      action: 'deploy',
-      spec: { ...environment.spec, version: push.commit },
-      sourceHead: { commit: push.commit, committedAt: push.committedAt, deliveryId: push.deliveryId },
-      reason: `push of ${push.commit.slice(0, 12)} to ${push.branch} by ${push.pusher}`,
-    });
+    let accepted: Accepted;
+    try {
+      accepted = await startDeployment(ports, actor, environment, {
+        action: 'deploy',
+        spec: { ...environment.spec, version: push.commit },
+        sourceHead: { commit: push.commit, committedAt: push.committedAt, deliveryId: push.deliveryId },
+        reason: `push of ${push.commit.slice(0, 12)} to ${push.branch} by ${push.pusher}`,
+      });
+    } catch (error) {
+      // A refusing freeze: the push is recorded as ignored, with the freeze that refused it.
+      if (error instanceof FrozenError) return { outcome: 'ignored', reason: error.message };
+      throw error;
+    }
     return { outcome: 'deployed', ...(accepted.deploymentId ? { deploymentId: accepted.deploymentId } : {}) };
   });
 }
@@ -241,7 +265,7 @@ export async function requestDeployment(
   ports: RequestPorts,
   actor: Actor,
   name: string,
-  request: { version?: string; reason?: string },
+  request: { version?: string; reason?: string; breakGlass?: { reason: string } },
   ifMatch?: number,
 ): Promise<Accepted> {
   return retryOnConflict(ifMatch, async () => {
@@ -255,6 +279,7 @@ export async function requestDeployment(
       action: 'deploy',
       spec,
       reason: request.reason ?? (request.version ? `deploy version ${request.version}` : 'redeploy'),
+      ...(request.breakGlass ? { breakGlass: request.breakGlass } : {}),
     });
   });
 }
@@ -593,6 +618,8 @@ export async function answerApproval(
     ...(answer.comment ? { reason: answer.comment } : {}),
     detail: { deploymentId: id, score: deployment.risk?.score ?? null },
   });
+  // A rejection is announced as the deployment's status (`rejected`, by FinishDeployment); a yes has no status of its own.
+  if (answer.decision === 'approved') await ports.events.publish([deploymentApproved(answered, environment)]);
   await ports.workflows.answerTask(approval.taskToken, answerOf(answered) as TaskAnswer);
   return answered;
 }
@@ -735,6 +762,8 @@ interface DeploymentPlan {
   /** The push this deployment follows, written in the same write: later pushes are ordered against it. */
   sourceHead?: SourceHead;
   reason: string;
+  /** Passes the freezes covering the environment now (a person's emergency change), with why. */
+  breakGlass?: { reason: string };
 }
 
 /**
@@ -749,6 +778,7 @@ async function startDeployment(
   plan: DeploymentPlan,
 ): Promise<Accepted> {
   const now = ports.clock.now();
+  const freezes = await freezeVerdict(ports, actor, environment, plan, now);
   const id = newDeploymentId(now);
   const generation = environment.generation + 1;
   const updated = await ports.store.updateDesiredState(environment.name, environment.version, {
@@ -791,7 +821,20 @@ async function startDeployment(
             spec: plan.spec,
             trigger: actor.trigger,
             launches: plan.toStackId ? 0 : plan.spec.capacity,
+            breakGlass: freezes.kind === 'broken',
           }),
+        }
+      : {}),
+    ...(freezes.kind === 'broken' && plan.breakGlass
+      ? {
+          breakGlass: {
+            reason: plan.breakGlass.reason,
+            freezes: freezes.by.map(({ freeze, window }) => ({
+              id: freeze.id,
+              reason: freeze.reason,
+              end: window.end,
+            })),
+          },
         }
       : {}),
   };
@@ -810,7 +853,20 @@ async function startDeployment(
       ...(plan.spec ? { version: plan.spec.version } : {}),
     },
   });
+  if (deployment.breakGlass) {
+    await ports.store.appendAudit({
+      id: `${id}:break-glass`,
+      environment: environment.name,
+      at: now.toISOString(),
+      actor: actor.principal,
+      trigger: actor.trigger,
+      action: 'deployment.break-glass',
+      reason: deployment.breakGlass.reason,
+      detail: { deploymentId: id, freezes: deployment.breakGlass.freezes.map((freeze) => freeze.id) },
+    });
+  }
   const events: LifecycleEvent[] = [deploymentStatusChanged(deployment, updated)];
+  if (deployment.breakGlass) events.push(breakGlassUsed(deployment, updated));
   // A new environment is `pending` from here; a teardown makes it `deleting`, a re-creation `pending`.
   if (updated.status !== environment.status || environment.generation === 0) {
     events.unshift(environmentStatusChanged(updated, updated.status, deployment));
@@ -822,6 +878,29 @@ async function startDeployment(
     ...(deployment.risk?.needsApproval ? { approval: true as const } : {}),
   });
   return { environment: updated, deploymentId: id, created: false };
+}
+
+/**
+ * What the freezes covering the environment now do to the change planned, before anything is written: a
+ * person's or a push's deployment is refused (FrozenError) by a refusing freeze, passes one by breaking
+ * the glass, and is held by the workflow (CheckFreeze) under a holding one; a person's teardown is
+ * refused under any. A break-glass request with no freeze to break is refused too.
+ */
+async function freezeVerdict(
+  ports: RequestPorts,
+  actor: Actor,
+  environment: Pick<Environment, 'name' | 'team' | 'tier'>,
+  plan: Pick<DeploymentPlan, 'action' | 'tier' | 'breakGlass'>,
+  now: Date,
+): Promise<FreezeVerdict> {
+  const deleting = plan.action === 'teardown' && actor.trigger === 'api';
+  if (!isFreezable(plan.action, actor.trigger) && !deleting) return { kind: 'open' };
+  const covered = { name: environment.name, team: environment.team, tier: plan.tier ?? environment.tier };
+  const verdict = verdictOf(await activeFreezes(ports, covered, now), plan.breakGlass !== undefined);
+  if (plan.breakGlass && verdict.kind === 'open') throw nothingToBreak(environment.name);
+  if (verdict.kind === 'refused') throw frozenError(environment.name, verdict.by);
+  if (deleting && verdict.kind === 'held') throw frozenError(environment.name, verdict.by[0] as ActiveFreeze);
+  return verdict;
 }
 
 /** The answer to a request that changes nothing: the environment, and the deployment already moving it. */

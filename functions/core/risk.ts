@@ -29,6 +29,8 @@ export interface RiskPolicy {
   size: { largeFrom: number; points: number };
   /** The kind of change, against what is live: a new artifact or version, env, capacity, anything else, a rollback. */
   change: Record<ChangeKind, number>;
+  /** A deployment that breaks the glass of a freeze: an emergency change, high risk by definition. */
+  breakGlass: number;
   /** Triggers whose deployments never wait for an approval (their score is still recorded). */
   autoApprove: string[];
 }
@@ -45,6 +47,8 @@ export interface ChangeFacts {
   trigger: DeploymentTrigger;
   /** Instances the deployment launches: none for a warm rollback, which returns to a running stack. */
   launches: number;
+  /** It passes a freeze by breaking the glass. */
+  breakGlass?: boolean;
 }
 
 export function assessRisk(policy: RiskPolicy, facts: ChangeFacts): RiskAssessment {
@@ -73,6 +77,7 @@ export function assessRisk(policy: RiskPolicy, facts: ChangeFacts): RiskAssessme
       ? [term('size', policy.size.points, `${spec.capacity} instances (large from ${policy.size.largeFrom})`)]
       : []),
     ...changeKinds(facts).map((kind) => term(`change ${kind}`, policy.change[kind], CHANGE_WHY[kind])),
+    ...(facts.breakGlass ? [term('break-glass', policy.breakGlass, 'it passes a freeze window')] : []),
   ].filter((t) => t.points !== 0);
   const score = terms.reduce((sum, t) => sum + t.points, 0);
   return {

@@ -334,6 +334,10 @@ export interface Deployment {
   risk?: RiskAssessment;
   /** Asked for when the score is above the threshold. */
   approval?: Approval;
+  /** It passed the freezes that covered its environment by breaking the glass, with a reason. */
+  breakGlass?: { reason: string; freezes: { id: string; reason: string; end: string }[] };
+  /** Held by freezes (hold mode) before it took the lease: since when, by which, until when at least. */
+  hold?: { since: string; freezes: string[]; until: string };
   /** Live stack when the deployment took the lease; the one traffic returns to on rollback. */
   fromStackId?: string;
   /** Stack this deployment creates. */

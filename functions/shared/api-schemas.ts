@@ -50,10 +50,20 @@ export const approveBody = z.strictObject({ comment: z.optional(comment) });
 /** POST …/deployments/{id}/reject: the comment says why, for the person who asked. */
 export const rejectBody = z.strictObject({ comment });
 
+/** Why a change must pass the freezes that cover its environment now: recorded, scored high, announced. */
+export const breakGlass = z.strictObject({ reason: z.string().check(z.minLength(10), z.maxLength(500)) });
+
 export const startDeploymentBody = z.strictObject({
   version: z.optional(version),
   reason: z.optional(z.string().check(z.minLength(1), z.maxLength(500))),
+  breakGlass: z.optional(breakGlass),
 });
+
+/** Freeze ids are global (one table), like environment names. */
+export const freezeId = matching(
+  /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/,
+  'must be 3-40 characters: lowercase letters, digits and dashes, starting with a letter',
+);
 
 /** `?limit=` and `?cursor=` (from the previous page's `next`) of an environment's audit trail, oldest first. */
 export const auditListQuery = z.strictObject({

@@ -3,7 +3,7 @@ import { RISK_POLICY } from '../core/risk.ts';
 import { MAX_ROLLBACK_WINDOW_SECONDS } from '../core/rollback-window.ts';
 import { checkScheduleExpression } from '../core/schedule-expressions.ts';
 import { TIERS } from '../core/types.ts';
-import { between, matching } from './api-schemas.ts';
+import { between, breakGlass, matching } from './api-schemas.ts';
 import { source, spec, team } from './spec-schemas.ts';
 
 /**
@@ -12,7 +12,7 @@ import { source, spec, team } from './spec-schemas.ts';
  */
 
 /** IANA time zones as this runtime knows them (the same list schedules are checked against). */
-const timezone = z
+export const timezone = z
   .string()
   .check(
     z.refine(
@@ -22,7 +22,10 @@ const timezone = z
   );
 
 /** An EventBridge Scheduler cron expression, checked as Scheduler checks it (in the policy's time zone). */
-const cron = matching(/^cron\(.+\)$/, 'must be a cron(...) expression such as cron(0 19 ? * MON-FRI *)');
+export const cron = matching(
+  /^cron\(.+\)$/,
+  'must be a cron(...) expression such as cron(0 19 ? * MON-FRI *)',
+);
 
 /** When an environment nobody uses sleeps (core/idle.ts); absent: its tier's default. */
 export const idlePolicy = z
@@ -63,4 +66,5 @@ export const putEnvironmentBody = z.strictObject({
   rollbackWindowSeconds: z.optional(between(0, MAX_ROLLBACK_WINDOW_SECONDS)),
   resources: z.optional(resources),
   source: z.optional(source),
+  breakGlass: z.optional(breakGlass),
 });

@@ -9,6 +9,7 @@ import { type Caller, callerOfPrincipal } from '../core/caller.ts';
 import {
   ConflictError,
   ForbiddenError,
+  FrozenError,
   KilnError,
   LeaseHeldError,
   NotFoundError,
@@ -92,6 +93,7 @@ const HTTP_STATUS: ReadonlyMap<ErrorClass, number> = new Map<ErrorClass, number>
   [NotFoundError, 404],
   [VersionConflictError, 409],
   [ConflictError, 409],
+  [FrozenError, 409],
   [LeaseHeldError, 409],
   [UnsupportedMediaTypeError, 415],
 ]);

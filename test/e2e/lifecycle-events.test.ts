@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { type BusListener, type ReceivedEvent, startBusListener } from '../support/bus-listener.ts';
 import {
   awaitDeployment,
   call,
@@ -11,19 +10,6 @@ import {
   removeDataDir,
   startKilnProcess,
 } from '../support/kiln-process.ts';
-
-interface ReceivedEvent {
-  version: string;
-  id: string;
-  source: string;
-  account: string;
-  region: string;
-  time: string;
-  resources: unknown[];
-  'detail-type': string;
-  // biome-ignore lint/suspicious/noExplicitAny: the detail is checked field by field
-  detail: any;
-}
 
 const ENV = 'events-dev';
 const DEPLOYMENT_FIELDS = [
@@ -50,29 +36,19 @@ const DEPLOYMENT_FIELDS = [
  */
 describe('lifecycle events on the embedded bus', { timeout: 180_000 }, () => {
   let kiln: KilnProcess;
-  let listener: Server;
-  const received: ReceivedEvent[] = [];
+  let listener: BusListener;
+  let received: ReceivedEvent[];
 
   before(async () => {
-    listener = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => {
-        body += chunk.toString();
-      });
-      req.on('end', () => {
-        received.push(JSON.parse(body) as ReceivedEvent);
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/kiln-events`;
-    kiln = await startKilnProcess(undefined, { KILN_EVENT_WEBHOOKS: url });
+    listener = await startBusListener();
+    received = listener.received;
+    kiln = await startKilnProcess(undefined, { KILN_EVENT_WEBHOOKS: listener.url });
   });
 
   after(async () => {
     await kiln?.stop();
     if (kiln) await removeDataDir(kiln.dataDir);
-    await new Promise<void>((resolve) => listener.close(() => resolve()));
+    await listener?.close();
   });
 
   /** The events received about one deployment, as `<detail-type>:<status>` in arrival order. */

@@ -16,6 +16,7 @@ import {
   APPROVER_TOKEN,
   awaitDeployment,
   call,
+  FREEZE_MANAGER_TOKEN,
   OTHER_TEAM_TOKEN,
   quickEnvironmentBody,
   requestRiskyChange,
@@ -169,6 +170,16 @@ describe('audit trail through the API', { timeout: 240_000 }, () => {
     };
     await changes('PUT /templates/{name}', '/templates/audit-tpl', trailOf.template, template);
     await changes('DELETE /templates/{name}', '/templates/audit-tpl', trailOf.template);
+    // A freeze's trail is `freeze:<id>`; only a freeze-manager makes one (a window far ahead: it holds nothing here).
+    const guard = { token: FREEZE_MANAGER_TOKEN, actor: 'guard' };
+    const freeze = {
+      team: 'platform',
+      start: '2099-12-24T00:00:00Z',
+      end: '2099-12-27T00:00:00Z',
+      reason: 'holidays',
+    };
+    await changes('PUT /freezes/{id}', '/freezes/audit-freeze', 'freeze:audit-freeze', freeze, guard);
+    await changes('DELETE /freezes/{id}', '/freezes/audit-freeze', 'freeze:audit-freeze', undefined, guard);
 
     // Every route a person changes state through, as the manifest lists them: a new one joins this test.
     const stateChanging = ROUTES.filter((route) => route.method !== 'GET' && route.auth === 'iam').map(

@@ -28,6 +28,7 @@ import { type MatrixRow, OWNER, type Role, readMatrix, type Side } from '../supp
 const MATRIX = readMatrix(readFileSync(resolve(import.meta.dirname, '../../docs/authorization.md'), 'utf8'));
 const ENV = 'authz-dev';
 const TEMPLATE = 'authz-web';
+const FREEZE = 'authz-freeze';
 
 const token = (side: Side, role: Role) => `${side}-${role}-token`;
 const teamOf = (side: Side) => (side === 'own' ? OWNER : 'other');
@@ -77,6 +78,23 @@ const templateBody = (team: string) => ({
   spec: quickEnvironmentBody('template').spec,
 });
 
+/** A freeze far ahead: it covers the team's environments, and holds nothing while the suite runs. */
+const freezeBody = (team: string) => ({
+  team,
+  start: '2099-12-24T00:00:00Z',
+  end: '2099-12-27T00:00:00Z',
+  reason: 'holidays',
+});
+
+/** Makes FREEZE again (as the owning team's freeze-manager) for a call that needs it. */
+async function putFreeze(kiln: Kiln): Promise<void> {
+  const put = await call(kiln, 'PUT', `/freezes/${FREEZE}`, {
+    token: token('own', 'freeze-manager'),
+    body: freezeBody(OWNER),
+  });
+  assert.ok(put.status < 300, JSON.stringify(put.body));
+}
+
 /**
  * Every route's recipe, in the order the allowed calls run: reads first, then writes in an order where
  * each finds the state it needs (a rollback needs a previous spec, a cancel a queued deployment).
@@ -107,6 +125,10 @@ const RECIPES: ReadonlyMap<string, Recipe> = new Map<string, Recipe>([
       },
     },
   ],
+  ['GET /freezes', { path: () => '/freezes' }],
+  ['GET /freezes/{id}', { path: () => `/freezes/${FREEZE}` }],
+  ['PUT /freezes/{id}', { path: () => `/freezes/${FREEZE}`, body: freezeBody }],
+  ['DELETE /freezes/{id}', { path: () => `/freezes/${FREEZE}`, prepare: putFreeze }],
   [
     'PUT /environments/{name}',
     { path: () => `/environments/${ENV}`, body: (team) => ({ ...quickEnvironmentBody('2.0.0'), team }) },
@@ -229,6 +251,7 @@ describe('every cell of the authorization matrix, through the gateway', { timeou
     }
     const template = await call(kiln, 'PUT', `/templates/${TEMPLATE}`, { body: templateBody(OWNER) });
     assert.equal(template.status, 201, JSON.stringify(template.body));
+    await putFreeze(kiln);
   });
 
   after(async () => {
@@ -254,6 +277,7 @@ describe('every cell of the authorization matrix, through the gateway', { timeou
       `/environments/${ENV}/stacks`,
       `/environments/${ENV}/pushes`,
       `/templates/${TEMPLATE}`,
+      `/freezes/${FREEZE}`,
     ];
     return Promise.all(paths.map(async (path) => (await call(kiln, 'GET', path)).body));
   }
@@ -269,6 +293,7 @@ describe('every cell of the authorization matrix, through the gateway', { timeou
         if (isList(row)) {
           assert.ok(!JSON.stringify(response.body).includes(`"${ENV}"`), `${what} lists ${ENV}`);
           assert.ok(!JSON.stringify(response.body).includes(`"${TEMPLATE}"`), `${what} lists ${TEMPLATE}`);
+          assert.ok(!JSON.stringify(response.body).includes(`"${FREEZE}"`), `${what} lists ${FREEZE}`);
         } else {
           assert.equal(response.headers.get('content-type'), 'application/problem+json', what);
           assert.match(

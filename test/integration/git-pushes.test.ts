@@ -35,6 +35,7 @@ import {
   awaitDeployment,
   call,
   eventually,
+  FREEZE_MANAGER_TOKEN,
   fetchText,
   OTHER_TEAM_TOKEN,
   processesOfStack,
@@ -198,6 +199,28 @@ describe('Git pushes', { timeout: 300_000 }, () => {
       assert.equal(record.outcome, 'deployed');
       assert.equal((await awaitDeployment(kiln, ENV, record.deploymentId)).status, 'succeeded');
       assert.equal(await fetchText(await endpointOf(ENV)), `sample-app ${back.commit}\n`);
+    });
+
+    it('records a push during a refusing freeze as ignored, naming the freeze, and deploys nothing', async () => {
+      const freeze = await call(kiln, 'PUT', '/freezes/gp-freeze', {
+        token: FREEZE_MANAGER_TOKEN,
+        body: {
+          team: 'platform',
+          selector: { environments: [ENV] },
+          start: minutesAgo(1),
+          end: new Date(Date.now() + 3_600_000).toISOString(),
+          reason: 'release week',
+        },
+      });
+      assert.equal(freeze.status, 201, JSON.stringify(freeze.body));
+      const before = await deploymentsOf(ENV);
+      const frozen = await deliver(kiln, githubPush({ branch: 'main', commit: commitOf('gp-main-frozen') }));
+      const record = await recordOf(ENV, frozen.deliveryId);
+      assert.equal(record.outcome, 'ignored');
+      assert.match(record.reason, /frozen by gp-freeze until .* \(release week\)/);
+      assert.deepEqual(await deploymentsOf(ENV), before);
+      const removed = await call(kiln, 'DELETE', '/freezes/gp-freeze', { token: FREEZE_MANAGER_TOKEN });
+      assert.equal(removed.status, 200);
     });
 
     it('leaves a bound environment running when its branch is deleted, saying so', async () => {

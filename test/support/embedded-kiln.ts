@@ -4,20 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LocalConfig, parseTokens, readLocalConfig } from '../../infra/local/config.ts';
 import { type Kiln, startKiln } from '../../infra/local/runtime.ts';
-import {
-  APPROVER_TOKEN,
-  awaitDeployment,
-  call,
-  OTHER_TEAM_TOKEN,
-  quickEnvironmentBody,
-  TOKEN,
-} from './kiln-process.ts';
+import { awaitDeployment, call, quickEnvironmentBody, TEST_TOKENS } from './kiln-process.ts';
 
 /**
  * Embedded Kiln in this process, started as `npm start` starts it, on a fresh data folder named after
- * `prefix`, on a free port, accepting the test tokens (TOKEN for team `platform`, APPROVER_TOKEN for an
- * approver of it, OTHER_TEAM_TOKEN for
- * `other`) unless `config` names its own, with `config` over the defaults. Close it with `kiln.close()`, then remove `dataDir`.
+ * `prefix`, on a free port, accepting the test tokens (TEST_TOKENS: TOKEN for team `platform`, an approver
+ * and a freeze-manager of it, OTHER_TEAM_TOKEN for `other`) unless `config` names its own, with `config`
+ * over the defaults. Close it with `kiln.close()`, then remove `dataDir`.
  */
 export async function startTestKiln(
   prefix: string,
@@ -26,9 +19,7 @@ export async function startTestKiln(
   const dataDir = await mkdtemp(join(tmpdir(), prefix));
   const kiln = await startKiln({
     ...readLocalConfig({}),
-    tokens: parseTokens(
-      `${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other,${APPROVER_TOKEN}=platform:approver:approver`,
-    ),
+    tokens: parseTokens(TEST_TOKENS),
     ...config,
     dataDir,
     apiPort: 0,

@@ -11,6 +11,10 @@ export const TOKEN = 'test-token';
 export const OTHER_TEAM_TOKEN = 'other-token';
 /** An approver of team `platform` (person `approver`) in the in-process test Kiln (embedded-kiln.ts). */
 export const APPROVER_TOKEN = 'approver-token';
+/** A freeze-manager of team `platform` (person `guard`). */
+export const FREEZE_MANAGER_TOKEN = 'freeze-manager-token';
+/** KILN_TOKENS of the test runtimes: the tokens above. */
+export const TEST_TOKENS = `${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other,${APPROVER_TOKEN}=platform:approver:approver,${FREEZE_MANAGER_TOKEN}=platform:guard:freeze-manager`;
 
 /** Embedded Kiln started the way `npm start` starts it: a child process, reached only over HTTP. */
 export interface KilnProcess {
@@ -33,7 +37,7 @@ export async function startKilnProcess(
       ...process.env,
       KILN_DATA_DIR: dir,
       KILN_API_PORT: '0',
-      KILN_TOKENS: `${TOKEN}=platform,${OTHER_TEAM_TOKEN}=other,${APPROVER_TOKEN}=platform:approver:approver`,
+      KILN_TOKENS: TEST_TOKENS,
       POWERTOOLS_LOG_LEVEL: 'WARN',
       ...env,
     },

@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { AUDIT_DEDUPE_WINDOW, type AuditTrail, chainAuditEvent } from '../../core/audit.ts';
 import { LeaseHeldError, NotFoundError, ValidationError, VersionConflictError } from '../../core/errors.ts';
+import type { Freeze, FreezeWindow } from '../../core/freezes.ts';
 import type {
   DeploymentChange,
   DesiredStateChange,
@@ -38,6 +39,7 @@ import type {
   UpkeepDue,
 } from '../../core/types.ts';
 import {
+  ALL_FREEZES,
   AUDIT_CHAIN_PREFIX,
   AUDIT_PREFIX,
   auditChainKey,
@@ -47,6 +49,9 @@ import {
   ENVIRONMENT_SORT_PREFIX,
   environmentPartition,
   envKey,
+  FREEZE_SORT_PREFIX,
+  freezeIndexKeys,
+  freezeKey,
   type ItemKey,
   LAYOUT_ATTRIBUTES,
   LIVE_INDEX,
@@ -149,6 +154,7 @@ const DEPLOYMENT_FIELDS: Record<Exclude<keyof DeploymentChange, 'steps'>, true> 
   warnings: true,
   cancelRequest: true,
   approval: true,
+  hold: true,
 };
 
 /**
@@ -607,29 +613,10 @@ export class DynamoDbStateStore implements StateStore {
   ): Promise<PreviewTemplate> {
     const stored: PreviewTemplate = { ...template, version: (expectedVersion ?? 0) + 1 };
     const item = { ...stored, ...templateKey(template.name), ...templateIndexKeys(template) };
-    if (expectedVersion === undefined) {
-      if (await this.#putIfAbsent(item)) return stored;
-      throw new VersionConflictError(`template ${template.name} already exists`);
-    }
-    try {
-      await this.#client.send(
-        new PutCommand({
-          TableName: this.#tableName,
-          Item: item,
-          ConditionExpression: '#version = :expected',
-          ExpressionAttributeNames: { '#version': 'version' },
-          ExpressionAttributeValues: { ':expected': expectedVersion },
-        }),
-      );
-      return stored;
-    } catch (error) {
-      if (!isConditionalCheckFailed(error)) throw error;
-      const current = await this.getTemplate(template.name);
-      if (!current) throw new NotFoundError(`template ${template.name} does not exist`);
-      throw new VersionConflictError(
-        `template ${template.name} is at version ${current.version}, not the expected version ${expectedVersion}`,
-      );
-    }
+    await this.#putVersioned(`template ${template.name}`, item, expectedVersion, () =>
+      this.getTemplate(template.name),
+    );
+    return stored;
   }
 
   async getTemplate(name: string): Promise<PreviewTemplate | undefined> {
@@ -650,6 +637,43 @@ export class DynamoDbStateStore implements StateStore {
 
   async deleteTemplate(name: string): Promise<void> {
     await this.#client.send(new DeleteCommand({ TableName: this.#tableName, Key: templateKey(name) }));
+  }
+
+  async putFreeze(freeze: Omit<Freeze, 'version'>, expectedVersion?: number): Promise<Freeze> {
+    const stored = { ...freeze, version: (expectedVersion ?? 0) + 1 } as Freeze;
+    const item = { ...stored, ...freezeKey(freeze.id), ...freezeIndexKeys(freeze) };
+    await this.#putVersioned(`freeze ${freeze.id}`, item, expectedVersion, () => this.getFreeze(freeze.id));
+    return stored;
+  }
+
+  async getFreeze(id: string): Promise<Freeze | undefined> {
+    return this.#getDomain<Freeze>(freezeKey(id));
+  }
+
+  async listFreezesByTeam(team: string): Promise<Freeze[]> {
+    return this.#queryIndex<Freeze>(TEAM_INDEX, teamPartition(team), FREEZE_SORT_PREFIX);
+  }
+
+  async listAllFreezes(): Promise<Freeze[]> {
+    return this.#queryIndex<Freeze>(SOURCE_INDEX, ALL_FREEZES, FREEZE_SORT_PREFIX);
+  }
+
+  async recordFreezeAnnounced(freeze: Freeze, window: FreezeWindow | null): Promise<Freeze | undefined> {
+    const update = new UpdateBuilder();
+    if (window) update.set('announced', window);
+    else update.remove('announced');
+    const announced = update.name('announced');
+    const condition =
+      `${update.name('version')} = ${update.value('expectedVersion', freeze.version)} AND ` +
+      (freeze.announced
+        ? `${announced}.${update.name('start')} = ${update.value('announcedStart', freeze.announced.start)}`
+        : `attribute_not_exists(${announced})`);
+    const written = await this.#update(freezeKey(freeze.id), update, condition);
+    return written && toDomain<Freeze>(written);
+  }
+
+  async deleteFreeze(id: string): Promise<void> {
+    await this.#client.send(new DeleteCommand({ TableName: this.#tableName, Key: freezeKey(id) }));
   }
 
   async claimDelivery(delivery: DeliveryRecord): Promise<{ claimed: boolean; delivery: DeliveryRecord }> {
@@ -714,6 +738,40 @@ export class DynamoDbStateStore implements StateStore {
   async #getDomain<T>(key: ItemKey): Promise<T | undefined> {
     const item = await this.#get(key);
     return item && toDomain<T>(item);
+  }
+
+  /**
+   * Creates `item` (`expectedVersion` undefined: VersionConflictError if its key is taken) or replaces
+   * it if its stored version is still `expectedVersion` (`what` names it in the errors).
+   */
+  async #putVersioned(
+    what: string,
+    item: Item & ItemKey,
+    expectedVersion: number | undefined,
+    current: () => Promise<{ version: number } | undefined>,
+  ): Promise<void> {
+    if (expectedVersion === undefined) {
+      if (await this.#putIfAbsent(item)) return;
+      throw new VersionConflictError(`${what} already exists`);
+    }
+    try {
+      await this.#client.send(
+        new PutCommand({
+          TableName: this.#tableName,
+          Item: item,
+          ConditionExpression: '#version = :expected',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':expected': expectedVersion },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      const stored = await current();
+      if (!stored) throw new NotFoundError(`${what} does not exist`);
+      throw new VersionConflictError(
+        `${what} is at version ${stored.version}, not the expected version ${expectedVersion}`,
+      );
+    }
   }
 
   /** Writes `item` unless its key is taken; false when it was. */

@@ -26,6 +26,7 @@ export const TEAM_INDEX = { name: 'byTeam', partitionKey: 'gsi1pk', sortKey: 'gs
  * Sparse GSI of what follows a repository: an environment bound to a branch carries
  * `SOURCE#<provider>#<repository>#<branch>` / `ENV#<name>`, a preview template
  * `TEMPLATES#<provider>#<repository>` / `TEMPLATE#<name>`. A push finds what it concerns by a query.
+ * Every freeze carries `FREEZES` / `FREEZE#<id>` (freezes are few: one partition lists them all).
  */
 export const SOURCE_INDEX = { name: 'bySource', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' } as const;
 
@@ -181,6 +182,25 @@ export function templateIndexKeys(template: {
 
 export function templatesOfRepository(provider: string, repository: string): string {
   return `TEMPLATES#${provider}#${repository}`;
+}
+
+export const FREEZE_SORT_PREFIX = 'FREEZE#';
+
+/** Where every freeze is listed (the source index's partition `FREEZES`): the freeze upkeep reads them all. */
+export const ALL_FREEZES = 'FREEZES';
+
+/** A freeze item: its own partition; listed by its team and among all freezes. */
+export function freezeKey(id: string): ItemKey {
+  return { pk: `${FREEZE_SORT_PREFIX}${id}`, sk: 'META' };
+}
+
+export function freezeIndexKeys(freeze: { id: string; team: string }): Record<string, string> {
+  return {
+    gsi1pk: teamPartition(freeze.team),
+    gsi1sk: `${FREEZE_SORT_PREFIX}${freeze.id}`,
+    gsi2pk: ALL_FREEZES,
+    gsi2sk: `${FREEZE_SORT_PREFIX}${freeze.id}`,
+  };
 }
 
 /** A delivery's dedupe item, by provider and delivery id. */

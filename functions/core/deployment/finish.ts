@@ -1,5 +1,5 @@
 import { isTerminal } from '../deployment-lifecycle.ts';
-import { ApprovalRejectedError, DeploymentCancelledError } from '../errors.ts';
+import { ApprovalRejectedError, DeploymentCancelledError, FrozenError } from '../errors.ts';
 import { isActivity, upkeepDue } from '../idle.ts';
 import { deploymentStatusChanged, environmentStatusChanged } from '../lifecycle-events.ts';
 import type { AnnouncePorts } from '../ports/index.ts';
@@ -121,7 +121,8 @@ function outcomeOf(
   }
   if (deployment.action !== 'deploy') return 'failed';
   if (environment.liveStackId === newStackIdOf(deployment)) return 'succeeded';
-  if (error.name === DeploymentCancelledError.name) return 'cancelled';
+  // Refused by a freeze that began after it was accepted: it never ran, as if cancelled.
+  if (error.name === DeploymentCancelledError.name || error.name === FrozenError.name) return 'cancelled';
   return deployment.fromStackId ? 'rolled_back' : 'failed';
 }
 

@@ -1,4 +1,5 @@
 import type { AuditTrail } from '../audit.ts';
+import type { Freeze, FreezeWindow } from '../freezes.ts';
 import type { DeliveryRecord, GitProvider, PreviewTemplate, PushRecord, SourceBinding } from '../pushes.ts';
 import type {
   AuditEvent,
@@ -76,6 +77,7 @@ export type DeploymentChange = Partial<
     | 'warnings'
     | 'cancelRequest'
     | 'approval'
+    | 'hold'
   >
 > & {
   /** Steps to record; a step name already recorded keeps its first record, so a retry changes nothing. */
@@ -178,6 +180,24 @@ export interface StateStore {
   listTemplatesByRepository(provider: GitProvider, repository: string): Promise<PreviewTemplate[]>;
   /** Deletes a template; a missing one is fine. Environments it made stay. */
   deleteTemplate(name: string): Promise<void>;
+
+  /**
+   * Creates a freeze (`expectedVersion` undefined: VersionConflictError if it exists) or replaces it if
+   * its version is still `expectedVersion`; returns it with its new version.
+   */
+  putFreeze(freeze: Omit<Freeze, 'version'>, expectedVersion?: number): Promise<Freeze>;
+  getFreeze(id: string): Promise<Freeze | undefined>;
+  /** A team's freezes (GSI query), sorted by id: those that may cover its environments. */
+  listFreezesByTeam(team: string): Promise<Freeze[]>;
+  /** Every freeze (one GSI partition: freezes are few), sorted by id, for the freeze upkeep. */
+  listAllFreezes(): Promise<Freeze[]>;
+  /**
+   * Records the window announced as started (`null`: none now), if the freeze is still as read (same
+   * version, same announced window); the freeze as written, or undefined when it changed meanwhile.
+   */
+  recordFreezeAnnounced(freeze: Freeze, window: FreezeWindow | null): Promise<Freeze | undefined>;
+  /** Deletes a freeze; a missing one is fine. */
+  deleteFreeze(id: string): Promise<void>;
 
   /**
    * Claims a delivery for the queue message processing it: the first message of a delivery claims it,
