@@ -139,9 +139,10 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   }),
   http('listDeployments', 'GET', '/environments/{name}/deployments', 'store', READ),
   http('getDeployment', 'GET', '/environments/{name}/deployments/{id}', 'store', READ),
-  // Records the cancel request; the workflow acts on it.
-  http('cancelDeployment', 'POST', '/environments/{name}/deployments/{id}/cancel', 'store', {
+  // Records the cancel request; the workflow acts on it (one waiting for an approval is told at once).
+  http('cancelDeployment', 'POST', '/environments/{name}/deployments/{id}/cancel', 'request', {
     table: 'readWrite',
+    workflows: 'respond',
   }),
   // An approver's answer is recorded, then sent back to the workflow waiting on its task token.
   http('approveDeployment', 'POST', '/environments/{name}/deployments/{id}/approve', 'request', ANSWER),

@@ -629,7 +629,7 @@ export async function answerApproval(
  * next phase boundary (see Deployment.cancelRequest). Repeating it is a no-op.
  */
 export async function cancelDeployment(
-  ports: Pick<Ports, 'store' | 'clock'>,
+  ports: Pick<Ports, 'store' | 'workflows' | 'clock'>,
   actor: Actor,
   name: string,
   id: string,
@@ -661,6 +661,9 @@ export async function cancelDeployment(
     action: 'deployment.cancel-requested',
     detail: { deploymentId: id, status: deployment.status },
   });
+  // Waiting for an approval, the workflow hears it now (its callback fails), not when someone answers.
+  const token = deployment.status === 'awaiting_approval' ? deployment.approval?.taskToken : undefined;
+  if (token) await ports.workflows.answerTask(token, answerOf(updated) as TaskAnswer);
   return updated;
 }
 

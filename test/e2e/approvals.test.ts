@@ -174,6 +174,20 @@ describe('approvals of risky changes', { timeout: 300_000 }, () => {
     assert.equal(await fetchText(endpoint), 'sample-app 3.0.0\n');
   });
 
+  it('ends a change cancelled while it waits `cancelled` at once, not when its approval would expire', async () => {
+    const id = await put('4.1.0', 'alice');
+    await awaitingApproval(id);
+    const cancelled = await call(kiln, 'POST', `/environments/${ENV}/deployments/${id}/cancel`, {
+      token: TOKENS.alice,
+    });
+    assert.equal(cancelled.status, 202, JSON.stringify(cancelled.body));
+    // Well before APPROVAL_SECONDS: the cancel sent the waiting task its answer.
+    const done = await awaitDeployment(kiln, ENV, id, (APPROVAL_SECONDS / 2) * 1000);
+    assert.equal(done.status, 'cancelled', JSON.stringify(done));
+    assert.match(done.error.message, /cancelled by alice while it waited for approval/);
+    assert.equal(await fetchText(endpoint), 'sample-app 3.0.0\n');
+  });
+
   it('expires an unanswered approval', async () => {
     const id = await put('5.0.0', 'alice');
     await awaitingApproval(id);
