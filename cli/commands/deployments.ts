@@ -147,7 +147,9 @@ export function deploymentCommands(program: Command, act: Act): void {
           );
           out.result(
             deployment,
-            () => `${id}: ${decision === 'approve' ? 'approved' : 'rejected'}, status ${deployment.status}`,
+            // The answer is recorded at once; the waiting workflow then goes on or ends the deployment.
+            () =>
+              `${id}: ${decision === 'approve' ? 'approved' : 'rejected'} (now ${deployment.status}; kiln watch ${name} ${id} follows it)`,
           );
         }),
       );
