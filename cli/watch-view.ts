@@ -16,7 +16,7 @@ export interface WatchView {
   begin(deployment: DeploymentRecord): void;
   /** A step ended (each step once, in the deployment's order). */
   step(step: DeploymentStep): void;
-  /** Each answer of a deployment still in progress. */
+  /** Each answer of a deployment still in progress, before the steps that answer shows ended. */
   progress(deployment: DeploymentRecord): void;
   /** The deployment ended. */
   end(deployment: DeploymentRecord): void;
@@ -132,7 +132,9 @@ export class SpinnerView implements WatchView {
   }
 
   step(step: DeploymentStep): void {
+    const spinning = this.#spinner.isSpinning;
     this.#spinner.stopAndPersist({ symbol: '•', text: stepLine(step), suffixText: '' });
+    if (spinning) this.#spinner.start();
   }
 
   progress(deployment: DeploymentRecord): void {

@@ -25,17 +25,19 @@ export async function watchDeployment(
   for (let first = true; ; first = false) {
     const deployment = await client.send<DeploymentRecord>('GET', deploymentPath(environment, id));
     if (first) view?.begin(deployment);
+    const ended = isOutcome(deployment.status);
+    // Its status first: a step that ended while it ran is shown under "running".
+    if (!ended) view?.progress(deployment);
     // A step is recorded once, under a name unique within its deployment.
     for (const step of deployment.steps ?? []) {
       if (shown.has(step.name)) continue;
       shown.add(step.name);
       view?.step(step);
     }
-    if (isOutcome(deployment.status)) {
+    if (ended) {
       view?.end(deployment);
       return deployment as EndedDeployment;
     }
-    view?.progress(deployment);
     await sleep(intervalMs);
   }
 }

@@ -113,8 +113,8 @@ describe('kiln watch rendering', () => {
     assert.ok(view instanceof PlainView);
     const running = deployment('running', [['AcquireLease', 0, 100]]);
     view.begin(running);
-    view.step({ name: 'AcquireLease', startedAt: at(0), endedAt: at(100) });
     view.progress(running);
+    view.step({ name: 'AcquireLease', startedAt: at(0), endedAt: at(100) });
     view.progress(running);
     view.step({ name: 'ProvisionStack', startedAt: at(100), endedAt: at(1600), detail: '1 instance(s)' });
     view.end(deployment('rolled_back'));
@@ -123,8 +123,8 @@ describe('kiln watch rendering', () => {
       out.text.split('\n').map((line) => line.replace(/\s+/g, ' ').trim()),
       [
         'deployment d-1 of shop (deploy 2.0.0)',
-        'AcquireLease 0.1s',
         'status: running',
+        'AcquireLease 0.1s',
         'ProvisionStack 1.5s 1 instance(s)',
         'rolled_back in 5.2s: StackNotHealthyError: not healthy within 5s',
         '',
@@ -139,8 +139,8 @@ describe('kiln watch rendering', () => {
     assert.ok(!(view instanceof PlainView));
     const running = deployment('running', [['AcquireLease', 0, 1000]]);
     view.begin(running);
-    view.step({ name: 'AcquireLease', startedAt: at(0), endedAt: at(1000) });
     view.progress(running);
+    view.step({ name: 'AcquireLease', startedAt: at(0), endedAt: at(1000) });
     await new Promise((resolve) => setTimeout(resolve, 250));
     now += 1500;
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -179,7 +179,7 @@ describe('kiln watch rendering', () => {
     assert.equal(out.text.match(/AcquireLease/g)?.length, 1);
     assert.match(
       out.text,
-      /status: queued\n.*AcquireLease.*\nstatus: running\n.*ProvisionStack.*\nsucceeded in/,
+      /status: queued\nstatus: running\n.*AcquireLease.*\n.*ProvisionStack.*\nsucceeded in/,
     );
   });
 });
