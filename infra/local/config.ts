@@ -38,8 +38,17 @@ export interface LocalConfig {
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
-/** The token `npm start` accepts unless KILN_TOKENS says otherwise: `dev`, a member of team `platform`. */
-export const DEFAULT_TOKENS = 'kiln-dev-token=platform:dev';
+/** The embedded API's host: loopback only. */
+export const API_HOST = '127.0.0.1';
+
+/** The port `npm start` listens on unless KILN_API_PORT says otherwise. */
+export const DEFAULT_API_PORT = 3000;
+
+/** The bearer token of `dev`, a member of team `platform`: the one `npm start` accepts by default. */
+export const DEV_TOKEN = 'kiln-dev-token';
+
+/** The tokens `npm start` accepts unless KILN_TOKENS says otherwise: DEV_TOKEN only. */
+export const DEFAULT_TOKENS = `${DEV_TOKEN}=platform:dev`;
 
 /** The webhook secret `npm start` checks GitHub signatures with unless KILN_GITHUB_WEBHOOK_SECRET says otherwise. */
 export const DEFAULT_GITHUB_WEBHOOK_SECRET = 'kiln-dev-webhook-secret';
@@ -48,8 +57,8 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): Readonly<
   return Object.freeze({
     provider: provider(env.KILN_PROVIDER ?? 'local'),
     dataDir: resolve(env.KILN_DATA_DIR ?? resolve(PROJECT_ROOT, '.kiln')),
-    host: '127.0.0.1',
-    apiPort: port(env.KILN_API_PORT ?? '3000'),
+    host: API_HOST,
+    apiPort: port(env.KILN_API_PORT ?? String(DEFAULT_API_PORT)),
     tokens: parseTokens(env.KILN_TOKENS ?? DEFAULT_TOKENS),
     tableName: env.KILN_TABLE_NAME ?? 'kiln',
     artifactsDir: resolve(env.KILN_ARTIFACTS_DIR ?? resolve(PROJECT_ROOT, 'infra/local/artifacts')),
