@@ -16,6 +16,7 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../core/errors.ts';
+import { IF_MATCH } from './api-schemas.ts';
 import { logger } from './logger.ts';
 
 /** What an API route handler gets: the event, the authenticated caller (as an actor too) and its ports. */
@@ -246,7 +247,7 @@ export function validate<S extends $ZodType>(schema: S, value: unknown, what: st
 export function ifMatchOf(event: APIGatewayProxyEvent): number | undefined {
   const header = event.headers?.['if-match'];
   if (header === undefined || header === '') return undefined;
-  const match = /^(?:W\/)?"?(\d+)"?$/.exec(header.trim());
+  const match = IF_MATCH.exec(header.trim());
   if (!match) throw new ValidationError(`If-Match must be an environment version such as "3", not ${header}`);
   return Number(match[1]);
 }
