@@ -381,7 +381,8 @@ function errorAnswers(route: Route, operation: Operation): ZodOpenApiResponsesOb
             ? 'it belongs to another team, or the caller acts for no Kiln team'
             : 'the caller acts for no Kiln team'))
         : undefined,
-    404: operation.path ? 'it does not exist' : undefined,
+    // A PUT of a name that does not exist creates it.
+    404: operation.path && route.method !== 'PUT' ? 'it does not exist' : undefined,
     409: operation.errors?.[409],
     413: operation.body
       ? 'the body is too large (1 MB for a person’s request, 10 MB for a webhook delivery)'

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ROUTES } from '../../functions/manifest.ts';
 import { buildOpenApiDocument, OPENAPI_FILE, openApiText } from '../../infra/openapi.ts';
+import { contractOf } from '../support/openapi-contract.ts';
 
 describe('the OpenAPI document', () => {
   it('is what docs/openapi.json holds (run `npm run openapi` after changing a route or a schema)', () => {
@@ -55,5 +56,33 @@ describe('the OpenAPI document', () => {
         `${route.method} ${route.path}`,
       );
     }
+  });
+
+  it('lets the contract test refuse an answer it does not describe: status, media type, field or header', () => {
+    const contract = contractOf(JSON.parse(openApiText()));
+    const route = { method: 'POST', path: '/environments/{name}/deployments' };
+    const headers = new Headers({ location: '/environments/web/deployments/d-000000000-0000000000' });
+    const accepted = { deploymentId: 'd-000000000-0000000000' };
+    const answer = { status: 202, contentType: 'application/json', headers, body: accepted };
+    contract.check(route, answer);
+    assert.throws(() => contract.check(route, { ...answer, status: 204 }), /does not describe this status/);
+    assert.throws(
+      () => contract.check(route, { ...answer, contentType: 'text/plain' }),
+      /Content-Type text\/plain/,
+    );
+    assert.throws(
+      () => contract.check(route, { ...answer, body: { ...accepted, extra: 1 } }),
+      /does not fit/,
+    );
+    assert.throws(
+      () => contract.check(route, { ...answer, headers: new Headers() }),
+      /header location is missing/,
+    );
+    const problem = { type: 'about:blank', title: 'Conflict', status: 409, detail: 'stale' };
+    contract.check(route, { status: 409, contentType: 'application/problem+json', body: problem });
+    assert.throws(
+      () => contract.check(route, { status: 409, contentType: 'application/json', body: problem }),
+      /Content-Type application\/json/,
+    );
   });
 });
