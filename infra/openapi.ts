@@ -113,6 +113,18 @@ const ETAG = z.object({ etag: versionTag.check(z.describe('The version, for If-M
 const CHANGED_ENVIRONMENT = (description: string, status: number): Record<number, Answer> => ({
   [status]: { description, schema: environmentChangeAnswer },
 });
+/** A PUT's answers: 201 when it created the record, 200 when it replaced it; the ETag is its version. */
+const createdOrReplaced = (schema: $ZodType): Record<number, Answer> => ({
+  200: { description: 'Replaced.', schema, headers: ETAG },
+  201: { description: 'Created.', schema, headers: ETAG },
+});
+/** Approving's and rejecting's. */
+const APPROVAL_ERRORS = {
+  403: 'the caller is not an approver of the team, or (prod) asked for the deployment',
+  409: 'the deployment does not wait for an approval',
+};
+/** A PUT's 403. */
+const NOT_YOURS = 'the name belongs to another team, or `team` is not the caller’s';
 /** Losing every race with other writers for 20 s (README "Concurrent writers") ends in a 409. */
 const RACES = 'other writers won every race for 20 s (retry later)';
 
@@ -131,12 +143,9 @@ const OPERATIONS: Readonly<Record<string, Operation>> = {
     path: ENVIRONMENT,
     ifMatch: true,
     body: { schema: putEnvironmentBody, required: true },
-    answers: {
-      200: { description: 'Replaced.', schema: environmentChangeAnswer, headers: ETAG },
-      201: { description: 'Created.', schema: environmentChangeAnswer, headers: ETAG },
-    },
+    answers: createdOrReplaced(environmentChangeAnswer),
     errors: {
-      403: 'the name belongs to another team, or `team` is not the caller’s',
+      403: NOT_YOURS,
       409: `If-Match does not match its version (or it does not exist yet), or ${RACES}`,
     },
   },
@@ -202,10 +211,7 @@ const OPERATIONS: Readonly<Record<string, Operation>> = {
     path: DEPLOYMENT,
     body: { schema: approveBody, required: false },
     answers: { 200: { description: 'Approved: it goes on.', schema: deploymentAnswer } },
-    errors: {
-      403: 'the caller is not an approver of the team, or (prod) asked for the deployment',
-      409: 'the deployment does not wait for an approval',
-    },
+    errors: APPROVAL_ERRORS,
   },
   'POST /environments/{name}/deployments/{id}/reject': {
     tag: 'deployments',
@@ -215,10 +221,7 @@ const OPERATIONS: Readonly<Record<string, Operation>> = {
     path: DEPLOYMENT,
     body: { schema: rejectBody, required: true },
     answers: { 200: { description: 'Rejected.', schema: deploymentAnswer } },
-    errors: {
-      403: 'the caller is not an approver of the team, or (prod) asked for the deployment',
-      409: 'the deployment does not wait for an approval',
-    },
+    errors: APPROVAL_ERRORS,
   },
   'GET /environments/{name}/stacks': {
     tag: 'stacks',
@@ -295,12 +298,9 @@ const OPERATIONS: Readonly<Record<string, Operation>> = {
     path: TEMPLATE,
     ifMatch: true,
     body: { schema: putTemplateBody, required: true },
-    answers: {
-      200: { description: 'Replaced.', schema: templateAnswer, headers: ETAG },
-      201: { description: 'Created.', schema: templateAnswer, headers: ETAG },
-    },
+    answers: createdOrReplaced(templateAnswer),
     errors: {
-      403: 'the name belongs to another team, or `team` is not the caller’s',
+      403: NOT_YOURS,
       409: 'If-Match does not match its version (or it does not exist yet)',
     },
   },
