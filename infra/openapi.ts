@@ -38,7 +38,7 @@ import {
   deploymentId,
   deploymentListQuery,
   environmentName,
-  ifMatch,
+  matching,
   rejectBody,
   snoozeBody,
   startDeploymentBody,
@@ -46,6 +46,7 @@ import {
   upkeepBody,
 } from '../functions/shared/api-schemas.ts';
 import { putEnvironmentBody } from '../functions/shared/environment-schemas.ts';
+import { IF_MATCH } from '../functions/shared/http.ts';
 import { githubPushPayload } from '../functions/shared/push-events.ts';
 import { putTemplateBody, spec } from '../functions/shared/spec-schemas.ts';
 import { THROTTLING } from './constructs/api.ts';
@@ -107,7 +108,11 @@ interface Operation {
 }
 
 const IF_MATCH_HEADER = z.object({
-  'if-match': z.optional(ifMatch.check(z.describe('The version it must have: 409 when it has another.'))),
+  'if-match': z.optional(
+    matching(IF_MATCH, 'must be an environment version such as "3"').check(
+      z.describe('The version it must have: 409 when it has another.'),
+    ),
+  ),
 });
 const ETAG = z.object({ etag: versionTag.check(z.describe('The version, for If-Match.')) });
 const CHANGED_ENVIRONMENT = (description: string, status: number): Record<number, Answer> => ({

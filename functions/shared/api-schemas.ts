@@ -28,13 +28,6 @@ export const version = matching(
   'must be 1-64 letters, digits, dots, dashes, pluses or underscores',
 );
 
-/**
- * `If-Match` of the routes that replace a versioned record: its version, as the ETag gives it (`"3"`), weak
- * (`W/"3"`) or bare (`3`). The version is the first group.
- */
-export const IF_MATCH = /^(?:W\/)?"?(\d+)"?$/;
-export const ifMatch = matching(IF_MATCH, 'must be an environment version such as "3"');
-
 /** POST /environments/{name}/snooze: an instant with its offset, from one minute to 30 days ahead (checked against the clock). */
 export const snoozeBody = z.strictObject({ until: z.iso.datetime({ offset: true }) });
 

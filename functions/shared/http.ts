@@ -16,7 +16,6 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../core/errors.ts';
-import { IF_MATCH } from './api-schemas.ts';
 import { logger } from './logger.ts';
 
 /** What an API route handler gets: the event, the authenticated caller (as an actor too) and its ports. */
@@ -242,6 +241,12 @@ export function validate<S extends $ZodType>(schema: S, value: unknown, what: st
     issues,
   );
 }
+
+/**
+ * `If-Match` of the routes that replace a versioned record: its version, as the ETag gives it (`"3"`), weak
+ * (`W/"3"`) or bare (`3`); the version is the first group. (The OpenAPI document's pattern too.)
+ */
+export const IF_MATCH = /^(?:W\/)?"?(\d+)"?$/;
 
 /** `If-Match: "3"` (or W/"3", or 3) → 3; absent → undefined; anything else is a 400. */
 export function ifMatchOf(event: APIGatewayProxyEvent): number | undefined {
