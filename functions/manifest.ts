@@ -49,7 +49,8 @@ export type RootName =
   | 'ingest'
   | 'enqueue'
   | 'upkeep'
-  | 'verify';
+  | 'verify'
+  | 'clock';
 
 export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
   store: ['store'],
@@ -61,11 +62,15 @@ export const ROOT_PORTS: Readonly<Record<RootName, readonly PortName[]>> = {
   enqueue: ['pushQueue'],
   upkeep: ['store', 'workflows', 'events', 'traffic'],
   verify: ['store', 'traffic', 'hooks'],
+  clock: [],
 };
 
 /** What an entry point may do through its ports, beyond its own logs and traces: its IAM grants. */
 export interface Access {
-  /** `none`: the function never touches the table (the webhook: it only checks and queues). */
+  /**
+   * `none`: the function never touches the table (the webhook: it only checks and queues; the OpenAPI
+   * document: it answers from its bundle).
+   */
   table: 'none' | 'read' | 'readWrite';
   /** `start`: starts deploy and teardown executions; `observe`: describes them (lease reclaim). */
   workflows?: 'start' | 'observe' | 'respond';
@@ -164,6 +169,15 @@ export const ENTRY_POINTS: readonly EntryPoint[] = [
   http('putFreeze', 'PUT', '/freezes/{id}', 'announce', { table: 'readWrite', events: 'publish' }),
   http('getFreeze', 'GET', '/freezes/{id}', 'store', READ),
   http('deleteFreeze', 'DELETE', '/freezes/{id}', 'announce', { table: 'readWrite', events: 'publish' }),
+  // The API's contract (docs/openapi.json, generated from the schemas): open, as a webhook is, and it
+  // reads nothing.
+  {
+    name: 'getOpenApiDocument',
+    module: 'api/getOpenApiDocument',
+    trigger: { type: 'http', method: 'GET', path: '/openapi.json', auth: 'none' },
+    root: 'clock',
+    access: { table: 'none' },
+  },
 
   // Git pushes: GitHub's webhook and CodeCommit's events are queued; the consumer ingests them.
   {

@@ -48,7 +48,7 @@ export const idlePolicy = z
   );
 
 /** What the environment depends on, of the kinds the risk policy scores (policies/risk.json). */
-const resources = z
+export const resources = z
   .array(
     z.strictObject({
       kind: z.enum(Object.keys(RISK_POLICY.resources) as [string, ...string[]]),

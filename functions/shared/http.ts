@@ -244,11 +244,17 @@ export function validate<S extends $ZodType>(schema: S, value: unknown, what: st
   );
 }
 
+/**
+ * `If-Match` of the routes that replace a versioned record: its version, as the ETag gives it (`"3"`), weak
+ * (`W/"3"`) or bare (`3`); the version is the first group. (The OpenAPI document's pattern too.)
+ */
+export const IF_MATCH = /^(?:W\/)?"?(\d+)"?$/;
+
 /** `If-Match: "3"` (or W/"3", or 3) → 3; absent → undefined; anything else is a 400. */
 export function ifMatchOf(event: APIGatewayProxyEvent): number | undefined {
   const header = event.headers?.['if-match'];
   if (header === undefined || header === '') return undefined;
-  const match = /^(?:W\/)?"?(\d+)"?$/.exec(header.trim());
+  const match = IF_MATCH.exec(header.trim());
   if (!match) throw new ValidationError(`If-Match must be an environment version such as "3", not ${header}`);
   return Number(match[1]);
 }

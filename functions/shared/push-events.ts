@@ -200,7 +200,7 @@ export const pushSchema = z
  * The part of GitHub's `push` payload Kiln reads. Refs, names and pushers are read as plain strings
  * here and judged afterwards: a name Kiln refuses makes the delivery ignored, not malformed.
  */
-const githubPushPayload = z.object({
+export const githubPushPayload = z.object({
   ref: z.string(),
   before: sha,
   after: sha,

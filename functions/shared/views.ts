@@ -1,14 +1,25 @@
 import { idlePolicyOf } from '../core/idle.ts';
 import type { PreviewTemplate, PushRecord } from '../core/pushes.ts';
 import { rollbackWindowOf } from '../core/rollback-window.ts';
-import type { Deployment, Environment, RecordedAuditEvent, Stack } from '../core/types.ts';
+import type { Approval, Deployment, Environment, RecordedAuditEvent, Stack } from '../core/types.ts';
+import type {
+  AuditEventAnswer,
+  DeploymentAnswer,
+  DeploymentDetailAnswer,
+  EnvironmentAnswer,
+  PushAnswer,
+  StackAnswer,
+  TemplateAnswer,
+} from './answer-schemas.ts';
 
 /**
  * API representations. Internal bookkeeping (the lease's timestamps, the live spec copy) stays out;
- * what a caller needs to act (version for If-Match, endpoint, deployment in progress) is in.
+ * what a caller needs to act (version for If-Match, endpoint, deployment in progress) is in. Their types
+ * are the answer schemas' (answer-schemas.ts, which the OpenAPI document is generated from), imported as
+ * types only: a view that drifts from the document does not compile, and no bundle carries the schemas.
  */
 
-export function environmentView(environment: Environment) {
+export function environmentView(environment: Environment): EnvironmentAnswer {
   return {
     name: environment.name,
     team: environment.team,
@@ -52,7 +63,7 @@ export function environmentView(environment: Environment) {
 }
 
 /** A stack with its share of traffic, which the environment records (as an ALB's listener rule does). */
-export function stackView(stack: Stack, environment: Pick<Environment, 'weights'>) {
+export function stackView(stack: Stack, environment: Pick<Environment, 'weights'>): StackAnswer {
   return {
     stackId: stack.stackId,
     generation: stack.generation,
@@ -69,31 +80,41 @@ export function stackView(stack: Stack, environment: Pick<Environment, 'weights'
   };
 }
 
-/** A deployment; its steps only where asked for (one deployment's page, not the list). */
-export function deploymentView(deployment: Deployment, { withSteps = false } = {}) {
-  const { spec, steps, approval, ...rest } = deployment;
-  // The task token answers the waiting workflow: only an approver's answer through Kiln may use it.
-  const { taskToken: _token, ...shownApproval } = approval ?? {};
+/** A deployment as lists show it, without its steps. */
+export function deploymentView(deployment: Deployment): DeploymentAnswer {
+  const { spec, steps: _steps, approval, ...rest } = deployment;
   return {
     ...rest,
-    ...(approval ? { approval: shownApproval } : {}),
+    ...(approval ? { approval: shownApproval(approval) } : {}),
     ...(spec ? { version: spec.version } : {}),
-    ...(withSteps ? { steps: steps ?? [] } : {}),
   };
 }
 
+/** One deployment's page: its steps too, and while it runs `weights`, the traffic split it has set so far. */
+export function deploymentDetailView(
+  deployment: Deployment,
+  weights?: Record<string, number>,
+): DeploymentDetailAnswer {
+  return { ...deploymentView(deployment), steps: deployment.steps ?? [], ...(weights ? { weights } : {}) };
+}
+
+/** The task token answers the waiting workflow: only an approver's answer through Kiln may use it. */
+function shownApproval({ taskToken: _token, ...shown }: Approval): Omit<Approval, 'taskToken'> {
+  return shown;
+}
+
 /** A preview template, with its version for If-Match. */
-export function templateView(template: PreviewTemplate) {
+export function templateView(template: PreviewTemplate): TemplateAnswer {
   return template;
 }
 
 /** A push as received for an environment, and what became of it. */
-export function pushView(record: PushRecord) {
+export function pushView(record: PushRecord): PushAnswer {
   const { environment: _environment, ...rest } = record;
   return rest;
 }
 
 /** An audit event as recorded, link included: a reader can recompute the chain from the pages. */
-export function auditEventView(event: RecordedAuditEvent) {
+export function auditEventView(event: RecordedAuditEvent): AuditEventAnswer {
   return event;
 }

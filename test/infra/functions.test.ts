@@ -253,7 +253,7 @@ describe('handler bundles', () => {
     }
   });
 
-  it('each carry the composition root the manifest names and no other, so only its ports’ clients', () => {
+  it('each carry the composition root the manifest names and no other (so only its ports’ clients), and no answer schema', () => {
     const metafile = bundleHandlers(join(dir, 'all'));
     const roots = Object.keys(ROOT_PORTS);
     for (const { entry } of handlerModules()) {
@@ -265,6 +265,11 @@ describe('handler bundles', () => {
         Object.keys(output.inputs).some((input) => input.endsWith(`functions/shared/roots/${root}.ts`)),
       );
       assert.deepEqual(carried, [entry.root], `${entry.name} bundles the roots ${carried.join(', ')}`);
+      // views.ts takes only the answer schemas' types: the schemas are for the OpenAPI document.
+      assert.ok(
+        !Object.keys(output.inputs).some((input) => input.endsWith('functions/shared/answer-schemas.ts')),
+        `${entry.name} carries the answer schemas`,
+      );
       const clients = [
         'client-ec2',
         'client-elastic-load-balancing-v2',

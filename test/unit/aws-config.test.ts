@@ -29,6 +29,7 @@ import {
   readWorkflowsConfig,
 } from '../../functions/shared/config.ts';
 import { announcePorts } from '../../functions/shared/roots/announce.ts';
+import { clockPorts } from '../../functions/shared/roots/clock.ts';
 import { enqueuePorts } from '../../functions/shared/roots/enqueue.ts';
 import { ingestPorts } from '../../functions/shared/roots/ingest.ts';
 import { requestPorts } from '../../functions/shared/roots/request.ts';
@@ -246,6 +247,7 @@ describe('composition roots without wiring', () => {
     enqueue: enqueuePorts,
     upkeep: upkeepPorts,
     verify: verifyPorts,
+    clock: clockPorts,
   };
   const adapters = {
     store: DynamoDbStateStore,
@@ -265,10 +267,12 @@ describe('composition roots without wiring', () => {
         ...Object.fromEntries(Object.keys(ENVIRONMENT).map((k) => [k, undefined])),
         AWS_REGION: 'eu-west-1',
       });
-      assert.throws(root, (error: Error) => {
-        const named = /^Environment variable (\w+) is required$/.exec(error.message)?.[1];
-        return named !== undefined && (needed as string[]).includes(named);
-      });
+      // A root without configuration (the clock's) has nothing to miss.
+      if (needed.length > 0)
+        assert.throws(root, (error: Error) => {
+          const named = /^Environment variable (\w+) is required$/.exec(error.message)?.[1];
+          return named !== undefined && (needed as string[]).includes(named);
+        });
       setEnv(Object.fromEntries(needed.map((n) => [n, ENVIRONMENT[n as keyof typeof ENVIRONMENT]])));
       const built = root();
       assert.deepEqual(Object.keys(built).sort(), [...ROOT_PORTS[name], 'clock'].sort());
