@@ -7,3 +7,8 @@ export function environmentPath(name: string, ...segments: string[]): string {
 export function deploymentPath(environment: string, id: string): string {
   return environmentPath(environment, 'deployments', id);
 }
+
+/** `/freezes/{id}`, the id encoded. */
+export function freezePath(id: string): string {
+  return `/freezes/${encodeURIComponent(id)}`;
+}

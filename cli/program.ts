@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import packageJson from '../package.json' with { type: 'json' };
 import { deploymentCommands } from './commands/deployments.ts';
 import { environmentCommands } from './commands/environments.ts';
+import { freezeCommands } from './commands/freezes.ts';
 import { logCommands } from './commands/logs.ts';
 import { AUTH_MODES } from './config.ts';
 import { type CliIo, type CommandContext, commandContext, type GlobalOptions } from './context.ts';
@@ -58,6 +59,7 @@ function kilnProgram(io: CliIo, act: Act): Command {
     .exitOverride();
   environmentCommands(program, act);
   deploymentCommands(program, act);
+  freezeCommands(program, act);
   logCommands(program, act);
   for (const command of [program, ...allCommands(program)]) {
     // Every command reports its usage errors the same way (a subcommand inherits neither setting).

@@ -21,22 +21,31 @@ export function deploymentCommands(program: Command, act: Act): void {
     .argument('<env>', 'environment name')
     .option('--version <version>', 'the version to deploy (default: redeploy the desired spec)')
     .option('--reason <reason>', 'why, for the record')
+    .option('--break-glass <reason>', 'pass the freezes covering the environment now: why (scored high risk)')
     .option('-w, --watch', 'follow the deployment until it ends; the exit code says how')
     .action(
-      act<{ version?: string; reason?: string; watch?: boolean }>(async (context, [name], options) => {
-        const { version, reason, watch } = options;
-        const accepted = await context.client.send<{ deploymentId: string }>(
-          'POST',
-          environmentPath(name, 'deployments'),
-          { body: { ...(version ? { version } : {}), ...(reason ? { reason } : {}) } },
-        );
-        return followIf(watch, context, {
-          environment: name,
-          deploymentId: accepted.deploymentId,
-          document: accepted,
-          text: () => `deployment ${accepted.deploymentId} of ${name} requested (kiln watch ${name})`,
-        });
-      }),
+      act<{ version?: string; reason?: string; breakGlass?: string; watch?: boolean }>(
+        async (context, [name], options) => {
+          const { version, reason, breakGlass, watch } = options;
+          const accepted = await context.client.send<{ deploymentId: string }>(
+            'POST',
+            environmentPath(name, 'deployments'),
+            {
+              body: {
+                ...(version ? { version } : {}),
+                ...(reason ? { reason } : {}),
+                ...(breakGlass ? { breakGlass: { reason: breakGlass } } : {}),
+              },
+            },
+          );
+          return followIf(watch, context, {
+            environment: name,
+            deploymentId: accepted.deploymentId,
+            document: accepted,
+            text: () => `deployment ${accepted.deploymentId} of ${name} requested (kiln watch ${name})`,
+          });
+        },
+      ),
     );
 
   for (const [action, description] of [

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { environmentView, stackView } from '../../functions/shared/views.ts';
 import { followIf } from '../context.ts';
-import { readEnvironmentFile } from '../environment-file.ts';
+import { readResourceFile } from '../environment-file.ts';
 import { fields, readable, table } from '../output.ts';
 import { environmentPath } from '../paths.ts';
 import type { Act } from '../program.ts';
@@ -53,7 +53,7 @@ export function environmentCommands(program: Command, act: Act): void {
     .option('-w, --watch', 'follow the deployment it starts until it ends')
     .action(
       act<{ file: string; watch?: boolean }>(async (context, _args, options) => {
-        const { name, body } = await readEnvironmentFile(options.file, context.stdin);
+        const { name, body } = await readResourceFile(options.file, context.stdin);
         const applied = await context.client.send<EnvironmentView & { deploymentId: string | null }>(
           'PUT',
           environmentPath(name),

@@ -344,4 +344,5 @@ export type DeploymentDetailAnswer = z.output<typeof deploymentDetailAnswer>;
 export type StackAnswer = z.output<typeof stackAnswer>;
 export type PushAnswer = z.output<typeof pushAnswer>;
 export type TemplateAnswer = z.output<typeof templateAnswer>;
+export type FreezeAnswer = z.output<typeof freezeAnswer>;
 export type AuditEventAnswer = z.output<typeof auditEventAnswer>;

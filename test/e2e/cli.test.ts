@@ -8,8 +8,10 @@ import { stringify } from 'yaml';
 import { EXIT } from '../../cli/exit-codes.ts';
 import {
   APPROVER_TOKEN,
+  awaitApprovalRequest,
   awaitDeployment,
   call,
+  FREEZE_MANAGER_TOKEN,
   type KilnProcess,
   quickEnvironmentBody,
   removeDataDir,
@@ -171,6 +173,58 @@ describe('the kiln CLI against the embedded Kiln', { timeout: 300_000 }, () => {
     assert.equal(watched.code, EXIT.rejected, watched.stdout);
     assert.match(watched.stdout, new RegExp(`^deployment ${id} of cli-dev`, 'm'));
     assert.match(watched.stdout, /^rejected\b/m);
+  });
+
+  it('applies a freeze from a file as a freeze-manager; a deploy under it is refused, --break-glass passes it', async () => {
+    const path = join(files, 'release.yaml');
+    const end = new Date(Date.now() + 3_600_000).toISOString();
+    await writeFile(
+      path,
+      stringify({
+        id: 'cli-release',
+        team: 'platform',
+        selector: { environments: ['cli-dev'] },
+        start: new Date().toISOString(),
+        end,
+        reason: 'release week',
+      }),
+    );
+    const member = await run(['freeze', 'apply', '-f', path]);
+    assert.equal(member.code, EXIT.apiError);
+    assert.match(member.stderr, /^kiln: Forbidden: .*needs the freeze-manager role/);
+    const applied = await run(['freeze', 'apply', '-f', path], { token: FREEZE_MANAGER_TOKEN });
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.equal(applied.stdout, `cli-release applied: active until ${end} (refuse)\n`);
+    const listed = JSON.parse((await run(['freeze', 'ls', '-o', 'json'])).stdout);
+    assert.deepEqual(
+      listed.freezes.map((f: { id: string }) => f.id),
+      ['cli-release'],
+    );
+
+    const refused = await run(['deploy', 'cli-dev', '--version', '6.0.0']);
+    assert.equal(refused.code, EXIT.apiError);
+    assert.match(refused.stderr, /^kiln: Conflict: environment cli-dev is frozen by cli-release until /);
+    const broken = await run([
+      'deploy',
+      'cli-dev',
+      '--version',
+      '6.0.0',
+      '--break-glass',
+      'INC-7: payments down',
+      '-o',
+      'json',
+    ]);
+    assert.equal(broken.code, 0, broken.stderr);
+    const id = JSON.parse(broken.stdout).deploymentId;
+    // Break-glass is scored high: it waits for a second person (rejected here, so nothing runs).
+    const deployment = await awaitApprovalRequest(kiln, 'cli-dev', id);
+    assert.equal(deployment.breakGlass.reason, 'INC-7: payments down');
+    assert.equal(
+      (await run(['reject', 'cli-dev', id, '--comment', 'roll back instead'], { token: APPROVER_TOKEN }))
+        .code,
+      0,
+    );
+    assert.equal((await run(['freeze', 'delete', 'cli-release'], { token: FREEZE_MANAGER_TOKEN })).code, 0);
   });
 
   it("prints an error's title and detail, never a stack trace, and exits 1", async () => {

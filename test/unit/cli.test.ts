@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { stripVTControlCharacters } from 'node:util';
 import type { KilnClient } from '../../cli/client.ts';
 import { DEFAULT_URL, readCliConfig } from '../../cli/config.ts';
-import { readEnvironmentFile } from '../../cli/environment-file.ts';
+import { FREEZE_FILE, readResourceFile } from '../../cli/environment-file.ts';
 import { UsageError } from '../../cli/errors.ts';
 import { EXIT, exitCodeOf, isOutcome } from '../../cli/exit-codes.ts';
 import { watchDeployment } from '../../cli/watch.ts';
@@ -220,9 +220,9 @@ describe('kiln environment files', () => {
     const json = join(dir, 'shop.json');
     await writeFile(json, JSON.stringify({ name: 'shop', team: 'platform', spec: { version: '1.0' } }));
     const expected = { name: 'shop', body: { team: 'platform', spec: { version: '1.0' } } };
-    assert.deepEqual(await readEnvironmentFile(yaml, Readable.from([])), expected);
-    assert.deepEqual(await readEnvironmentFile(json, Readable.from([])), expected);
-    assert.deepEqual(await readEnvironmentFile('-', Readable.from(['name: shop\nteam: platform\n'])), {
+    assert.deepEqual(await readResourceFile(yaml, Readable.from([])), expected);
+    assert.deepEqual(await readResourceFile(json, Readable.from([])), expected);
+    assert.deepEqual(await readResourceFile('-', Readable.from(['name: shop\nteam: platform\n'])), {
       name: 'shop',
       body: { team: 'platform' },
     });
@@ -233,8 +233,20 @@ describe('kiln environment files', () => {
     const cases = { 'no-name.yaml': 'team: platform\n', 'list.yaml': '- a\n', 'bad.yaml': 'a: [\n' };
     for (const [file, text] of Object.entries(cases)) {
       await writeFile(join(dir, file), text);
-      await assert.rejects(readEnvironmentFile(join(dir, file), Readable.from([])), UsageError, file);
+      await assert.rejects(readResourceFile(join(dir, file), Readable.from([])), UsageError, file);
     }
-    await assert.rejects(readEnvironmentFile(join(dir, 'missing.yaml'), Readable.from([])), /cannot read/);
+    await assert.rejects(readResourceFile(join(dir, 'missing.yaml'), Readable.from([])), /cannot read/);
+  });
+
+  it('reads a freeze file by its id', async () => {
+    const freeze = Readable.from(['id: weekends\nteam: platform\ncron: cron(0 17 ? * FRI *)\n']);
+    assert.deepEqual(await readResourceFile('-', freeze, FREEZE_FILE), {
+      name: 'weekends',
+      body: { team: 'platform', cron: 'cron(0 17 ? * FRI *)' },
+    });
+    await assert.rejects(
+      readResourceFile('-', Readable.from(['name: weekends\n']), FREEZE_FILE),
+      /names no freeze: add a top-level "id: <freeze>"/,
+    );
   });
 });
