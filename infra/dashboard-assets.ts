@@ -12,6 +12,11 @@ import { fileURLToPath } from 'node:url';
 /** Where the dashboard is, on the API's own origin (on AWS under the stage: `<ApiUrl>ui/`). */
 export const DASHBOARD_PATH = '/ui/';
 
+/** Whether a request path is the dashboard's: `/ui` or under `/ui/` (served without a token). */
+export function isDashboardPath(pathname: string): boolean {
+  return pathname === DASHBOARD_PATH.slice(0, -1) || pathname.startsWith(DASHBOARD_PATH);
+}
+
 export interface DashboardAsset {
   /** Its name under DASHBOARD_PATH (one path segment; '' is the page itself). */
   name: string;

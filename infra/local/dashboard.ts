@@ -19,11 +19,6 @@ const FILES = new Map(
 /** The meta policy, and what only a header can say: no page may frame the dashboard. */
 const CONTENT_SECURITY_POLICY = `${dashboardContentSecurityPolicy()}; frame-ancestors 'none'`;
 
-/** Whether a request path is the dashboard's (the gateway answers it with `serveDashboard`, without a token). */
-export function isDashboardPath(pathname: string): boolean {
-  return pathname === DASHBOARD_PATH.slice(0, -1) || pathname.startsWith(DASHBOARD_PATH);
-}
-
 /**
  * Answers a request for the dashboard: one of its files by exact name (a path is looked up, never joined
  * to a folder, so `..` or an encoded slash names nothing), GET or HEAD only. The files hold no data and no

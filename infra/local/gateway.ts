@@ -7,8 +7,9 @@ import { teamRoleName } from '../../functions/core/caller.ts';
 import type { Route } from '../../functions/manifest.ts';
 import { problem } from '../../functions/shared/http.ts';
 import { logger } from '../../functions/shared/logger.ts';
+import { isDashboardPath } from '../dashboard-assets.ts';
 import type { TokenHolder } from './config.ts';
-import { isDashboardPath, serveDashboard } from './dashboard.ts';
+import { serveDashboard } from './dashboard.ts';
 
 /** An API handler as API Gateway's Lambda proxy integration calls it. */
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
