@@ -14,7 +14,7 @@ import { AwsClient } from 'aws4fetch';
 const STORAGE_KEY = 'kiln.credentials';
 
 /** An answer other than 2xx: the RFC 9457 problem's title and detail, as the API gave them. */
-export class ApiError extends Error {
+class ApiError extends Error {
   /**
    * @param {number} status
    * @param {{ title?: string, detail?: string } | undefined} problem

