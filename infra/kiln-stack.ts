@@ -12,6 +12,7 @@ import type { ConfigName } from '../functions/shared/config.ts';
 import { KilnAlarms } from './constructs/alarms.ts';
 import { KilnApi } from './constructs/api.ts';
 import { ComputePermissions } from './constructs/compute-permissions.ts';
+import { KilnDashboard } from './constructs/dashboard.ts';
 import { KilnEvents } from './constructs/events.ts';
 import { KilnFunctions } from './constructs/functions.ts';
 import { KilnNetwork } from './constructs/network.ts';
@@ -50,6 +51,7 @@ export class KilnStack extends Stack {
   readonly functions: KilnFunctions;
   readonly workflows: KilnWorkflows;
   readonly api: KilnApi;
+  readonly dashboard: KilnDashboard;
   readonly alarms: KilnAlarms;
   readonly events: KilnEvents;
   readonly waker: KilnWaker;
@@ -115,6 +117,7 @@ export class KilnStack extends Stack {
       functions: functions.byName,
       ...(props.entries ? { entries: props.entries } : {}),
     });
+    const dashboard = new KilnDashboard(this, 'Dashboard', { api: api.api });
     events.bindTargets(functions.byName);
     waker.bindTarget(functions.byName);
     for (const entry of props.entries ?? ENTRY_POINTS) {
@@ -142,12 +145,17 @@ export class KilnStack extends Stack {
     this.functions = functions;
     this.workflows = stateMachines;
     this.api = api;
+    this.dashboard = dashboard;
     this.alarms = alarms;
     this.events = events;
     this.waker = waker;
     this.queues = queues;
 
     new CfnOutput(this, 'ApiUrl', { value: api.api.url, description: 'Base URL of the REST API (SigV4)' });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: dashboard.url,
+      description: 'The web dashboard (sign in with AWS credentials of a kiln-team-<team> role session)',
+    });
     new CfnOutput(this, 'TableName', { value: table.table.tableName });
     new CfnOutput(this, 'LoadBalancerDnsName', { value: network.loadBalancer.loadBalancerDnsName });
     new CfnOutput(this, 'WakerTargetGroupArn', {

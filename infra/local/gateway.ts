@@ -7,7 +7,9 @@ import { teamRoleName } from '../../functions/core/caller.ts';
 import type { Route } from '../../functions/manifest.ts';
 import { problem } from '../../functions/shared/http.ts';
 import { logger } from '../../functions/shared/logger.ts';
+import { isDashboardPath } from '../dashboard-assets.ts';
 import type { TokenHolder } from './config.ts';
+import { serveDashboard } from './dashboard.ts';
 
 /** An API handler as API Gateway's Lambda proxy integration calls it. */
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
@@ -58,6 +60,7 @@ const continued = new WeakSet<IncomingMessage>();
  * reading its body), and calls the route's handler with a REST proxy event whose
  * `requestContext.identity.userArn` is a session of the team's role named by the person
  * (`assumed-role/kiln-team-<team>[+<role>...]/<person>`), exactly the shape the handlers get in AWS.
+ * It also serves the web dashboard's files under `/ui/` (see ./dashboard.ts), open as on AWS.
  */
 export async function startGateway(options: GatewayOptions): Promise<{ url: string; server: Server }> {
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -94,6 +97,9 @@ async function serve(options: GatewayOptions, req: IncomingMessage, res: ServerR
     );
   }
   if (url.pathname.startsWith(TARGETS_PATH)) return invokeTarget(options, req, res, url.pathname);
+  // The dashboard's files are open, as on AWS: they hold no data; the page calls the API with a token.
+  if (isDashboardPath(url.pathname))
+    return answer(req, res, serveDashboard(req.method ?? 'GET', url.pathname));
   const matched = matchRoute(options.routes, req.method ?? 'GET', url.pathname);
   if (matched === 'method-not-allowed')
     return answer(req, res, problem(405, `${req.method} is not allowed on ${url.pathname}`));

@@ -1,3 +1,4 @@
+import { DASHBOARD_PATH } from '../dashboard-assets.ts';
 import { DEFAULT_GITHUB_WEBHOOK_SECRET, readLocalConfig } from './config.ts';
 import { startKiln } from './runtime.ts';
 
@@ -16,6 +17,7 @@ const { config, kiln } = await start().catch((error: Error) => {
   process.exit(1);
 });
 console.log(`Kiln API listening on ${kiln.apiUrl}`);
+console.log(`Dashboard: ${kiln.apiUrl}${DASHBOARD_PATH} (sign in with a token of KILN_TOKENS)`);
 console.log(
   `Provider: ${kiln.provider}; tokens for team(s): ${[...new Set([...config.tokens.values()].map((holder) => holder.team))].join(', ')}`,
 );

@@ -3,36 +3,12 @@ import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import { ROUTES as routes } from '../../functions/manifest.ts';
 import { THROTTLING } from '../../infra/constructs/api.ts';
-import { functionIds, kiln, referencedId, resourcesOf } from './kiln-template.ts';
+import { isDashboardPath } from '../../infra/dashboard-assets.ts';
+import { apiMethods, functionIds, kiln, referencedId, resourcesOf } from './kiln-template.ts';
 
-/** Full path of each API Gateway resource, by logical id. */
-function resourcePaths(): Map<string, string> {
-  const resources = resourcesOf(kiln().template, 'AWS::ApiGateway::Resource');
-  const paths = new Map<string, string>();
-  const pathOf = (id: string): string => {
-    const cached = paths.get(id);
-    if (cached) return cached;
-    const properties = resources[id].Properties;
-    const parent = referencedId(properties.ParentId);
-    const parentPath = parent && resources[parent] ? pathOf(parent) : '';
-    const path = `${parentPath}/${String(properties.PathPart)}`;
-    paths.set(id, path);
-    return path;
-  };
-  for (const id of Object.keys(resources)) pathOf(id);
-  return paths;
-}
-
+/** The methods of the API's routes: all but the dashboard's static files (see dashboard.test.ts). */
 function methods() {
-  const paths = resourcePaths();
-  return Object.values(resourcesOf(kiln().template, 'AWS::ApiGateway::Method')).map((method) => {
-    const properties = method.Properties;
-    return {
-      method: String(properties.HttpMethod),
-      path: paths.get(referencedId(properties.ResourceId) ?? '') ?? '/',
-      properties,
-    };
-  });
+  return apiMethods().filter(({ path }) => !isDashboardPath(path));
 }
 
 describe('REST API', () => {

@@ -69,3 +69,34 @@ export function logicalIdOf(stack: Stack, construct: IConstruct): string {
 export function functionIds(stack: KilnStack): Map<string, string> {
   return new Map([...stack.functions.byName].map(([name, fn]) => [name, logicalIdOf(stack, fn)]));
 }
+
+/** Full path of each API Gateway resource, by logical id. */
+function resourcePaths(): Map<string, string> {
+  const resources = resourcesOf(kiln().template, 'AWS::ApiGateway::Resource');
+  const paths = new Map<string, string>();
+  const pathOf = (id: string): string => {
+    const cached = paths.get(id);
+    if (cached) return cached;
+    const properties = resources[id].Properties;
+    const parent = referencedId(properties.ParentId);
+    const parentPath = parent && resources[parent] ? pathOf(parent) : '';
+    const path = `${parentPath}/${String(properties.PathPart)}`;
+    paths.set(id, path);
+    return path;
+  };
+  for (const id of Object.keys(resources)) pathOf(id);
+  return paths;
+}
+
+/** Every method of the REST API: its HTTP method, full resource path and properties. */
+export function apiMethods() {
+  const paths = resourcePaths();
+  return Object.values(resourcesOf(kiln().template, 'AWS::ApiGateway::Method')).map((method) => {
+    const properties = method.Properties;
+    return {
+      method: String(properties.HttpMethod),
+      path: paths.get(referencedId(properties.ResourceId) ?? '') ?? '/',
+      properties,
+    };
+  });
+}

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { ROUTES as routes } from '../../functions/manifest.ts';
 import { apiHandler, json } from '../../functions/shared/http.ts';
+import { DASHBOARD_ASSETS } from '../../infra/dashboard-assets.ts';
 import { parseTokens } from '../../infra/local/config.ts';
 import { type ApiHandler, startGateway } from '../../infra/local/gateway.ts';
 import { TOKEN } from '../support/kiln-process.ts';
@@ -268,6 +270,96 @@ describe('embedded API gateway', { timeout: 120_000 }, () => {
       });
       assert.equal(response.status, 500);
       assertNothingOfTheHost(await response.text());
+    });
+  });
+
+  describe('the dashboard', () => {
+    /** A request with its target sent exactly as written (fetch would normalize `..` and `//` away first). */
+    const get = async (path: string, method = 'GET') => {
+      const { status, headers, body } = await exchange(url, { method, path });
+      assert.ok(status !== undefined && headers, `${method} ${path} got no answer`);
+      return { status, headers, body };
+    };
+
+    it('serves the page without a token, with a restrictive Content-Security-Policy and no sniffing or framing', async () => {
+      const page = await get('/ui/');
+      assert.equal(page.status, 200);
+      assert.equal(page.headers['content-type'], 'text/html; charset=utf-8');
+      const policy = String(page.headers['content-security-policy']);
+      for (const directive of [
+        "default-src 'none'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+      ]) {
+        assert.ok(policy.includes(directive), `${directive} in ${policy}`);
+      }
+      assert.match(policy, /script-src 'self' 'sha256-[A-Za-z0-9+/]+=*';/);
+      assert.doesNotMatch(policy, /unsafe-|\*/);
+      assert.equal(page.headers['x-content-type-options'], 'nosniff');
+      assert.equal(page.headers['x-frame-options'], 'DENY');
+      assert.equal(page.headers['referrer-policy'], 'no-referrer');
+      assert.match(page.body, /<script type="module" src="app.js"><\/script>/);
+    });
+
+    it('serves each of its files under its own name with the content type of what it is', async () => {
+      for (const asset of DASHBOARD_ASSETS) {
+        const answer = await get(`/ui/${asset.name}`);
+        assert.equal(answer.status, 200, asset.name);
+        assert.equal(answer.headers['content-type'], asset.contentType, asset.name);
+        assert.equal(answer.body, readFileSync(asset.file, 'utf8'), asset.name);
+      }
+      assert.equal((await get('/ui/app.js')).headers['content-type'], 'text/javascript; charset=utf-8');
+      assert.equal((await get('/ui/style.css')).headers['content-type'], 'text/css; charset=utf-8');
+    });
+
+    it('answers HEAD without a body, sends /ui to /ui/, and refuses other methods', async () => {
+      const head = await get('/ui/app.js', 'HEAD');
+      assert.equal(head.status, 200);
+      assert.equal(head.body, '');
+      const bare = await get('/ui');
+      assert.equal(bare.status, 308);
+      assert.equal(bare.headers.location, '/ui/');
+      const post = await get('/ui/app.js', 'POST');
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.allow, 'GET, HEAD');
+    });
+
+    it('serves nothing outside its own files: no path traversal, encoded or not, and no other host', async () => {
+      const targets = [
+        '/ui/../package.json',
+        '/ui/%2e%2e/package.json',
+        '/ui/%2E%2E/%2e%2e/package.json',
+        '/ui/.%2e/package.json',
+        '/ui/..%2fpackage.json',
+        '/ui/..%2F..%2Fpackage.json',
+        '/ui/%5c..%5cpackage.json',
+        '/ui/..\\package.json',
+        '/ui//package.json',
+        '/ui/app.js/../../package.json',
+        '/ui/app.js%00.html',
+        '/ui/index.html',
+        '/ui/api.js/',
+        '/ui/node_modules/preact/package.json',
+        '//host/ui/../package.json',
+        '//evil.example/package.json',
+        '/ui/../infra/local/config.ts',
+        '/ui/../.kiln/runtime.json',
+      ];
+      for (const target of targets) {
+        const answer = await get(target);
+        // Refused by the gateway itself: a handler (the echo) would have answered 200.
+        assert.ok([400, 404].includes(answer.status), `${target}: ${answer.status}`);
+        assert.equal(answer.headers['content-type'], 'application/problem+json', target);
+        assert.doesNotMatch(answer.body, /"devDependencies"|"allowScripts"|KILN_TOKENS/, target);
+      }
+    });
+
+    it('still asks for a token on every API route', async () => {
+      const refused = await get('/environments');
+      assert.equal(refused.status, 401);
+      const accepted = await exchange(url, { method: 'GET', path: '/environments', token: TOKEN });
+      assert.equal(accepted.status, 200);
     });
   });
 });
