@@ -115,6 +115,16 @@ export type LifecycleEvent =
   | { detailType: typeof FREEZE_STARTED | typeof FREEZE_ENDED; detail: FreezeChangedDetail }
   | { detailType: typeof BREAK_GLASS_USED; detail: BreakGlassUsedDetail };
 
+/** Which deployment of which environment an event is about. */
+function deploymentFacts(deployment: Deployment, environment: Pick<Environment, 'team' | 'tier'>) {
+  return {
+    environment: deployment.environment,
+    team: environment.team,
+    tier: environment.tier,
+    deploymentId: deployment.id,
+  };
+}
+
 /** The event announcing the deployment's current status, stamped with the time its record gives. */
 export function deploymentStatusChanged(
   deployment: Deployment,
@@ -124,10 +134,7 @@ export function deploymentStatusChanged(
     detailType: DEPLOYMENT_STATUS_CHANGED,
     detail: {
       eventId: `${deployment.id}:${deployment.status}`,
-      environment: deployment.environment,
-      team: environment.team,
-      tier: environment.tier,
-      deploymentId: deployment.id,
+      ...deploymentFacts(deployment, environment),
       action: deployment.action,
       generation: deployment.generation,
       status: deployment.status,
@@ -173,10 +180,7 @@ export function deploymentApproved(
     detailType: DEPLOYMENT_APPROVED,
     detail: {
       eventId: `${deployment.id}:approved`,
-      environment: deployment.environment,
-      team: environment.team,
-      tier: environment.tier,
-      deploymentId: deployment.id,
+      ...deploymentFacts(deployment, environment),
       ...(deployment.spec ? { version: deployment.spec.version } : {}),
       requestedBy: deployment.actor,
       approvedBy: approval?.by ?? '',
@@ -240,10 +244,7 @@ export function breakGlassUsed(
     detailType: BREAK_GLASS_USED,
     detail: {
       eventId: `${deployment.id}:break-glass`,
-      environment: deployment.environment,
-      team: environment.team,
-      tier: environment.tier,
-      deploymentId: deployment.id,
+      ...deploymentFacts(deployment, environment),
       ...(deployment.spec ? { version: deployment.spec.version } : {}),
       actor: deployment.actor,
       trigger: deployment.trigger,

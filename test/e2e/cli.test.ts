@@ -10,6 +10,7 @@ import {
   APPROVER_TOKEN,
   awaitApprovalRequest,
   awaitDeployment,
+  BLUE_GREEN_STEPS,
   call,
   FREEZE_MANAGER_TOKEN,
   type KilnProcess,
@@ -108,13 +109,7 @@ describe('the kiln CLI against the embedded Kiln', { timeout: 300_000 }, () => {
       shown.every((index: number, i: number) => index > 0 && (i === 0 || index > shown[i - 1])),
       deployed.stdout,
     );
-    for (const step of [
-      'AcquireLease',
-      'ProvisionStack',
-      'WaitUntilHealthy',
-      'CutOver',
-      'FinishDeployment',
-    ]) {
+    for (const step of BLUE_GREEN_STEPS) {
       assert.match(deployed.stdout, new RegExp(`^  ${step} `, 'm'));
     }
     assert.match(lines.at(-2) ?? '', /^succeeded in \d+\.\ds$/);

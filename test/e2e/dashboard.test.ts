@@ -7,6 +7,7 @@ import axe from 'axe-core';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import {
   awaitDeployment,
+  BLUE_GREEN_STEPS,
   call,
   environmentBody,
   type KilnProcess,
@@ -239,13 +240,7 @@ describe('web dashboard in headless Chromium against npm start', {
       counts.every((count, i) => i === 0 || count >= (counts[i - 1] ?? 0)),
       `the timeline only grows: ${counts.join(',')}`,
     );
-    for (const step of [
-      'AcquireLease',
-      'ProvisionStack',
-      'WaitUntilHealthy',
-      'CutOver',
-      'FinishDeployment',
-    ]) {
+    for (const step of BLUE_GREEN_STEPS) {
       assert.ok(last.finished.includes(step), `${step} in ${last.finished.join(', ')}`);
     }
     assert.equal(

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   awaitDeployment,
+  BLUE_GREEN_STEPS,
   call,
   environmentBody,
   eventually,
@@ -60,15 +61,7 @@ describe('embedded Kiln, end to end', { timeout: 300_000 }, () => {
       ['instances 2', 'routing 25', 'tier dev -20', 'strategy blue-green 10', 'change new-artifact 10'],
     );
     const stepNames = second.steps.map((s: { name: string }) => s.name);
-    for (const step of [
-      'AcquireLease',
-      'ProvisionStack',
-      'WaitUntilHealthy',
-      'CutOver',
-      'Drain shop-dev-v0001',
-      'Decommission shop-dev-v0001',
-      'FinishDeployment',
-    ]) {
+    for (const step of [...BLUE_GREEN_STEPS, 'Drain shop-dev-v0001', 'Decommission shop-dev-v0001']) {
       assert.ok(stepNames.includes(step), `steps ${stepNames} include ${step}`);
     }
     for (const step of second.steps) {

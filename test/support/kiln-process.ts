@@ -140,6 +140,15 @@ export async function eventually<T>(
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
+/** The steps every blue/green deployment replacing a live stack records (with its drain and decommission). */
+export const BLUE_GREEN_STEPS = [
+  'AcquireLease',
+  'ProvisionStack',
+  'WaitUntilHealthy',
+  'CutOver',
+  'FinishDeployment',
+];
+
 /** Waits until a deployment reaches a terminal status and returns it. */
 export async function awaitDeployment(
   kiln: Pick<KilnProcess, 'apiUrl'>,
