@@ -228,7 +228,15 @@ describe('1,000 pushes × 3 deliveries, shuffled, through a SIGKILL', { timeout:
             : list;
         },
         300_000,
-      );
+      ).catch(async (error: Error) => {
+        // What was left unfinished, and what Kiln said last, for whoever reads the failure.
+        const list = (await call(kiln, 'GET', `/environments/${name}/deployments?limit=100`)).body
+          .deployments;
+        const unfinished = list.filter((d: { status: string }) => ['queued', 'running'].includes(d.status));
+        throw new Error(
+          `${error.message}\nunfinished: ${JSON.stringify(unfinished)}\nKiln's last output:\n${kiln.output().slice(-8000)}`,
+        );
+      });
       const environment = (await call(kiln, 'GET', `/environments/${name}`)).body;
       assert.equal(environment.liveStack?.version, newest.commit, `${name} runs its newest commit`);
       assert.equal(await fetchText(environment.endpoint), `sample-app ${newest.commit}\n`);
