@@ -72,7 +72,7 @@ export async function putFreeze(
   request: FreezeRequest,
   ifMatch?: number,
 ): Promise<{ freeze: Freeze; created: boolean }> {
-  await assertSelectorWithinTeam(ports, actor, request);
+  await authorizeFreezeRequest(ports, actor, request);
   const existing = await ports.store.getFreeze(request.id);
   const now = ports.clock.now().toISOString();
   if (existing) {
@@ -292,7 +292,7 @@ async function announceFreeze(
 }
 
 /** Only a freeze-manager makes a freeze, for their own team, naming only that team and its environments. */
-async function assertSelectorWithinTeam(ports: FreezePorts, actor: Actor, request: FreezeRequest) {
+async function authorizeFreezeRequest(ports: FreezePorts, actor: Actor, request: FreezeRequest) {
   authorize(actor, 'freeze:manage', { name: request.id, team: request.team });
   for (const team of request.selector?.teams ?? []) {
     if (team !== request.team)
